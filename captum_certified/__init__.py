@@ -1,0 +1,3 @@
+"""captum-certified: certified-robust attributions for Captum."""
+
+__version__ = "0.1.0"

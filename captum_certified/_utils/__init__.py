@@ -1,0 +1,1 @@
+"""Private helpers shared across subpackages (not part of the public API)."""

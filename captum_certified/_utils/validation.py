@@ -1,0 +1,92 @@
+"""Argument checks that raise errors naming the offending argument."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import torch
+from torch import Tensor
+
+
+def check_probability(value: float, name: str) -> float:
+    """A failure probability strictly inside (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"`{name}` must be a float in (0, 1), got {type(value).__name__}")
+    value = float(value)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"`{name}` must be in (0, 1), got {value}")
+    return value
+
+
+def check_positive_int(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"`{name}` must be a positive int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"`{name}` must be >= 1, got {value}")
+    return int(value)
+
+
+def resolve_count(k: int | float, d: int, name: str = "k") -> int:
+    """Turn ``k`` (an int count in 1..d, or a float fraction of ``d`` in (0, 1]) into a count.
+
+    A fraction is rounded down (with a small tolerance, so 0.2 * 10 gives 2, not 1) and must
+    select at least one feature.
+    """
+    if isinstance(k, bool) or not isinstance(k, Real):
+        raise TypeError(
+            f"`{name}` must be an int count or a float fraction, got {type(k).__name__}"
+        )
+    if isinstance(k, Integral):
+        if not 1 <= int(k) <= d:
+            raise ValueError(f"`{name}` must be in 1..{d} (number of features), got {k}")
+        return int(k)
+    k = float(k)
+    if not (0.0 < k <= 1.0) or math.isnan(k):
+        raise ValueError(f"`{name}` as a fraction must be in (0, 1], got {k}")
+    count = int(math.floor(k * d + 1e-9))
+    if count < 1:
+        raise ValueError(f"`{name}`={k} selects no feature out of {d}")
+    return count
+
+
+def check_radius(radius: float | Tensor, name: str = "radius") -> Tensor:
+    """A non-negative radius, scalar or tensor, returned as a float64 tensor."""
+    if isinstance(radius, bool):
+        raise TypeError(f"`{name}` must be a number or a tensor, got bool")
+    if isinstance(radius, Real):
+        radius = torch.tensor(float(radius), dtype=torch.float64)
+    elif isinstance(radius, Tensor):
+        radius = radius.detach().to(torch.float64)
+    else:
+        raise TypeError(f"`{name}` must be a number or a tensor, got {type(radius).__name__}")
+    if torch.isnan(radius).any():
+        raise ValueError(f"`{name}` must not be NaN")
+    if (radius < 0).any():
+        raise ValueError(f"`{name}` must be >= 0, got {radius.min().item()}")
+    return radius
+
+
+def check_finite_inputs(inputs: tuple[Tensor, ...], name: str = "inputs") -> None:
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"`{name}`[{i}] must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() == 0:
+            raise ValueError(f"`{name}`[{i}] must have a batch dimension (dim 0)")
+        if x.is_floating_point() and not torch.isfinite(x).all():
+            raise ValueError(f"`{name}`[{i}] contains NaN or infinite values")
+
+
+def check_count_spec(k: int | float, name: str) -> int | float:
+    """Validate a count-or-fraction before the number of features is known."""
+    if isinstance(k, bool) or not isinstance(k, Real):
+        raise TypeError(
+            f"`{name}` must be an int count or a float fraction, got {type(k).__name__}"
+        )
+    if isinstance(k, Integral):
+        if k < 1:
+            raise ValueError(f"`{name}` as a count must be >= 1, got {k}")
+        return int(k)
+    if not 0.0 < float(k) <= 1.0:
+        raise ValueError(f"`{name}` as a fraction must be in (0, 1], got {k}")
+    return float(k)

@@ -1,0 +1,79 @@
+"""Parsing ``stdevs`` (or a radius) into per-input scale tensors."""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def _one_scale(value: Any, x: Tensor, relative: bool, name: str) -> Tensor:
+    if isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a float, an int or a tensor, got bool")
+    if isinstance(value, Real):
+        scale = torch.tensor(float(value), dtype=x.dtype, device=x.device)
+    elif isinstance(value, Tensor):
+        scale = value.detach().to(dtype=x.dtype, device=x.device)
+    else:
+        raise TypeError(f"`{name}` must be a float, an int or a tensor, got {type(value).__name__}")
+    if not torch.isfinite(scale).all() or (scale <= 0).any():
+        raise ValueError(f"`{name}` must be finite and > 0")
+    try:
+        torch.broadcast_shapes(scale.shape, x.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"`{name}` of shape {tuple(scale.shape)} does not broadcast to the input shape "
+            f"{tuple(x.shape)}"
+        ) from None
+    if scale.dim() == x.dim() and scale.shape[0] not in (1, x.shape[0]):
+        raise ValueError(f"`{name}` has batch size {scale.shape[0]}, inputs have {x.shape[0]}")
+    if relative:
+        # zennit / SmoothGrad-paper convention: a fraction of each example's value range
+        flat = x.detach().reshape(x.shape[0], -1)
+        span = (flat.max(dim=1).values - flat.min(dim=1).values).reshape(
+            (-1,) + (1,) * (x.dim() - 1)
+        )
+        if (span <= 0).any():
+            raise ValueError(
+                f"relative `{name}` needs inputs with a non-constant range per example"
+            )
+        scale = scale * span
+    return scale
+
+
+def parse_scales(
+    value: Any, inputs: tuple[Tensor, ...], *, relative: bool = False, name: str = "stdevs"
+) -> tuple[Tensor, ...]:
+    """One scale tensor per input, each broadcastable to that input's shape.
+
+    Accepts a float or int (shared), a tensor broadcastable to the input (per-example,
+    per-channel or per-feature scales), or a tuple of those with one entry per input.
+    """
+    if isinstance(value, tuple):
+        if len(value) != len(inputs):
+            raise ValueError(f"`{name}` has {len(value)} entries for {len(inputs)} input tensors")
+        return tuple(_one_scale(v, x, relative, name) for v, x in zip(value, inputs))
+    return tuple(_one_scale(value, x, relative, name) for x in inputs)
+
+
+def expand_scale(scale: Tensor, x: Tensor, n: int) -> Tensor:
+    """Expand a scale to the repeat-interleaved noisy batch (per-example scales repeat)."""
+    if scale.dim() == x.dim() and scale.shape[0] == x.shape[0] and x.shape[0] > 1:
+        return scale.repeat_interleave(n, dim=0)
+    return scale
+
+
+def smallest_scale(scales: tuple[Tensor, ...], inputs: tuple[Tensor, ...]) -> Tensor:
+    """Per-example smallest scale over all inputs and features, shape ``(bsz,)`` float64.
+
+    Certificates for anisotropic noise are driven by the smallest scale (for Gaussian noise,
+    ``N(0, Sigma)`` with ``Sigma >= sigma_min^2 I`` is at least as smooth in every direction).
+    """
+    batch = inputs[0].shape[0]
+    per_input = [
+        s.to(torch.float64).expand_as(x).reshape(batch, -1).min(dim=1).values
+        for s, x in zip(scales, inputs)
+    ]
+    return torch.stack(per_input).min(dim=0).values

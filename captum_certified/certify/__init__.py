@@ -1,0 +1,40 @@
+"""Certificates and the statistics behind them.
+
+Confidence bands (Hoeffding, simultaneous Clopper-Pearson), Gaussian Phi-bounds, the sorted
+pigeonhole top-K rule, streamed sample statistics and the certificate objects returned by
+``attribute(..., return_certificate=True)``.
+"""
+
+from captum_certified.certify._core.bands import (
+    clopper_pearson_band,
+    hoeffding_band,
+    hoeffding_error,
+)
+from captum_certified.certify._core.certificate import Certificate
+from captum_certified.certify._core.certifier import (
+    Certifier,
+    GaussianTopKCertifier,
+    confidence_band,
+)
+from captum_certified.certify._core.gaussian_bounds import (
+    gaussian_lower_bound,
+    gaussian_upper_bound,
+)
+from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
+from captum_certified.certify._core.statistics import StreamingMoments
+from captum_certified.certify._core.topk_rule import paired_order_statistics
+
+__all__ = [
+    "Certificate",
+    "Certifier",
+    "GaussianTopKCertificate",
+    "GaussianTopKCertifier",
+    "StreamingMoments",
+    "clopper_pearson_band",
+    "confidence_band",
+    "gaussian_lower_bound",
+    "gaussian_upper_bound",
+    "hoeffding_band",
+    "hoeffding_error",
+    "paired_order_statistics",
+]

@@ -1,0 +1,91 @@
+"""Certifiers: pure functions from streamed statistics to a certificate."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from torch import Tensor
+
+from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band
+from captum_certified.certify._core.certificate import Certificate
+from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
+from captum_certified.certify._core.statistics import StreamingMoments
+
+BOUNDS = ("clopper_pearson", "hoeffding")
+
+
+def confidence_band(
+    statistics: StreamingMoments, *, alpha: float, bound: str | None, binary: bool
+) -> tuple[Tensor, Tensor, str]:
+    r"""Simultaneous band for the expected [0, 1] map behind ``statistics``.
+
+    ``bound=None`` picks Clopper-Pearson for binary maps and Hoeffding otherwise.
+
+    Returns:
+        tuple: ``(lower, upper, bound_name)``.
+    """
+    if bound is None:
+        bound = "clopper_pearson" if binary else "hoeffding"
+    if bound not in BOUNDS:
+        raise ValueError(f"`bound` must be one of {BOUNDS} or None, got {bound!r}")
+    if bound == "clopper_pearson":
+        if not binary:
+            raise ValueError(
+                "`bound`='clopper_pearson' needs a binary ({0, 1}-valued) per-sample map; "
+                "use bound='hoeffding' for other [0, 1]-valued maps"
+            )
+        lower, upper = clopper_pearson_band(statistics.total, statistics.n, alpha)
+    else:
+        lower, upper = hoeffding_band(statistics.mean, statistics.n, alpha)
+    return lower, upper, bound
+
+
+class Certifier(ABC):
+    """Turns the streamed statistics of [0, 1]-valued per-sample maps into a certificate."""
+
+    #: Whether the certifier needs the centred second moment of the samples.
+    needs_second_moment: bool = False
+
+    @abstractmethod
+    def certify(
+        self,
+        statistics: StreamingMoments,
+        *,
+        scale: Tensor,
+        noise: str,
+        alpha: float,
+        bound: str | None,
+        binary: bool,
+    ) -> Certificate:
+        """Build the certificate. ``statistics`` hold ``(bsz, d)`` flattened maps."""
+
+
+class GaussianTopKCertifier(Certifier):
+    r"""Levine et al.'s top-K certificate for Gaussian noise (l2), with a simultaneous band.
+
+    The band is Clopper-Pearson for binary maps (default) or Hoeffding (the paper's choice,
+    valid for any [0, 1] map); it is combined with the Phi-bounds through the sorted
+    pigeonhole rule (:class:`GaussianTopKCertificate`).
+    """
+
+    def certify(
+        self,
+        statistics: StreamingMoments,
+        *,
+        scale: Tensor,
+        noise: str,
+        alpha: float,
+        bound: str | None,
+        binary: bool,
+    ) -> GaussianTopKCertificate:
+        lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
+        return GaussianTopKCertificate(
+            lower,
+            upper,
+            noise=noise,
+            norm="l2",
+            scale=scale,
+            n=statistics.n,
+            alpha=alpha,
+            bound=bound,
+        )

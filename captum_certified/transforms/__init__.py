@@ -1,0 +1,17 @@
+"""Per-sample transforms applied to each noisy sample's attribution before averaging."""
+
+from captum_certified.transforms._core.base import AttributionTransform, Identity
+from captum_certified.transforms._core.clip_normalize import ClipNormalize
+from captum_certified.transforms._core.rank_rescale import LinearRank, RankRescale
+from captum_certified.transforms._core.selection import topk_mask
+from captum_certified.transforms._core.topk_binarize import TopKBinarize
+
+__all__ = [
+    "AttributionTransform",
+    "ClipNormalize",
+    "Identity",
+    "LinearRank",
+    "RankRescale",
+    "TopKBinarize",
+    "topk_mask",
+]

@@ -1,0 +1,32 @@
+"""Deterministic top-k selection with ties broken by lowest index."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def topk_mask(scores: Tensor, k: int) -> Tensor:
+    r"""Boolean mask of exactly ``k`` largest entries per row, ties broken by lowest index.
+
+    ``torch.topk`` does not specify which of several tied entries it returns. Here every entry
+    strictly above the k-th largest value is kept, and the remaining slots go to the entries
+    equal to it in index order, so the mask is a deterministic function of ``scores``.
+
+    Args:
+        scores (Tensor): ``(N, d)`` values.
+        k (int): Entries to keep per row, ``1 <= k <= d``.
+
+    Returns:
+        Tensor: bool mask of shape ``(N, d)`` with exactly ``k`` True per row.
+    """
+    threshold = scores.topk(k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
+    above = scores > threshold
+    tied = scores == threshold
+    slots = k - above.sum(dim=1, keepdim=True)
+    return above | (tied & (tied.cumsum(dim=1) <= slots))
+
+
+def kth_largest(scores: Tensor, k: int) -> Tensor:
+    """The k-th largest value per row, shape ``(N, 1)``."""
+    return scores.topk(k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
