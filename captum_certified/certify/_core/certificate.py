@@ -53,7 +53,8 @@ class Certificate:
 
     def __repr__(self) -> str:
         return (
-            f"{type(self).__name__}(batch_size={self.batch_size}, num_features={self.num_features}, "
+            f"{type(self).__name__}(batch_size={self.batch_size}, "
+            f"num_features={self.num_features}, "
             f"noise={self.noise!r}, norm={self.norm!r}, n={self.n}, alpha={self.alpha}, "
             f"bound={self.bound!r})"
         )

@@ -73,7 +73,8 @@ class GaussianTopKCertificate(Certificate):
         radius = check_radius(radius)
         if radius.dim() > 1 or (radius.dim() == 1 and radius.shape[0] != self.batch_size):
             raise ValueError(
-                f"`radius` must be a scalar or of shape ({self.batch_size},), got {tuple(radius.shape)}"
+                f"`radius` must be a scalar or of shape ({self.batch_size},), "
+                f"got {tuple(radius.shape)}"
             )
         radii = self.rank_radii(k)
         radius = radius.to(radii.device)
