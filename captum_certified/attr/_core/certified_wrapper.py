@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Literal, overload
 
 import torch
@@ -226,9 +227,17 @@ class CertifiedWrapper(Attribution):
 
         flat = not transform_.is_identity or return_certificate
         stats: list[StreamingMoments] = []
+        # With a generator, the global RNG is left exactly as found even if the model draws
+        # from it (dropout in train mode): such draws happen on a forked copy of its state.
+        devices = [inputs_t[0].device] if inputs_t[0].device.type == "cuda" else []
+        rng_guard = (
+            torch.random.fork_rng(devices=devices)
+            if generator is not None
+            else contextlib.nullcontext()
+        )
         shapes: list[torch.Size] = []
         deltas: list[Tensor] = []
-        with torch.no_grad():
+        with torch.no_grad(), rng_guard:
             sizes = [chunk] * (nt_samples // chunk)
             if nt_samples % chunk:
                 sizes.append(nt_samples % chunk)
