@@ -1,0 +1,38 @@
+"""Sphinx configuration. Tutorials are executed at build time and their output included."""
+
+import os
+import runpy
+import sys
+import contextlib
+import io
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import captum_certified  # noqa: E402
+
+project = "captum-certified"
+author = "the captum-certified developers"
+copyright = "2026, the captum-certified developers"
+release = captum_certified.__version__
+version = release
+
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax"]
+autodoc_typehints = "none"
+autodoc_member_order = "bysource"
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+exclude_patterns = ["_build", "_generated/*.txt"]
+html_theme = "alabaster"
+html_static_path: list = []
+
+# Execute every tutorial and store what it printed, so the pages show real output.
+GENERATED = Path(__file__).parent / "_generated"
+GENERATED.mkdir(exist_ok=True)
+if not os.environ.get("CAPTUM_CERTIFIED_SKIP_TUTORIALS"):
+    for script in sorted((ROOT / "tutorials").glob("*.py")):
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            runpy.run_path(str(script), run_name="__main__")
+        (GENERATED / f"{script.stem}.txt").write_text(buffer.getvalue())
