@@ -211,12 +211,8 @@ class CertifiedWrapper(Attribution):
         certifier = None
         if return_certificate:
             alpha = check_probability(alpha, "alpha")
-            if transform_.kind not in ("binary", "unit"):
-                raise ValueError(
-                    "`return_certificate=True` needs a transform with values in [0, 1] "
-                    f"(e.g. TopKBinarize); {transform_!r} is unbounded"
-                )
             certifier = self.certifier or noise_dist.default_certifier()
+            certifier.check_transform(transform_)
         target = kwargs.get("target")
         if isinstance(target, str) and target != NOISY_ARGMAX:
             raise ValueError(f"`target` string must be {NOISY_ARGMAX!r}, got {target!r}")
@@ -267,7 +263,7 @@ class CertifiedWrapper(Attribution):
                     maps = torch.cat([o.detach().reshape(o.shape[0], -1) for o in outs], dim=1)
                     maps = transform_(maps)
                     if certifier is not None:
-                        _check_unit_interval(maps, transform_)
+                        certifier.check_samples(maps, transform_)
                     stats[0].update(maps.reshape(batch, n_chunk, -1))
                 else:
                     for s, o in zip(stats, outs):
@@ -290,7 +286,7 @@ class CertifiedWrapper(Attribution):
                     noise=noise_dist.name,
                     alpha=alpha,
                     bound=bound,
-                    binary=transform_.kind == "binary",
+                    transform=transform_,
                 )
         result: Any = attributions if is_tuple else attributions[0]
         extras: list[Any] = []
@@ -386,11 +382,3 @@ def _check_transform(transform: Any) -> AttributionTransform:
             f"`transform` must be an AttributionTransform, got {type(transform).__name__}"
         )
     return transform
-
-
-def _check_unit_interval(maps: Tensor, transform: AttributionTransform) -> None:
-    if maps.numel() and (maps.min() < 0 or maps.max() > 1 or torch.isnan(maps).any()):
-        raise ValueError(
-            f"transform {transform!r} produced values outside [0, 1]; certificates need "
-            "[0, 1]-valued per-sample maps"
-        )

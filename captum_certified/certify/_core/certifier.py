@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import torch
 from torch import Tensor
 
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
 from captum_certified.certify._core.statistics import StreamingMoments
+from captum_certified.transforms import AttributionTransform
 
 BOUNDS = ("clopper_pearson", "hoeffding")
 
@@ -41,10 +43,32 @@ def confidence_band(
 
 
 class Certifier(ABC):
-    """Turns the streamed statistics of [0, 1]-valued per-sample maps into a certificate."""
+    """Turns the streamed statistics of per-sample maps into a certificate.
+
+    The engine calls :meth:`check_transform` before sampling, :meth:`check_samples` on every
+    chunk of transformed maps, and :meth:`certify` once at the end. The defaults require
+    [0, 1]-valued maps, which is what the top-K certificates need; a certifier with other
+    requirements (e.g. a norm bound on each map) overrides the two checks.
+    """
 
     #: Whether the certifier needs the centred second moment of the samples.
     needs_second_moment: bool = False
+
+    def check_transform(self, transform: AttributionTransform) -> None:
+        """Raise ``ValueError`` if ``transform`` cannot produce certifiable maps."""
+        if transform.kind not in ("binary", "unit"):
+            raise ValueError(
+                "`return_certificate=True` needs a transform with values in [0, 1] "
+                f"(e.g. TopKBinarize); {transform!r} is unbounded"
+            )
+
+    def check_samples(self, maps: Tensor, transform: AttributionTransform) -> None:
+        """Raise ``ValueError`` if a chunk of ``(N, d)`` maps breaks the transform's promise."""
+        if maps.numel() and (maps.min() < 0 or maps.max() > 1 or torch.isnan(maps).any()):
+            raise ValueError(
+                f"transform {transform!r} produced values outside [0, 1]; certificates need "
+                "[0, 1]-valued per-sample maps"
+            )
 
     @abstractmethod
     def certify(
@@ -55,9 +79,18 @@ class Certifier(ABC):
         noise: str,
         alpha: float,
         bound: str | None,
-        binary: bool,
+        transform: AttributionTransform,
     ) -> Certificate:
-        """Build the certificate. ``statistics`` hold ``(bsz, d)`` flattened maps."""
+        """Build the certificate from ``(bsz, d)`` flattened statistics.
+
+        Args:
+            statistics: streamed moments of the transformed per-sample maps.
+            scale: per-example noise scale, ``(bsz,)`` float64 (smallest over features).
+            noise: name of the noise distribution.
+            alpha: failure probability.
+            bound: confidence-band method requested by the user (None = certifier default).
+            transform: the per-sample map that produced the samples.
+        """
 
 
 class GaussianTopKCertifier(Certifier):
@@ -76,8 +109,9 @@ class GaussianTopKCertifier(Certifier):
         noise: str,
         alpha: float,
         bound: str | None,
-        binary: bool,
+        transform: AttributionTransform,
     ) -> GaussianTopKCertificate:
+        binary = transform.kind == "binary"
         lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
         return GaussianTopKCertificate(
             lower,

@@ -78,7 +78,8 @@ class GaussianTopKCertificate(Certificate):
             )
         radii = self.rank_radii(k)
         radius = radius.to(radii.device)
-        return (radii > radius.reshape(-1, 1)).sum(dim=-1)
+        # +inf ranks (2K > d) are kept by every perturbation, even at an infinite radius
+        return ((radii > radius.reshape(-1, 1)) | torch.isposinf(radii)).sum(dim=-1)
 
     def topk_overlap(self, k: int | float, radius: float | Tensor) -> Tensor:
         r"""Certified fraction of the top-K kept under every l2 perturbation within ``radius``.
@@ -102,9 +103,10 @@ class GaussianTopKCertificate(Certificate):
     def certified_radius(self, k: int | float, overlap: float) -> Tensor:
         r"""Largest l2 radius at which a top-K overlap of at least ``overlap`` is certified.
 
-        The returned radius ``r`` satisfies ``topk_overlap(k, r) >= overlap``. It is 0 where no
-        positive radius is certified (check ``topk_overlap(k, 0)`` for the agreement at 0) and
-        ``inf`` where every perturbation keeps that overlap.
+        Where the radius ``r`` returned is positive, ``topk_overlap(k, r) >= overlap``. It is
+        ``inf`` where every perturbation keeps that overlap, and 0 where no positive radius is
+        certified; then even ``topk_overlap(k, 0)`` may be below ``overlap`` (0 means "not
+        certified", not "certified at radius 0").
 
         Args:
             k (int or float): Top-K size as a count in ``1..d`` or a fraction of ``d``.
@@ -140,7 +142,6 @@ class GaussianTopKCertificate(Certificate):
         """
         count = resolve_count(k, self.num_features, "k")
         grid = check_radius(radii, "radii").reshape(-1)
-        per_rank = self.rank_radii(count)
-        return (per_rank.unsqueeze(1) > grid.to(per_rank.device).view(1, -1, 1)).sum(-1).to(
-            torch.float64
-        ) / count
+        per_rank = self.rank_radii(count).unsqueeze(1)
+        kept = (per_rank > grid.to(per_rank.device).view(1, -1, 1)) | torch.isposinf(per_rank)
+        return kept.sum(-1).to(torch.float64) / count
