@@ -1,0 +1,113 @@
+"""The embedded default: a small CNN trained on scikit-learn's real 8x8 digits.
+
+Training is deterministic (local generators, fixed seeds) and takes a few seconds on CPU; the
+trained weights are cached on disk so the command line trains once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+#: Bump when the architecture or the training recipe changes (invalidates cached weights).
+RECIPE_VERSION = 1
+
+
+class DigitsCNN(nn.Module):
+    """Two 3x3 conv layers and a linear head for 1x8x8 inputs in [0, 1], 10 classes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+        )
+        self.head = nn.Linear(16 * 8 * 8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+def load_digits_split(
+    seed: int = 0, n_train: int = 1400, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """scikit-learn's 1797 digits as ``(N, 1, 8, 8)`` float32 in [0, 1], split at random.
+
+    The split is drawn from ``generator`` (default: a new one seeded with ``seed``).
+
+    Returns:
+        tuple: ``(x_train, y_train, x_test, y_test)``.
+    """
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the embedded digits default needs scikit-learn: pip install 'captum-certified[cli]'"
+        ) from err
+    data = load_digits()
+    x = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    y = torch.tensor(data.target, dtype=torch.int64)
+    if generator is None:
+        generator = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(x), generator=generator)
+    train, test = perm[:n_train], perm[n_train:]
+    return x[train], y[train], x[test], y[test]
+
+
+def train_digits_cnn(epochs: int = 15, seed: int = 0) -> tuple[DigitsCNN, float]:
+    """Train :class:`DigitsCNN` with Adam; returns the model (eval mode) and test accuracy.
+
+    The global RNG is left as found.
+    """
+    g = torch.Generator().manual_seed(seed)
+    x_train, y_train, x_test, y_test = load_digits_split(generator=g)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # parameter initialization
+        model = DigitsCNN()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x_train), generator=g).split(64):
+            loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
+    return model, accuracy
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("CAPTUM_CERTIFIED_CACHE") or os.environ.get("XDG_CACHE_HOME")
+    base = Path(root) if root else Path.home() / ".cache"
+    return base / "captum_certified" if not os.environ.get("CAPTUM_CERTIFIED_CACHE") else base
+
+
+def default_digits_model(seed: int = 0, cache: bool = True) -> DigitsCNN:
+    """The trained default model, loaded from the cache or trained (and cached) once.
+
+    The cache lives in ``$CAPTUM_CERTIFIED_CACHE`` (or ``~/.cache/captum_certified``); a
+    corrupt or stale file is ignored and rewritten.
+    """
+    key = hashlib.sha256(f"digits-cnn-v{RECIPE_VERSION}-seed{seed}".encode()).hexdigest()[:12]
+    path = _cache_dir() / f"digits_cnn_{key}.pt"
+    model = DigitsCNN()
+    if cache and path.exists():
+        try:
+            model.load_state_dict(torch.load(path, weights_only=True))
+            return model.eval()
+        except Exception:  # noqa: BLE001 - a broken cache file is retrained
+            pass
+    model, _ = train_digits_cnn(seed=seed)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save(model.state_dict(), tmp)
+        os.replace(tmp, path)
+    return model

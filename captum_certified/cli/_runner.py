@@ -1,0 +1,136 @@
+"""The ``certify`` run: resumable, sharded over torchrun processes, results merged."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from captum_certified.cli._config import ConfigError, RunConfig
+from captum_certified.cli._distributed import DistributedContext
+from captum_certified.cli._methods import certify_example
+from captum_certified.cli._report import format_summary, plot_summary, summarize
+from captum_certified.cli._results import append_example, clean_part_file, merge_parts, read_parts
+from captum_certified.cli._sources import load_data, load_model
+
+
+def _versions() -> dict[str, str]:
+    import captum
+    import numpy
+    import scipy
+
+    import captum_certified
+
+    return {
+        "captum_certified": captum_certified.__version__,
+        "torch": torch.__version__,
+        "captum": captum.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _prepare_out(out: Path, config: RunConfig, ctx: DistributedContext) -> None:
+    """Record the config (or check it matches a run being resumed) and the run's metadata."""
+    config_file = out / "config.toml"
+    if ctx.rank == 0:
+        (out / "parts").mkdir(parents=True, exist_ok=True)
+        if config_file.exists():
+            previous = RunConfig.load(config_file)
+            if previous.to_dict() != config.to_dict():
+                changed = sorted(
+                    k for k, v in config.to_dict().items() if previous.to_dict().get(k) != v
+                )
+                raise ConfigError(
+                    f"{out} holds a run with a different configuration (differs in {changed}); "
+                    "rerun with the same arguments to resume, or choose another --out"
+                )
+        else:
+            config_file.write_text(config.dump_toml())
+        meta = {
+            "versions": _versions(),
+            "seed": config.seed,
+            "world_size": ctx.world_size,
+            "command": sys.argv,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict | None:
+    """Certify ``config.n_examples`` examples; returns the summary on rank 0."""
+    config.validate()
+    out = Path(config.out)
+    ctx = DistributedContext.from_env()
+    try:
+        error: Exception | None = None
+        try:
+            _prepare_out(out, config, ctx)
+        except ConfigError as err:
+            error = err
+        ctx.barrier()
+        if error is not None:
+            raise error
+        if not (out / "config.toml").exists():
+            raise ConfigError(f"{out} could not be prepared (see rank 0)")
+        model = load_model(config.model, seed=config.seed)
+        x_all, y_all = load_data(config.data, config.image_size)
+        stop = min(config.start + config.n_examples, len(x_all))
+        if config.start >= len(x_all):
+            raise ConfigError(f"--start {config.start} is past the {len(x_all)} examples")
+        n_radii = len(config.radii)
+        part = out / "parts" / f"part-{ctx.rank}.tsv"
+        clean_part_file(part, n_radii)
+        ctx.barrier()
+        done = set(read_parts(out, n_radii))
+        todo = [
+            i for i in range(config.start, stop) if i not in done and i % ctx.world_size == ctx.rank
+        ]
+        if ctx.rank == 0 and done:
+            echo(f"resuming: {len(done)} examples already done")
+        iterator = todo
+        if progress and ctx.rank == 0:
+            from tqdm import tqdm
+
+            iterator = tqdm(todo, desc="certify", unit="example", file=sys.stderr)
+        for index in iterator:
+            started = time.perf_counter()
+            x, label = x_all[index : index + 1], int(y_all[index])
+            result = certify_example(model, x, label, config, index)
+            seconds = time.perf_counter() - started
+            rows = [
+                {
+                    "index": index,
+                    "label": label,
+                    "predicted": result["predicted"],
+                    "correct": int(result["predicted"] == label),
+                    "radius": radius,
+                    "metric": result["metric"],
+                    "certified": value,
+                    "certified_count": count,
+                    "k_count": result["k_count"],
+                    "radius_at_half": result["radius_at_half"],
+                    "seconds": seconds,
+                }
+                for radius, value, count in zip(
+                    config.radii, result["certified"], result["certified_count"]
+                )
+            ]
+            append_example(part, rows)
+        ctx.barrier()
+        if ctx.rank != 0:
+            return None
+        results = merge_parts(out, n_radii)
+        summary = summarize(results)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        plot = plot_summary(summary, out / "certified_vs_radius.png")
+        echo(format_summary(summary))
+        echo(f"results: {results}" + (f"   plot: {plot}" if plot else ""))
+        return summary
+    finally:
+        ctx.close()
