@@ -71,7 +71,10 @@ def expand_baselines(
         if not isinstance(b, Tensor):
             out.append(b)
         elif draw_from_distribution:
-            rows = torch.randint(b.shape[0], (batch * n,), generator=generator).to(b.device)
+            draw_device = generator.device if generator is not None else "cpu"
+            rows = torch.randint(
+                b.shape[0], (batch * n,), generator=generator, device=draw_device
+            ).to(b.device)
             out.append(b[rows])
         elif b.shape[0] == x.shape[0] and b.shape[0] > 1:
             out.append(b.repeat_interleave(n, dim=0))

@@ -57,16 +57,19 @@ class NoiseDistribution(ABC):
         Returns:
             tuple[Tensor, ...]: one noise tensor per input.
         """
+        # Draw where the generator lives (a CPU generator may drive noise for CUDA inputs).
+        draw_device = generator.device if generator is not None else device
         if not self.joint:
             return tuple(
-                self.sample_unit(s, generator=generator, dtype=dtype, device=device) * sc
+                self.sample_unit(s, generator=generator, dtype=dtype, device=draw_device).to(device)
+                * sc
                 for s, sc in zip(shapes, scales)
             )
         # Joint noise: one draw over the concatenated features of all inputs.
         sizes = [int(torch.Size(s[1:]).numel()) for s in shapes]
         flat = self.sample_unit(
-            (shapes[0][0], sum(sizes)), generator=generator, dtype=dtype, device=device
-        )
+            (shapes[0][0], sum(sizes)), generator=generator, dtype=dtype, device=draw_device
+        ).to(device)
         parts = flat.split(sizes, dim=1)
         return tuple(p.reshape(s) * sc for p, s, sc in zip(parts, shapes, scales))
 
