@@ -89,14 +89,19 @@ def _cache_dir() -> Path:
     return base / "captum_certified" if not os.environ.get("CAPTUM_CERTIFIED_CACHE") else base
 
 
+def cached_model_path(seed: int = 0) -> Path:
+    """Where :func:`default_digits_model` caches the weights trained with ``seed``."""
+    key = hashlib.sha256(f"digits-cnn-v{RECIPE_VERSION}-seed{seed}".encode()).hexdigest()[:12]
+    return _cache_dir() / f"digits_cnn_{key}.pt"
+
+
 def default_digits_model(seed: int = 0, cache: bool = True) -> DigitsCNN:
     """The trained default model, loaded from the cache or trained (and cached) once.
 
     The cache lives in ``$CAPTUM_CERTIFIED_CACHE`` (or ``~/.cache/captum_certified``); a
     corrupt or stale file is ignored and rewritten.
     """
-    key = hashlib.sha256(f"digits-cnn-v{RECIPE_VERSION}-seed{seed}".encode()).hexdigest()[:12]
-    path = _cache_dir() / f"digits_cnn_{key}.pt"
+    path = cached_model_path(seed)
     model = DigitsCNN()
     if cache and path.exists():
         try:
