@@ -2,5 +2,11 @@
 
 from captum_certified.attr._core.certified_wrapper import NOISY_ARGMAX, CertifiedWrapper
 from captum_certified.attr._core.sparse_smoothgrad import SparseSmoothGrad
+from captum_certified.attr._core.uniform_smoothed import UniformSmoothedAttribution
 
-__all__ = ["NOISY_ARGMAX", "CertifiedWrapper", "SparseSmoothGrad"]
+__all__ = [
+    "NOISY_ARGMAX",
+    "CertifiedWrapper",
+    "SparseSmoothGrad",
+    "UniformSmoothedAttribution",
+]

@@ -16,6 +16,17 @@ from captum_certified.certify._core.certifier import (
     GaussianTopKCertifier,
     confidence_band,
 )
+from captum_certified.certify._core.cosine import (
+    NORM_TOLERANCE,
+    CosineCertificate,
+    CosineCertifier,
+    CubeCosineCertificate,
+    CubeCosineCertifier,
+    ball_difference_bound,
+    ball_nonoverlap,
+    cube_difference_bound,
+    mcdiarmid_error,
+)
 from captum_certified.certify._core.gaussian_bounds import (
     gaussian_lower_bound,
     gaussian_upper_bound,
@@ -25,16 +36,25 @@ from captum_certified.certify._core.statistics import StreamingMoments
 from captum_certified.certify._core.topk_rule import paired_order_statistics
 
 __all__ = [
+    "NORM_TOLERANCE",
     "Certificate",
     "Certifier",
+    "CosineCertificate",
+    "CosineCertifier",
+    "CubeCosineCertificate",
+    "CubeCosineCertifier",
     "GaussianTopKCertificate",
     "GaussianTopKCertifier",
     "StreamingMoments",
+    "ball_difference_bound",
+    "ball_nonoverlap",
     "clopper_pearson_band",
     "confidence_band",
+    "cube_difference_bound",
     "gaussian_lower_bound",
     "gaussian_upper_bound",
     "hoeffding_band",
     "hoeffding_error",
+    "mcdiarmid_error",
     "paired_order_statistics",
 ]

@@ -3,5 +3,13 @@
 from captum_certified.noise._core.base import NoiseDistribution
 from captum_certified.noise._core.gaussian import GaussianNoise
 from captum_certified.noise._core.registry import NOISES, resolve_noise
+from captum_certified.noise._core.uniform import UniformBallNoise, UniformCubeNoise
 
-__all__ = ["NOISES", "GaussianNoise", "NoiseDistribution", "resolve_noise"]
+__all__ = [
+    "NOISES",
+    "GaussianNoise",
+    "NoiseDistribution",
+    "UniformBallNoise",
+    "UniformCubeNoise",
+    "resolve_noise",
+]

@@ -2,6 +2,11 @@
 
 from captum_certified.transforms._core.base import AttributionTransform, Identity
 from captum_certified.transforms._core.clip_normalize import ClipNormalize
+from captum_certified.transforms._core.norm_bound import (
+    L2BoundedTransform,
+    L2NormClip,
+    UnitL2Normalize,
+)
 from captum_certified.transforms._core.rank_rescale import LinearRank, RankRescale
 from captum_certified.transforms._core.selection import topk_mask
 from captum_certified.transforms._core.topk_binarize import TopKBinarize
@@ -10,8 +15,11 @@ __all__ = [
     "AttributionTransform",
     "ClipNormalize",
     "Identity",
+    "L2BoundedTransform",
+    "L2NormClip",
     "LinearRank",
     "RankRescale",
     "TopKBinarize",
+    "UnitL2Normalize",
     "topk_mask",
 ]

@@ -1,0 +1,167 @@
+"""Uniform noise: the l_inf cube (Uniform Gradient) and the l2 ball (cosine certificate)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from captum_certified.noise._core.base import NoiseDistribution
+
+
+def _num_features(shapes: Sequence[Sequence[int]]) -> int:
+    return sum(int(torch.Size(tuple(s)[1:]).numel()) for s in shapes)
+
+
+class UniformCubeNoise(NoiseDistribution):
+    r"""Uniform noise on the l_inf cube ``[-r, r]^d``, i.i.d. per coordinate; the scale is ``r``.
+
+    This is the noise of Wang et al.'s Uniform Gradient (NeurIPS 2020). **Exact sampling
+    formula**, per input tensor in order, one draw per noisy batch::
+
+        u = (2 * torch.rand(shape, generator=generator, dtype=dtype) - 1) * r
+
+    so ``u_i`` lies in ``[-r, r)``. Its certificate is
+    :class:`~captum_certified.certify.CubeCosineCertifier` (l_inf perturbations), which is
+    vacuous unless ``r`` is of the order of ``d`` times the perturbation size: uniform smoothing
+    at the paper's radius (4/255) is an *empirical* defence.
+
+    Attributes:
+        last_num_features (int or None): Total number of features ``d`` (all inputs of an
+                    example together) of the last draw; the cube certificate reads it.
+    """
+
+    name = "cube"
+    certified_norms = ("linf",)
+    joint = False
+
+    def __init__(self) -> None:
+        self.last_num_features: int | None = None
+
+    def sample_unit(
+        self,
+        shape: Sequence[int],
+        *,
+        generator: torch.Generator | None,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> Tensor:
+        u = torch.rand(tuple(shape), generator=generator, dtype=dtype, device=device)
+        return 2 * u - 1
+
+    def sample(
+        self,
+        shapes: Sequence[Sequence[int]],
+        scales: Sequence[Tensor],
+        *,
+        generator: torch.Generator | None,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> tuple[Tensor, ...]:
+        self.last_num_features = _num_features(shapes)
+        return super().sample(shapes, scales, generator=generator, dtype=dtype, device=device)
+
+    def default_certifier(self):
+        from captum_certified.certify import CubeCosineCertifier
+
+        return CubeCosineCertifier(noise=self)
+
+
+class UniformBallNoise(NoiseDistribution):
+    r"""Uniform noise on the l2 ball ``B(0, r)`` in ``R^d``; the scale is the radius ``r``.
+
+    ``d`` is the total number of features of an example across all tuple inputs: the noise is
+    drawn jointly and split between the inputs, so the concatenated perturbation is uniform on
+    the ``d``-dimensional ball. **Exact sampling formula**, per noisy batch of ``N`` rows::
+
+        g = torch.randn((N, d), generator=generator, dtype=dtype)
+        U = torch.rand((N,), generator=generator, dtype=torch.float64)
+        u = r * U ** (1 / d) * g / ||g||_2        # computed in float64, then cast to dtype
+
+    (``g / ||g||`` is uniform on the sphere and ``||u|| = r U^{1/d}`` has the law of the radius
+    of a uniform point of the ball, ``P(||u|| <= s) = (s / r)^d``.) The scale must be one value
+    per example, shared by all features and inputs; anything else raises ``ValueError``. Its
+    certificate is :class:`~captum_certified.certify.CosineCertifier` (l2 perturbations).
+
+    Attributes:
+        last_num_features (int or None): ``d`` of the last draw; the certificate reads it.
+    """
+
+    name = "l2_ball"
+    certified_norms = ("l2",)
+    joint = True
+
+    def __init__(self) -> None:
+        self.last_num_features: int | None = None
+
+    def sample_unit(
+        self,
+        shape: Sequence[int],
+        *,
+        generator: torch.Generator | None,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> Tensor:
+        shape = tuple(shape)
+        rows = shape[0]
+        d = int(torch.Size(shape[1:]).numel())
+        g = torch.randn((rows, d), generator=generator, dtype=dtype, device=device)
+        u = torch.rand((rows,), generator=generator, dtype=torch.float64, device=device)
+        g64 = g.to(torch.float64)
+        norm = g64.norm(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float64).tiny)
+        radius = u.pow(1.0 / d).unsqueeze(1) if d > 0 else u.unsqueeze(1)
+        return (g64 / norm * radius).to(dtype).reshape(shape)
+
+    def sample(
+        self,
+        shapes: Sequence[Sequence[int]],
+        scales: Sequence[Tensor],
+        *,
+        generator: torch.Generator | None,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> tuple[Tensor, ...]:
+        row_scale = check_ball_scales(shapes, scales)
+        sizes = [int(torch.Size(tuple(s)[1:]).numel()) for s in shapes]
+        self.last_num_features = sum(sizes)
+        flat = self.sample_unit(
+            (int(shapes[0][0]), sum(sizes)), generator=generator, dtype=dtype, device=device
+        )
+        # one scale per row for all inputs: the concatenated noise is exactly a ball
+        flat = flat * row_scale.to(device=device, dtype=dtype).unsqueeze(1)
+        return tuple(p.reshape(tuple(s)) for p, s in zip(flat.split(sizes, dim=1), shapes))
+
+    def default_certifier(self):
+        from captum_certified.certify import CosineCertifier
+
+        return CosineCertifier(noise=self)
+
+
+def _row_values(scale: Tensor, shape: Sequence[int], name: str) -> Tensor:
+    """The per-row value of a scale broadcastable to ``shape``; ValueError if it varies in a row."""
+    s = scale.detach()
+    if s.dim() < len(shape):
+        s = s.reshape((1,) * (len(shape) - s.dim()) + tuple(s.shape))
+    flat = s.reshape(s.shape[0], -1)
+    if flat.shape[1] > 1 and not torch.equal(flat.amin(dim=1), flat.amax(dim=1)):
+        raise ValueError(
+            f"`{name}` of uniform l2-ball noise must be one value per example, shared by all "
+            "features and inputs (the ball is isotropic); got a per-feature or per-channel value"
+        )
+    return flat[:, 0].expand(int(shape[0]))
+
+
+def check_ball_scales(
+    shapes: Sequence[Sequence[int]], scales: Sequence[Tensor], name: str = "radius"
+) -> Tensor:
+    """Check that l2-ball scales are one value per row shared by all inputs; return ``(N,)``."""
+    rows = [_row_values(s, shape, name) for s, shape in zip(scales, shapes)]
+    for other in rows[1:]:
+        # a relative tolerance lets inputs of different float dtypes share a radius
+        if not torch.allclose(other.to(rows[0]), rows[0], rtol=1e-6, atol=0.0):
+            raise ValueError(
+                f"`{name}` of uniform l2-ball noise must be the same for all input tensors of "
+                "an example (the noise is one ball over all their features)"
+            )
+    return rows[0]
