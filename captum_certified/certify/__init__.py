@@ -32,6 +32,25 @@ from captum_certified.certify._core.gaussian_bounds import (
     gaussian_upper_bound,
 )
 from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
+from captum_certified.certify._core.rdp import (
+    convert_radius,
+    gaussian_rdp,
+    gaussian_rdp_epsilon,
+    laplace_rdp,
+    laplace_rdp_epsilon,
+    parse_norm,
+    rdp_epsilon,
+    rdp_orders,
+)
+from captum_certified.certify._core.rdp_topk import (
+    RDPTopKCertificate,
+    RDPTopKCertifier,
+    holder_bounds,
+    joint_rdp_bound,
+    pairwise_rdp_bound,
+    renyi_divergence,
+    score_mass,
+)
 from captum_certified.certify._core.statistics import StreamingMoments
 from captum_certified.certify._core.topk_rule import paired_order_statistics
 
@@ -45,16 +64,31 @@ __all__ = [
     "CubeCosineCertifier",
     "GaussianTopKCertificate",
     "GaussianTopKCertifier",
+    "RDPTopKCertificate",
+    "RDPTopKCertifier",
     "StreamingMoments",
     "ball_difference_bound",
     "ball_nonoverlap",
     "clopper_pearson_band",
     "confidence_band",
+    "convert_radius",
     "cube_difference_bound",
     "gaussian_lower_bound",
+    "gaussian_rdp",
+    "gaussian_rdp_epsilon",
     "gaussian_upper_bound",
     "hoeffding_band",
     "hoeffding_error",
+    "holder_bounds",
+    "joint_rdp_bound",
+    "laplace_rdp",
+    "laplace_rdp_epsilon",
     "mcdiarmid_error",
     "paired_order_statistics",
+    "pairwise_rdp_bound",
+    "parse_norm",
+    "rdp_epsilon",
+    "rdp_orders",
+    "renyi_divergence",
+    "score_mass",
 ]

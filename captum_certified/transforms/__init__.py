@@ -8,6 +8,11 @@ from captum_certified.transforms._core.norm_bound import (
     UnitL2Normalize,
 )
 from captum_certified.transforms._core.rank_rescale import LinearRank, RankRescale
+from captum_certified.transforms._core.scoring import (
+    SCORING_FAMILIES,
+    ScoringRescale,
+    scoring_vector,
+)
 from captum_certified.transforms._core.selection import topk_mask
 from captum_certified.transforms._core.topk_binarize import TopKBinarize
 
@@ -19,7 +24,10 @@ __all__ = [
     "L2NormClip",
     "LinearRank",
     "RankRescale",
+    "SCORING_FAMILIES",
+    "ScoringRescale",
     "TopKBinarize",
     "UnitL2Normalize",
+    "scoring_vector",
     "topk_mask",
 ]

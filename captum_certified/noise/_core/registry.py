@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from captum_certified.noise._core.base import NoiseDistribution
 from captum_certified.noise._core.gaussian import GaussianNoise
+from captum_certified.noise._core.laplace import LaplaceNoise
 from captum_certified.noise._core.uniform import UniformBallNoise, UniformCubeNoise
 
 NOISES: dict[str, type[NoiseDistribution]] = {"gaussian": GaussianNoise}
 NOISES.update({"cube": UniformCubeNoise, "l2_ball": UniformBallNoise})
+NOISES["laplace"] = LaplaceNoise
 
 
 def resolve_noise(noise: str | NoiseDistribution) -> NoiseDistribution:

@@ -1,0 +1,122 @@
+"""Scoring-vector families of Rényi-Robust-Smooth (Liu et al.), built on RankRescale."""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import torch
+from torch import Tensor
+
+from captum_certified._utils.validation import check_count_spec, resolve_count
+from captum_certified.transforms._core.rank_rescale import RankRescale
+
+SCORING_FAMILIES = ("topk", "linear", "geometric")
+
+
+def scoring_vector(
+    family: str, num_features: int, keep: int | float = 0.1, gamma: float = 0.9
+) -> Tensor:
+    r"""A non-negative, non-increasing scoring vector ``v`` with ``v_1 = 1`` (float64).
+
+    Families, for ranks ``r = 1..k'`` with ``k' = keep`` (a count or a fraction of ``d``;
+    ranks beyond ``k'`` score 0):
+
+    - ``"topk"``: ``v_r = 1`` (Levine et al.'s binary top-k' map);
+    - ``"linear"``: ``v_r = (k' - r + 1) / k'``;
+    - ``"geometric"``: ``v_r = gamma^(r - 1)`` (exponential decay).
+
+    Args:
+        family (str): One of ``"topk"``, ``"linear"``, ``"geometric"``.
+        num_features (int): ``d``.
+        keep (int or float, optional): ``k'``. Default: 0.1
+        gamma (float, optional): Decay of the geometric family, in (0, 1]. Default: 0.9
+
+    Returns:
+        Tensor: ``v`` of length ``k'``.
+
+    Examples::
+
+        >>> scoring_vector("linear", 10, keep=4)
+        tensor([1.0000, 0.7500, 0.5000, 0.2500], dtype=torch.float64)
+    """
+    if family not in SCORING_FAMILIES:
+        raise ValueError(f"`scoring` must be one of {SCORING_FAMILIES} or a tensor, got {family!r}")
+    k = resolve_count(keep, num_features, "k")
+    ranks = torch.arange(k, dtype=torch.float64)
+    if family == "topk":
+        return torch.ones(k, dtype=torch.float64)
+    if family == "linear":
+        return (k - ranks) / k
+    gamma = _check_gamma(gamma)
+    return torch.exp(ranks * math.log(gamma))
+
+
+def _check_gamma(gamma: float) -> float:
+    if isinstance(gamma, bool) or not isinstance(gamma, Real):
+        raise TypeError(f"`gamma` must be a float in (0, 1], got {type(gamma).__name__}")
+    gamma = float(gamma)
+    if not 0.0 < gamma <= 1.0:
+        raise ValueError(f"`gamma` must be in (0, 1], got {gamma}")
+    return gamma
+
+
+class ScoringRescale(RankRescale):
+    r"""Rank re-scaling by a named scoring-vector family or an explicit vector.
+
+    Each sample's feature of rank ``r`` (by ``|a|``, ties by lowest index) gets ``v_r / v_1``,
+    so every sample's map lies in [0, 1] and sums to ``S = ||v||_1 / v_1``; ``q / S`` of the
+    smoothed map ``q`` is the distribution ``P`` of Liu et al.'s certificate. ``"topk"`` gives a
+    binary map (kind ``"binary"``: Clopper-Pearson bands apply) identical to
+    :class:`TopKBinarize`.
+
+    Args:
+        scoring (str or Tensor, optional): ``"topk"``, ``"linear"``, ``"geometric"`` (see
+                    :func:`scoring_vector`) or a 1-D non-negative, non-increasing tensor with a
+                    positive first entry. Default: "topk"
+        keep (int or float, optional): Support ``k'`` of the family (count or fraction of
+                    ``d``); ignored for a tensor. Default: 0.1
+        gamma (float, optional): Decay of ``"geometric"``. Default: 0.9
+        by_magnitude (bool, optional): Rank by ``|a|``. Default: True
+
+    Examples::
+
+        >>> ScoringRescale("linear", keep=2)(torch.tensor([[0.1, -3.0, 2.0, 0.0]]))
+        tensor([[0.0000, 1.0000, 0.5000, 0.0000]])
+    """
+
+    def __init__(
+        self,
+        scoring: str | Tensor = "topk",
+        keep: int | float = 0.1,
+        gamma: float = 0.9,
+        by_magnitude: bool = True,
+    ) -> None:
+        if isinstance(scoring, Tensor):
+            super().__init__(scoring.detach(), by_magnitude=by_magnitude)
+            self.scoring, self.keep, self.gamma = "explicit", None, None
+            return
+        if not isinstance(scoring, str):
+            raise TypeError(
+                f"`scoring` must be a family name or a tensor, got {type(scoring).__name__}"
+            )
+        if scoring not in SCORING_FAMILIES:
+            raise ValueError(
+                f"`scoring` must be one of {SCORING_FAMILIES} or a tensor, got {scoring!r}"
+            )
+        keep = check_count_spec(keep, "k")
+        if scoring == "geometric":
+            gamma = _check_gamma(gamma)
+
+        def family(d: int) -> Tensor:
+            return scoring_vector(scoring, d, keep, gamma)
+
+        super().__init__(family, by_magnitude=by_magnitude)
+        self.scoring, self.keep, self.gamma = scoring, keep, gamma
+        self.kind = "binary" if scoring == "topk" else "unit"
+
+    def __repr__(self) -> str:
+        if self.scoring == "explicit":
+            return f"ScoringRescale(scores of length {self._scores.numel()})"
+        extra = f", gamma={self.gamma}" if self.scoring == "geometric" else ""
+        return f"ScoringRescale({self.scoring!r}, keep={self.keep}{extra})"
