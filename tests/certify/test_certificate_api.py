@@ -256,19 +256,37 @@ def test_certifier_uses_the_named_band():
     scale = torch.full((3,), 0.25, dtype=torch.float64)
     certifier = GaussianTopKCertifier()
     cp = certifier.certify(
-        stats, scale=scale, noise="gaussian", alpha=0.1, bound=None, transform=BINARY
+        stats,
+        scale=scale,
+        noise="gaussian",
+        alpha=0.1,
+        bound=None,
+        transform=BINARY,
+        num_input_features=12,
     )
     assert cp.bound == "clopper_pearson" and cp.norm == "l2" and cp.n == 64 and cp.alpha == 0.1
     ref = clopper_pearson_band(stats.total, 64, 0.1)
     assert torch.equal(cp.lower, ref[0]) and torch.equal(cp.upper, ref[1])
     ho = certifier.certify(
-        stats, scale=scale, noise="gaussian", alpha=0.1, bound="hoeffding", transform=BINARY
+        stats,
+        scale=scale,
+        noise="gaussian",
+        alpha=0.1,
+        bound="hoeffding",
+        transform=BINARY,
+        num_input_features=12,
     )
     ref = hoeffding_band(stats.mean, 64, 0.1)
     assert ho.bound == "hoeffding"
     assert torch.equal(ho.lower, ref[0]) and torch.equal(ho.upper, ref[1])
     default_nonbinary = certifier.certify(
-        stats, scale=scale, noise="gaussian", alpha=0.1, bound=None, transform=UNIT
+        stats,
+        scale=scale,
+        noise="gaussian",
+        alpha=0.1,
+        bound=None,
+        transform=UNIT,
+        num_input_features=12,
     )
     assert default_nonbinary.bound == "hoeffding"
     # CP is never looser than Hoeffding at the same level, so it certifies at least as much
@@ -276,16 +294,34 @@ def test_certifier_uses_the_named_band():
         assert torch.all(cp.topk_overlap(k, 0.02) >= ho.topk_overlap(k, 0.02))
     with pytest.raises(ValueError, match="`bound`"):
         certifier.certify(
-            stats, scale=scale, noise="g", alpha=0.1, bound="bernstein", transform=BINARY
+            stats,
+            scale=scale,
+            noise="g",
+            alpha=0.1,
+            bound="bernstein",
+            transform=BINARY,
+            num_input_features=12,
         )
     with pytest.raises(ValueError, match="`bound`"):
         certifier.certify(
-            stats, scale=scale, noise="g", alpha=0.1, bound="clopper_pearson", transform=UNIT
+            stats,
+            scale=scale,
+            noise="g",
+            alpha=0.1,
+            bound="clopper_pearson",
+            transform=UNIT,
+            num_input_features=12,
         )
     for alpha in (0.0, 1.0):
         with pytest.raises(ValueError, match="`alpha`"):
             certifier.certify(
-                stats, scale=scale, noise="g", alpha=alpha, bound=None, transform=BINARY
+                stats,
+                scale=scale,
+                noise="g",
+                alpha=alpha,
+                bound=None,
+                transform=BINARY,
+                num_input_features=12,
             )
 
 

@@ -234,10 +234,11 @@ def test_engine_default_certifier_for_laplace_noise():
         generator=torch.Generator().manual_seed(0),
     )
     assert isinstance(cert, RDPTopKCertificate) and cert.methods == ("holder", "pairwise")
-    assert cert.num_input_features is None
+    # the engine tells the certifier how many input features the noise perturbed
+    assert cert.num_input_features == 12
     cert.topk_overlap(3, 0.01, "l1")
     cert.topk_overlap(3, 0.01, "l2")
+    assert cert.topk_overlap(3, 0.01, "linf").shape == (2,)
+    cert.num_input_features = None
     with pytest.raises(ValueError, match="num_input_features"):
         cert.topk_overlap(3, 0.01, "linf")
-    cert.num_input_features = 12
-    assert cert.topk_overlap(3, 0.01, "linf").shape == (2,)

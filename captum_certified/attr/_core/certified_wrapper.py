@@ -287,6 +287,7 @@ class CertifiedWrapper(Attribution):
                     alpha=alpha,
                     bound=bound,
                     transform=transform_,
+                    num_input_features=sum(int(x[0].numel()) for x in inputs_t),
                 )
         result: Any = attributions if is_tuple else attributions[0]
         extras: list[Any] = []

@@ -11,7 +11,7 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
-from captum_certified.certify import RDPTopKCertificate, RDPTopKCertifier
+from captum_certified.certify import RDPTopKCertifier
 from captum_certified.certify._core.rdp import RDP_NOISES
 from captum_certified.noise import NoiseDistribution, resolve_noise
 from captum_certified.transforms import ScoringRescale
@@ -148,7 +148,7 @@ class RenyiRobustSmooth(CertifiedWrapper):
             )
         if additional_forward_args is not None:
             kwargs["additional_forward_args"] = additional_forward_args
-        out = super().attribute.__wrapped__(
+        return super().attribute.__wrapped__(
             self,
             inputs,
             nt_type="smoothgrad",
@@ -164,10 +164,3 @@ class RenyiRobustSmooth(CertifiedWrapper):
             target=target,
             **kwargs,
         )
-        if return_certificate:
-            cert = out[-1]
-            if isinstance(cert, RDPTopKCertificate):
-                # norm conversions count the perturbed *input* features, not the map's
-                inputs_t = inputs if isinstance(inputs, tuple) else (inputs,)
-                cert.num_input_features = sum(int(x[0].numel()) for x in inputs_t)
-        return out

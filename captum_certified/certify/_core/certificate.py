@@ -23,6 +23,8 @@ class Certificate:
                     sampling.
         bound (str): Confidence-band method.
         num_features (int): Number of features ``d`` of the map.
+        num_input_features (int or None): Number of input features the noise perturbed (all
+                    input tensors of an example together); None if unknown.
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class Certificate:
         alpha: float,
         bound: str,
         num_features: int,
+        num_input_features: int | None = None,
     ) -> None:
         self.noise = noise
         self.norm = norm
@@ -43,6 +46,7 @@ class Certificate:
         self.alpha = alpha
         self.bound = bound
         self.num_features = num_features
+        self.num_input_features = num_input_features
 
     @property
     def batch_size(self) -> int:

@@ -80,6 +80,7 @@ class Certifier(ABC):
         alpha: float,
         bound: str | None,
         transform: AttributionTransform,
+        num_input_features: int,
     ) -> Certificate:
         """Build the certificate from ``(bsz, d)`` flattened statistics.
 
@@ -90,6 +91,8 @@ class Certifier(ABC):
             alpha: failure probability.
             bound: confidence-band method requested by the user (None = certifier default).
             transform: the per-sample map that produced the samples.
+            num_input_features: number of *input* features the noise perturbs (all inputs of
+                an example together); differs from the map's ``d`` for layer attributions.
         """
 
 
@@ -110,6 +113,7 @@ class GaussianTopKCertifier(Certifier):
         alpha: float,
         bound: str | None,
         transform: AttributionTransform,
+        num_input_features: int,
     ) -> GaussianTopKCertificate:
         binary = transform.kind == "binary"
         lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
@@ -122,4 +126,5 @@ class GaussianTopKCertifier(Certifier):
             n=statistics.n,
             alpha=alpha,
             bound=bound,
+            num_input_features=num_input_features,
         )

@@ -514,21 +514,18 @@ class CosineCertifier(Certifier):
     each row must satisfy ``||h||_2 <= M (1 + NORM_TOLERANCE)``, ``NORM_TOLERANCE = 1e-6``
     (float rounding of third-party transforms; the certificate then uses the slightly larger
     bound). The volume term needs the number ``d`` of *input* features the noise is drawn over
-    (not the map's size, which differs for layer attributions): it is ``input_dim`` if given,
-    else read from the noise object after sampling.
+    (not the map's size, which differs for layer attributions): the engine passes it as
+    ``num_input_features``; ``input_dim`` overrides it.
 
     Args:
-        input_dim (int, optional): ``d``. Default: None (from ``noise``)
-        noise (NoiseDistribution, optional): The noise instance whose last draw gives ``d``
-                    (set by the noise's ``default_certifier``). Default: None
+        input_dim (int, optional): ``d``. Default: None (the engine's ``num_input_features``)
     """
 
     noise_names: tuple[str, ...] = ("l2_ball",)
     certificate_class: type[CosineCertificate] = CosineCertificate
 
-    def __init__(self, *, input_dim: int | None = None, noise: Any = None) -> None:
+    def __init__(self, *, input_dim: int | None = None) -> None:
         self.input_dim = None if input_dim is None else _check_dim(input_dim, "input_dim")
-        self._noise = noise
 
     def check_transform(self, transform: AttributionTransform) -> None:
         """Require a transform with a declared finite l2 norm bound ``norm_bound``."""
@@ -560,17 +557,6 @@ class CosineCertifier(Certifier):
                 f"declared norm_bound {m}; the cosine certificate needs ||h||_2 <= norm_bound"
             )
 
-    def _resolve_dim(self) -> int:
-        if self.input_dim is not None:
-            return self.input_dim
-        d = getattr(self._noise, "last_num_features", None)
-        if d is None:
-            raise ValueError(
-                "the cosine certificate needs the number of input features: pass "
-                "`input_dim` to the certifier or use the noise's default_certifier()"
-            )
-        return int(d)
-
     def certify(
         self,
         statistics: StreamingMoments,
@@ -580,6 +566,7 @@ class CosineCertifier(Certifier):
         alpha: float,
         bound: str | None,
         transform: AttributionTransform,
+        num_input_features: int,
     ) -> CosineCertificate:
         if bound not in (None, "mcdiarmid"):
             raise ValueError(
@@ -594,7 +581,11 @@ class CosineCertifier(Certifier):
         return self.certificate_class(
             mean.norm(dim=1),
             scale=scale,
-            input_dim=self._resolve_dim(),
+            input_dim=(
+                self.input_dim
+                if self.input_dim is not None
+                else _check_dim(num_input_features, "num_input_features")
+            ),
             norm_bound=float(transform.norm_bound),
             n=statistics.n,
             alpha=alpha,

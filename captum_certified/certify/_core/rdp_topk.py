@@ -736,6 +736,7 @@ class RDPTopKCertifier(Certifier):
         alpha: float,
         bound: str | None,
         transform: AttributionTransform,
+        num_input_features: int | None = None,
     ) -> RDPTopKCertificate:
         if noise not in RDP_NOISES:
             raise ValueError(
@@ -758,7 +759,11 @@ class RDPTopKCertifier(Certifier):
             orders=self.orders,
             method=method,
             score_mass=mass,
-            num_input_features=self.num_input_features,
+            num_input_features=(
+                self.num_input_features
+                if self.num_input_features is not None
+                else num_input_features
+            ),
             noise=noise,
             norm=RDP_NOISES[noise][1],
             scale=scale,

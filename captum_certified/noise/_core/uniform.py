@@ -10,10 +10,6 @@ from torch import Tensor
 from captum_certified.noise._core.base import NoiseDistribution
 
 
-def _num_features(shapes: Sequence[Sequence[int]]) -> int:
-    return sum(int(torch.Size(tuple(s)[1:]).numel()) for s in shapes)
-
-
 class UniformCubeNoise(NoiseDistribution):
     r"""Uniform noise on the l_inf cube ``[-r, r]^d``, i.i.d. per coordinate; the scale is ``r``.
 
@@ -26,18 +22,11 @@ class UniformCubeNoise(NoiseDistribution):
     :class:`~captum_certified.certify.CubeCosineCertifier` (l_inf perturbations), which is
     vacuous unless ``r`` is of the order of ``d`` times the perturbation size: uniform smoothing
     at the paper's radius (4/255) is an *empirical* defence.
-
-    Attributes:
-        last_num_features (int or None): Total number of features ``d`` (all inputs of an
-                    example together) of the last draw; the cube certificate reads it.
     """
 
     name = "cube"
     certified_norms = ("linf",)
     joint = False
-
-    def __init__(self) -> None:
-        self.last_num_features: int | None = None
 
     def sample_unit(
         self,
@@ -50,22 +39,10 @@ class UniformCubeNoise(NoiseDistribution):
         u = torch.rand(tuple(shape), generator=generator, dtype=dtype, device=device)
         return 2 * u - 1
 
-    def sample(
-        self,
-        shapes: Sequence[Sequence[int]],
-        scales: Sequence[Tensor],
-        *,
-        generator: torch.Generator | None,
-        dtype: torch.dtype,
-        device: torch.device,
-    ) -> tuple[Tensor, ...]:
-        self.last_num_features = _num_features(shapes)
-        return super().sample(shapes, scales, generator=generator, dtype=dtype, device=device)
-
     def default_certifier(self):
         from captum_certified.certify import CubeCosineCertifier
 
-        return CubeCosineCertifier(noise=self)
+        return CubeCosineCertifier()
 
 
 class UniformBallNoise(NoiseDistribution):
@@ -83,17 +60,11 @@ class UniformBallNoise(NoiseDistribution):
     of a uniform point of the ball, ``P(||u|| <= s) = (s / r)^d``.) The scale must be one value
     per example, shared by all features and inputs; anything else raises ``ValueError``. Its
     certificate is :class:`~captum_certified.certify.CosineCertifier` (l2 perturbations).
-
-    Attributes:
-        last_num_features (int or None): ``d`` of the last draw; the certificate reads it.
     """
 
     name = "l2_ball"
     certified_norms = ("l2",)
     joint = True
-
-    def __init__(self) -> None:
-        self.last_num_features: int | None = None
 
     def sample_unit(
         self,
@@ -124,10 +95,11 @@ class UniformBallNoise(NoiseDistribution):
     ) -> tuple[Tensor, ...]:
         row_scale = check_ball_scales(shapes, scales)
         sizes = [int(torch.Size(tuple(s)[1:]).numel()) for s in shapes]
-        self.last_num_features = sum(sizes)
+        # draw where the generator lives (a CPU generator may drive noise for CUDA inputs)
+        draw_device = generator.device if generator is not None else device
         flat = self.sample_unit(
-            (int(shapes[0][0]), sum(sizes)), generator=generator, dtype=dtype, device=device
-        )
+            (int(shapes[0][0]), sum(sizes)), generator=generator, dtype=dtype, device=draw_device
+        ).to(device)
         # one scale per row for all inputs: the concatenated noise is exactly a ball
         flat = flat * row_scale.to(device=device, dtype=dtype).unsqueeze(1)
         return tuple(p.reshape(tuple(s)) for p, s in zip(flat.split(sizes, dim=1), shapes))
@@ -135,7 +107,7 @@ class UniformBallNoise(NoiseDistribution):
     def default_certifier(self):
         from captum_certified.certify import CosineCertifier
 
-        return CosineCertifier(noise=self)
+        return CosineCertifier()
 
 
 def _row_values(scale: Tensor, shape: Sequence[int], name: str) -> Tensor:
