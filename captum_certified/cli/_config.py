@@ -9,7 +9,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-METHODS = ("sparse_smoothgrad",)
+METHODS = ("sparse_smoothgrad", "renyi", "uniform")
+NOISES = {
+    "sparse_smoothgrad": ("gaussian",),
+    "renyi": ("gaussian", "laplace"),
+    "uniform": ("l2_ball",),
+}
+NORMS = ("l1", "l2", "linf")
 TARGETS = ("label", "predicted", "noisy_argmax")
 
 
@@ -22,6 +28,8 @@ class RunConfig:
     """All parameters of a ``certify`` run (see ``captum-certified certify --help``)."""
 
     method: str = "sparse_smoothgrad"
+    noise: str = "auto"
+    norm: str = "l2"
     model: str = "digits"
     data: str = "digits"
     out: str = "runs/default"
@@ -37,11 +45,25 @@ class RunConfig:
     target: str = "label"
     seed: int = 0
     radii: list[float] = field(default_factory=lambda: [round(0.05 * i, 2) for i in range(11)])
+    level: float = 0.5
     image_size: int = 0
 
     def validate(self) -> RunConfig:
         if self.method not in METHODS:
             raise ConfigError(f"--method must be one of {METHODS}, got {self.method!r}")
+        if self.noise == "auto":
+            self.noise = NOISES[self.method][0]
+        if self.noise not in NOISES[self.method]:
+            raise ConfigError(
+                f"--noise for --method {self.method} must be one of {NOISES[self.method]}, "
+                f"got {self.noise!r}"
+            )
+        if self.norm not in NORMS:
+            raise ConfigError(f"--norm must be one of {NORMS}, got {self.norm!r}")
+        if self.method != "renyi" and self.norm != "l2":
+            raise ConfigError(f"--norm {self.norm} needs --method renyi (the others certify l2)")
+        if not 0 < self.level <= 1:
+            raise ConfigError(f"--level must be in (0, 1], got {self.level}")
         if self.target not in TARGETS:
             raise ConfigError(f"--target must be one of {TARGETS}, got {self.target!r}")
         if self.bound not in ("auto", "clopper_pearson", "hoeffding"):

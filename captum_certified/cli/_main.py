@@ -7,7 +7,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from captum_certified.cli._config import METHODS, TARGETS, ConfigError, RunConfig
+from captum_certified.cli._config import METHODS, NORMS, TARGETS, ConfigError, RunConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,6 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     certify.add_argument("--config", help="TOML, YAML or JSON file with any of the options below")
     certify.add_argument("--method", choices=METHODS, help=f"default: {defaults.method}")
+    certify.add_argument(
+        "--noise", help="gaussian (sparse_smoothgrad, renyi), laplace (renyi), l2_ball (uniform)"
+    )
+    certify.add_argument("--norm", choices=NORMS, help="perturbation norm (renyi: l1, l2, linf)")
+    certify.add_argument(
+        "--level", type=float, help="overlap (or cosine, uniform) for the radius column"
+    )
     certify.add_argument("--model", help="'digits' or 'package.module:factory' (default: digits)")
     certify.add_argument(
         "--data", help="'digits', 'tensors:PATH' (torch.save of (x, y)) or 'imagefolder:DIR'"
@@ -38,7 +45,12 @@ def _parser() -> argparse.ArgumentParser:
         "--nt-samples", type=int, help=f"noise samples (default: {defaults.nt_samples})"
     )
     certify.add_argument("--nt-samples-batch-size", type=int, help="samples per forward/backward")
-    certify.add_argument("--stdevs", type=float, help=f"noise sigma (default: {defaults.stdevs})")
+    certify.add_argument(
+        "--stdevs",
+        type=float,
+        help=f"noise scale: sigma (gaussian), b (laplace), ball radius (uniform); "
+        f"default: {defaults.stdevs}",
+    )
     certify.add_argument(
         "--sparsity", type=float, help="top-tau kept per sample (fraction or count)"
     )
@@ -81,7 +93,12 @@ def main(argv: list[str] | None = None) -> int:
             results = run / "results.tsv"
             if not results.exists():
                 raise ConfigError(f"{results} does not exist: run `captum-certified certify` first")
-            summary = summarize(results)
+            recorded = (
+                RunConfig.load(run / "config.toml")
+                if (run / "config.toml").exists()
+                else RunConfig()
+            )
+            summary = summarize(results, level=recorded.level, norm=recorded.norm)
             print(format_summary(summary))
             plot = plot_summary(summary, run / "certified_vs_radius.png")
             if plot:

@@ -6,42 +6,75 @@ import torch
 from torch import nn
 
 from captum_certified._utils.validation import resolve_count
-from captum_certified.attr import SparseSmoothGrad
+from captum_certified.attr import RenyiRobustSmooth, SparseSmoothGrad, UniformSmoothedAttribution
 from captum_certified.cli._config import RunConfig
+
+#: What the ``certified`` column holds for each method.
+METRICS = {
+    "sparse_smoothgrad": "topk_overlap",
+    "renyi": "topk_overlap",
+    "uniform": "cosine_lower_bound",
+}
 
 
 def certify_example(
     model: nn.Module, x: torch.Tensor, label: int, config: RunConfig, index: int
 ) -> dict:
-    """Certify one example (batch of one); returns the prediction and per-radius values."""
+    """Certify one example (batch of one); returns the prediction and per-radius values.
+
+    Each example draws its noise from its own generator seeded with
+    ``seed * 1000003 + index``, so results do not depend on sharding or resumption.
+    """
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + index)
     with torch.no_grad():
         predicted = int(model(x).argmax(dim=1).item())
     target: object = {"label": label, "predicted": predicted}.get(config.target, "noisy_argmax")
     sparsity = _count_or_fraction(config.sparsity)
     k = _count_or_fraction(config.k)
-    ssg = SparseSmoothGrad(model, sparsity=sparsity)
-    _, cert = ssg.attribute(
-        x,
+    radii = torch.tensor(config.radii, dtype=torch.float64)
+    common = dict(
         target=target,
         nt_samples=config.nt_samples,
         nt_samples_batch_size=config.nt_samples_batch_size,
-        stdevs=config.stdevs,
         return_certificate=True,
         alpha=config.alpha,
-        bound=None if config.bound == "auto" else config.bound,
         generator=generator,
     )
-    radii = torch.tensor(config.radii, dtype=torch.float64)
-    curve = cert.overlap_curve(k, radii)[0]
+    bound = None if config.bound == "auto" else config.bound
+    if config.method == "uniform":
+        _, cert = UniformSmoothedAttribution(model).attribute(
+            x, radius=config.stdevs, noise=config.noise, **common
+        )
+        curve = [float(cert.cosine_lower_bound(r)[0]) for r in config.radii]
+        return {
+            "predicted": predicted,
+            "metric": METRICS["uniform"],
+            "certified": curve,
+            "certified_count": [0] * len(config.radii),
+            "k_count": 0,
+            "radius_at_level": float(cert.certified_radius(min_cosine=config.level)[0]),
+        }
+    if config.method == "renyi":
+        explainer = RenyiRobustSmooth(model, k=sparsity)
+        _, cert = explainer.attribute(
+            x, noise=config.noise, stdevs=config.stdevs, bound=bound, **common
+        )
+        curve = cert.overlap_curve(k, radii, norm=config.norm)[0]
+        radius_at_level = cert.certified_radius(k, config.level, norm=config.norm)
+    else:
+        _, cert = SparseSmoothGrad(model, sparsity=sparsity).attribute(
+            x, stdevs=config.stdevs, bound=bound, **common
+        )
+        curve = cert.overlap_curve(k, radii)[0]
+        radius_at_level = cert.certified_radius(k, config.level)
     k_count = resolve_count(k, cert.num_features, "k")
     return {
         "predicted": predicted,
-        "metric": "topk_overlap",
+        "metric": METRICS[config.method],
         "certified": curve.tolist(),
         "certified_count": [round(v * k_count) for v in curve.tolist()],
         "k_count": k_count,
-        "radius_at_half": float(cert.certified_radius(k, 0.5)[0]),
+        "radius_at_level": float(radius_at_level[0]),
     }
 
 

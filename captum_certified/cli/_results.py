@@ -21,7 +21,7 @@ COLUMNS = (
     "certified",
     "certified_count",
     "k_count",
-    "radius_at_half",
+    "radius_at_level",
     "seconds",
 )
 HEADER = "\t".join(COLUMNS) + "\n"
@@ -49,7 +49,7 @@ def parse_rows(text: str) -> list[dict]:
         row = dict(zip(COLUMNS, parts))
         for col in ("index", "label", "predicted", "correct", "certified_count", "k_count"):
             row[col] = int(row[col])
-        for col in ("radius", "certified", "radius_at_half", "seconds"):
+        for col in ("radius", "certified", "radius_at_level", "seconds"):
             row[col] = float(row[col])
         rows.append(row)
     return rows

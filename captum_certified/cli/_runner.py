@@ -114,7 +114,7 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
                     "certified": value,
                     "certified_count": count,
                     "k_count": result["k_count"],
-                    "radius_at_half": result["radius_at_half"],
+                    "radius_at_level": result["radius_at_level"],
                     "seconds": seconds,
                 }
                 for radius, value, count in zip(
@@ -126,7 +126,7 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
         if ctx.rank != 0:
             return None
         results = merge_parts(out, n_radii)
-        summary = summarize(results)
+        summary = summarize(results, level=config.level, norm=config.norm)
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         plot = plot_summary(summary, out / "certified_vs_radius.png")
         echo(format_summary(summary))

@@ -87,7 +87,7 @@ def test_default_certify_end_to_end(tmp_path, cache_dir, capsys):
         assert got == expected
     # the report subcommand reads the folder back
     assert main(["report", str(out)]) == 0
-    assert "median radius keeping half" in capsys.readouterr().out
+    assert "median certified radius at overlap >= 0.5" in capsys.readouterr().out
 
 
 def test_config_round_trip(tmp_path):
@@ -274,3 +274,89 @@ def test_config_validation_names_fields():
         RunConfig(target="x").validate()
     with pytest.raises(ConfigError, match="unknown configuration keys"):
         RunConfig.from_dict({"sigma": 1})
+
+
+def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
+    from captum_certified.attr import RenyiRobustSmooth, UniformSmoothedAttribution
+
+    model = default_digits_model()
+    _, _, x, y = load_digits_split()
+    x0, y0 = x[:1], int(y[0])
+    common = dict(nt_samples=256, nt_samples_batch_size=128, return_certificate=True)
+
+    out = tmp_path / "renyi"
+    args = [
+        "certify",
+        "--method",
+        "renyi",
+        "--noise",
+        "laplace",
+        "--norm",
+        "linf",
+        "--radii",
+        "0",
+        "0.01",
+        "--n-examples",
+        "1",
+        "--out",
+        str(out),
+        *SMALL,
+    ]
+    assert main(args) == 0
+    _, cert = RenyiRobustSmooth(model, k=0.2).attribute(
+        x0,
+        target=y0,
+        noise="laplace",
+        stdevs=0.5,
+        generator=torch.Generator().manual_seed(0),
+        **common,
+    )
+    got = [r["certified"] for r in parse_rows((out / "results.tsv").read_text())]
+    assert got == [float(cert.topk_overlap(0.2, r, norm="linf")[0]) for r in (0.0, 0.01)]
+
+    out = tmp_path / "uniform"
+    args = [
+        "certify",
+        "--method",
+        "uniform",
+        "--stdevs",
+        "2.0",
+        "--radii",
+        "0",
+        "0.1",
+        "--level",
+        "0.9",
+        "--n-examples",
+        "1",
+        "--out",
+        str(out),
+        *SMALL,
+    ]
+    assert main(args) == 0
+    _, cert = UniformSmoothedAttribution(model).attribute(
+        x0,
+        target=y0,
+        radius=2.0,
+        noise="l2_ball",
+        generator=torch.Generator().manual_seed(0),
+        **common,
+    )
+    rows = parse_rows((out / "results.tsv").read_text())
+    assert [r["certified"] for r in rows] == [
+        float(cert.cosine_lower_bound(r)[0]) for r in (0.0, 0.1)
+    ]
+    assert rows[0]["metric"] == "cosine_lower_bound"
+    assert rows[0]["radius_at_level"] == float(cert.certified_radius(min_cosine=0.9)[0])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--method", "uniform", "--norm", "linf"], "--norm"),
+        (["--method", "sparse_smoothgrad", "--noise", "laplace"], "--noise"),
+        (["--level", "0"], "--level"),
+    ],
+)
+def test_method_specific_arguments_are_checked(args, message, tmp_path, capsys):
+    assert main(["certify", *args, "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
