@@ -63,8 +63,19 @@ def load_digits_split(
 def train_digits_cnn(epochs: int = 15, seed: int = 0) -> tuple[DigitsCNN, float]:
     """Train :class:`DigitsCNN` with Adam; returns the model (eval mode) and test accuracy.
 
-    The global RNG is left as found.
+    Training runs single-threaded (the thread count changes float summation order, hence the
+    weights), so every machine gets the same model. The global RNG and the thread count are
+    left as found.
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(epochs, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(epochs: int, seed: int) -> tuple[DigitsCNN, float]:
     g = torch.Generator().manual_seed(seed)
     x_train, y_train, x_test, y_test = load_digits_split(generator=g)
     with torch.random.fork_rng(devices=[]):
