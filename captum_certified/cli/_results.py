@@ -25,32 +25,51 @@ COLUMNS = (
     "seconds",
 )
 HEADER = "\t".join(COLUMNS) + "\n"
+#: Columns of ``attack.tsv`` (``captum-certified attack``).
+ATTACK_COLUMNS = (
+    "index",
+    "label",
+    "radius",
+    "certified",
+    "empirical",
+    "attack_norm",
+    "label_kept",
+    "seconds",
+)
+_INTS = {"index", "label", "predicted", "correct", "certified_count", "k_count", "label_kept"}
+_STRINGS = {"metric"}
 
 
-def format_rows(rows: Iterable[dict]) -> str:
+def format_rows(rows: Iterable[dict], columns: tuple[str, ...] = COLUMNS) -> str:
     lines = []
     for row in rows:
         values = []
-        for col in COLUMNS:
+        for col in columns:
             v = row[col]
             values.append(repr(float(v)) if isinstance(v, float) else str(v))
         lines.append("\t".join(values) + "\n")
     return "".join(lines)
 
 
-def parse_rows(text: str) -> list[dict]:
+def parse_rows(text: str, columns: tuple[str, ...] = COLUMNS) -> list[dict]:
     rows = []
     for line in text.splitlines():
         if not line or line.startswith("index\t"):
             continue
         parts = line.split("\t")
-        if len(parts) != len(COLUMNS):
+        if len(parts) != len(columns):
             continue
-        row = dict(zip(COLUMNS, parts))
-        for col in ("index", "label", "predicted", "correct", "certified_count", "k_count"):
-            row[col] = int(row[col])
-        for col in ("radius", "certified", "radius_at_level", "seconds"):
-            row[col] = float(row[col])
+        row: dict = {}
+        try:
+            for col, value in zip(columns, parts):
+                if col in _STRINGS:
+                    row[col] = value
+                elif col in _INTS:
+                    row[col] = int(value)
+                else:
+                    row[col] = float(value)
+        except ValueError:  # a line cut by kill -9
+            continue
         rows.append(row)
     return rows
 
@@ -63,10 +82,11 @@ def complete_examples(rows: list[dict], n_radii: int) -> dict[int, list[dict]]:
     return {i: g[:n_radii] for i, g in groups.items() if len(g) >= n_radii}
 
 
-def clean_part_file(path: Path, n_radii: int) -> set[int]:
+def clean_part_file(path: Path, n_radii: int, columns: tuple[str, ...] = COLUMNS) -> set[int]:
     """Drop a trailing partial example (and partial line); return the complete indices."""
+    header = "\t".join(columns) + "\n"
     if not path.exists():
-        path.write_text(HEADER)
+        path.write_text(header)
         return set()
     text = path.read_text()
     lines = text.splitlines(keepends=True)
@@ -77,7 +97,7 @@ def clean_part_file(path: Path, n_radii: int) -> set[int]:
     for line in lines:
         if line.startswith("index\t") or not line.endswith("\n"):
             continue
-        parsed = parse_rows(line)
+        parsed = parse_rows(line, columns)
         if not parsed:
             continue
         index = parsed[0]["index"]
@@ -88,7 +108,7 @@ def clean_part_file(path: Path, n_radii: int) -> set[int]:
             kept.extend(block)
             done.add(index)
             block = []
-    new = HEADER + "".join(kept)
+    new = header + "".join(kept)
     if new != text:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(new)
@@ -96,10 +116,10 @@ def clean_part_file(path: Path, n_radii: int) -> set[int]:
     return done
 
 
-def append_example(path: Path, rows: list[dict]) -> None:
+def append_example(path: Path, rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> None:
     """Append one example's rows durably (one write, flush, fsync)."""
     with open(path, "a") as f:
-        f.write(format_rows(rows))
+        f.write(format_rows(rows, columns))
         f.flush()
         os.fsync(f.fileno())
 

@@ -360,3 +360,68 @@ def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
 def test_method_specific_arguments_are_checked(args, message, tmp_path, capsys):
     assert main(["certify", *args, "--out", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_attack_subcommand_runs_and_resumes(tmp_path, cache_dir, capsys):
+    out = tmp_path / "run"
+    certify = ["certify", "--out", str(out), "--n-examples", "2", "--radii", "0", "1.0", *SMALL]
+    assert main(certify) == 0
+    attack = [
+        "attack",
+        str(out),
+        "--n-examples",
+        "1",
+        "--steps",
+        "3",
+        "--restarts",
+        "1",
+        "--guide-samples",
+        "8",
+        "--eval-samples",
+        "256",
+        "--box",
+        "0",
+        "1",
+        "--no-progress",
+    ]
+    assert main(attack) == 0
+    printed = capsys.readouterr().out
+    assert "top-K overlap under the l2 attack" in printed
+    from captum_certified.cli._results import ATTACK_COLUMNS
+
+    rows = parse_rows((out / "attack.tsv").read_text(), ATTACK_COLUMNS)
+    assert len(rows) == 1 and rows[0]["radius"] == 1.0 and rows[0]["label_kept"] == 1
+    assert 0 <= rows[0]["empirical"] <= 1 and rows[0]["attack_norm"] <= 1.0 + 1e-5
+    certified = parse_rows((out / "results.tsv").read_text())
+    assert rows[0]["certified"] == [r for r in certified if r["radius"] == 1.0][0]["certified"]
+    before = (out / "attack.tsv").read_text()
+    assert main(attack) == 0  # resumes: nothing left to attack, same file
+    assert (out / "attack.tsv").read_text() == before
+    assert main(["report", str(out)]) == 0
+    assert "attacked" in capsys.readouterr().out
+
+
+def test_attack_needs_a_sparse_smoothgrad_run(tmp_path, cache_dir, capsys):
+    assert main(["attack", str(tmp_path / "missing")]) == 2
+    assert "not a finished certify run" in capsys.readouterr().err
+    out = tmp_path / "renyi"
+    assert (
+        main(
+            [
+                "certify",
+                "--method",
+                "renyi",
+                "--out",
+                str(out),
+                "--n-examples",
+                "1",
+                "--radii",
+                "0",
+                "0.1",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
+    assert main(["attack", str(out), "--no-progress"]) == 2
+    assert "sparse_smoothgrad" in capsys.readouterr().err

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Certified metrics, read from certificates (never re-sampled)."""
+
+import math
+from numbers import Integral, Real
+from typing import Any
+
+import torch
+from captum.log import log_usage
+from torch import Tensor
+
+
+def _check_k(k: object) -> None:
+    if isinstance(k, bool) or not isinstance(k, Real):
+        raise TypeError(f"k must be an int count or a float fraction, got {k!r}")
+    if isinstance(k, Integral):
+        if k < 1:
+            raise ValueError(f"k={k} is out of range: an int k must be >= 1")
+    elif not (math.isfinite(float(k)) and 0.0 < float(k) <= 1.0):
+        raise ValueError(f"k={k} is out of range: a float k must be in (0, 1]")
+
+
+def _check_radius(radius: object) -> None:
+    if isinstance(radius, Tensor):
+        if radius.is_complex() or radius.dtype == torch.bool:
+            raise TypeError(f"radius must be a real number or a real tensor, got {radius.dtype}")
+        if torch.isnan(radius).any() or (radius < 0).any():
+            raise ValueError("radius must be non-negative and not NaN")
+        return
+    if isinstance(radius, bool) or not isinstance(radius, Real):
+        raise TypeError(f"radius must be a non-negative number, got {radius!r}")
+    if math.isnan(radius) or radius < 0:
+        raise ValueError(f"radius must be non-negative, got {radius!r}")
+
+
+@log_usage()
+@torch.no_grad()
+def certified_topk_intersection(
+    certificate: Any,
+    k: int | float,
+    radius: float | Tensor,
+) -> Tensor:
+    r"""
+    Certified top-k intersection read from a certificate: a lower bound on
+    :math:`|T_k(s(x)) \cap T_k(s(x + \delta))| / k` valid for every perturbation
+    :math:`\|\delta\| \le` ``radius`` (in the certificate's norm), with the certificate's
+    confidence.
+
+    This calls ``certificate.topk_overlap(k=k, radius=radius)``. Any object with that method
+    works (e.g. the certificate returned with ``return_certificate=True`` by the smoothed
+    attribution methods of :mod:`captum_certified.attr`); where nothing can be certified the
+    certificate reports 0. Nothing is re-sampled here.
+
+    Args:
+
+        certificate (Any): An object with a method ``topk_overlap(k=..., radius=...)``
+                returning a ``(bsz,)`` tensor of fractions in [0, 1].
+        k (int or float): The top-k size, an ``int`` >= 1 or a ``float`` fraction in
+                (0, 1] of the number of features (resolved by the certificate).
+        radius (float or Tensor): The perturbation radius, non-negative (a tensor is passed
+                through, e.g. one radius per example).
+
+    Returns:
+
+        **overlap** (Tensor):
+                The certificate's ``(bsz,)`` certified overlap fractions.
+
+    Examples::
+
+        >>> attr, cert = ssg.attribute(x, target=y, return_certificate=True)
+        >>> certified_topk_intersection(cert, k=0.2, radius=0.1)  # (bsz,)
+    """
+    method = getattr(certificate, "topk_overlap", None)
+    if not callable(method):
+        raise TypeError(
+            "certificate must provide a topk_overlap(k=..., radius=...) method, got "
+            f"{type(certificate).__name__}"
+        )
+    _check_k(k)
+    _check_radius(radius)
+    out = method(k=k, radius=radius)
+    return _check_output(out, "certificate.topk_overlap", 0.0)
+
+
+def _check_output(out: object, what: str, low: float) -> Tensor:
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{what} returned {type(out).__name__}, expected a (bsz,) tensor")
+    if out.dim() != 1:
+        raise ValueError(f"{what} returned shape {tuple(out.shape)}, expected (bsz,)")
+    bad = (out < low) | (out > 1)
+    if out.is_floating_point():
+        bad = bad | torch.isnan(out)
+    if bad.any():
+        shown = out.tolist() if out.numel() <= 8 else out
+        raise ValueError(f"{what} returned values outside [{low:g}, 1] (or NaN): {shown}")
+    return out
+
+
+@log_usage()
+@torch.no_grad()
+def certified_cosine_similarity(certificate: Any, radius: float | Tensor) -> Tensor:
+    r"""
+    Certified cosine similarity read from a certificate: a lower bound on
+    :math:`\cos(s(x), s(x + \delta))` valid for every perturbation of size at most ``radius``
+    (the certificate's norm), e.g. the uniform-smoothing cosine bound of
+    :mod:`captum_certified.certify`.
+
+    This calls ``certificate.cosine_lower_bound(radius=radius)``; any object with that method
+    works. Nothing is re-sampled here.
+
+    Args:
+
+        certificate (Any): An object with a method ``cosine_lower_bound(radius=...)``
+                returning a ``(bsz,)`` tensor of values in [-1, 1].
+        radius (float or Tensor): The perturbation size, non-negative (a tensor is passed
+                through, e.g. one radius per example).
+
+    Returns:
+
+        **cosine** (Tensor):
+                The certificate's ``(bsz,)`` certified lower bounds.
+
+    Examples::
+
+        >>> attr, cert = usa.attribute(x, target=y, return_certificate=True)
+        >>> certified_cosine_similarity(cert, radius=0.05)  # (bsz,)
+    """
+    method = getattr(certificate, "cosine_lower_bound", None)
+    if not callable(method):
+        raise TypeError(
+            "certificate must provide a cosine_lower_bound(radius=...) method, got "
+            f"{type(certificate).__name__}"
+        )
+    _check_radius(radius)
+    return _check_output(method(radius=radius), "certificate.cosine_lower_bound", -1.0)

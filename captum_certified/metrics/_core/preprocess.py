@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+r"""Map conventions shared by the robustness metrics, with one preset per paper.
+
+Every metric in :mod:`captum_certified.metrics` first turns an attribution tensor (or a tuple of
+them) into a *map* with the same three explicit choices:
+
+* ``reduce_channels``: how the channel axis is removed;
+* ``normalize``: how each example's map is rescaled;
+* ``k`` (top-k metrics only): an ``int`` count or a ``float`` fraction of the number of features
+  *after* channel reduction.
+
+``protocol`` names a paper's evaluation protocol and fills in ``reduce_channels`` and ``normalize``
+from :data:`PRESETS`. The table is repeated in ``docs/metrics_conventions.md``.
+"""
+
+import math
+from collections.abc import Mapping
+from numbers import Integral, Real
+from types import MappingProxyType
+
+import torch
+from captum.log import log_usage
+from torch import Tensor
+
+TensorOrTuple = Tensor | tuple[Tensor, ...]
+
+_REDUCE_CHOICES = ("sum_abs", "mean_abs", "abs", None)
+_NORMALIZE_CHOICES = ("sum_to_hw", "sum_to_one", None)
+
+
+def _preset(reduce_channels: str | None, normalize: str | None) -> Mapping[str, str | None]:
+    return MappingProxyType({"reduce_channels": reduce_channels, "normalize": normalize})
+
+
+#: Named evaluation protocols (read-only): protocol -> {"reduce_channels", "normalize"}. See
+#: :func:`preprocess_attributions` and ``docs/metrics_conventions.md`` for the table.
+PRESETS: Mapping[str, Mapping[str, str | None]] = MappingProxyType(
+    {
+        "ghorbani": _preset("sum_abs", "sum_to_hw"),
+        "rar": _preset("sum_abs", "sum_to_hw"),
+        "art": _preset("mean_abs", "sum_to_hw"),
+        "ssr": _preset("sum_abs", "sum_to_hw"),
+        "levine": _preset("abs", None),
+        "dombrowski": _preset("sum_abs", "sum_to_one"),
+    }
+)
+
+
+def _resolve_conventions(
+    reduce_channels: str | None, normalize: str | None, protocol: str | None
+) -> tuple[str | None, str | None]:
+    """Return the (reduce_channels, normalize) pair actually used, validating all three."""
+    if protocol is not None:
+        if not isinstance(protocol, str) or protocol not in PRESETS:
+            raise ValueError(f"protocol must be one of {sorted(PRESETS)} or None, got {protocol!r}")
+        preset = PRESETS[protocol]
+        for name, value in (("reduce_channels", reduce_channels), ("normalize", normalize)):
+            if value is not None and value != preset[name]:
+                raise ValueError(
+                    f"protocol={protocol!r} sets {name}={preset[name]!r}; leave {name} as None "
+                    f"or pass {preset[name]!r} (got {value!r})"
+                )
+        reduce_channels, normalize = preset["reduce_channels"], preset["normalize"]
+    if reduce_channels not in _REDUCE_CHOICES:
+        raise ValueError(
+            f"reduce_channels must be one of {_REDUCE_CHOICES}, got {reduce_channels!r}"
+        )
+    if normalize not in _NORMALIZE_CHOICES:
+        raise ValueError(f"normalize must be one of {_NORMALIZE_CHOICES}, got {normalize!r}")
+    return reduce_channels, normalize
+
+
+def _format_attr(attr: object, name: str) -> tuple[tuple[Tensor, ...], bool]:
+    """Tensor or tuple of tensors -> (tuple, is_tuple), with type/shape/NaN checks."""
+    is_tuple = isinstance(attr, tuple)
+    elems = attr if is_tuple else (attr,)
+    if len(elems) == 0:
+        raise ValueError(f"{name} is an empty tuple")
+    out = []
+    for i, t in enumerate(elems):
+        where = f"{name}[{i}]" if is_tuple else name
+        if not isinstance(t, Tensor):
+            raise TypeError(
+                f"{where} must be a torch.Tensor (or {name} a tuple of tensors), "
+                f"got {type(t).__name__}"
+            )
+        if t.dim() < 2:
+            raise ValueError(
+                f"{where} must have a batch dimension and at least one feature dimension, "
+                f"shape (bsz, ...); got shape {tuple(t.shape)}"
+            )
+        if t.shape[0] == 0 or t[0].numel() == 0:
+            raise ValueError(f"{where} is empty: shape {tuple(t.shape)}")
+        if t.is_complex():
+            raise TypeError(f"{where} must be real-valued, got dtype {t.dtype}")
+        if not t.is_floating_point():
+            t = t.to(torch.get_default_dtype())
+        if torch.isnan(t).any():
+            raise ValueError(f"{where} contains NaN")
+        out.append(t)
+    bsz = out[0].shape[0]
+    for i, t in enumerate(out):
+        if t.shape[0] != bsz:
+            raise ValueError(f"{name}[{i}] has batch size {t.shape[0]}, but {name}[0] has {bsz}")
+    return tuple(out), is_tuple
+
+
+def _check_pair(
+    a: tuple[Tensor, ...], b: tuple[Tensor, ...], a_is_tuple: bool, b_is_tuple: bool
+) -> None:
+    if a_is_tuple != b_is_tuple or len(a) != len(b):
+        raise ValueError(
+            "attr_a and attr_b must have the same structure: "
+            f"attr_a is {'a tuple of ' + str(len(a)) if a_is_tuple else 'a single'} tensor(s), "
+            f"attr_b is {'a tuple of ' + str(len(b)) if b_is_tuple else 'a single'} tensor(s)"
+        )
+    for i, (ta, tb) in enumerate(zip(a, b)):
+        if ta.shape != tb.shape:
+            where = f"[{i}]" if a_is_tuple else ""
+            raise ValueError(
+                f"shape mismatch: attr_a{where} has shape {tuple(ta.shape)}, "
+                f"attr_b{where} has shape {tuple(tb.shape)}"
+            )
+        if ta.device != tb.device:
+            raise ValueError(
+                f"attr_a and attr_b are on different devices ({ta.device} vs {tb.device})"
+            )
+
+
+def _reduce_one(t: Tensor, reduce_channels: str | None) -> Tensor:
+    if reduce_channels is None:
+        return t
+    if reduce_channels == "abs" or t.dim() != 4:
+        # Only 4-D (N, C, H, W) maps have a channel axis (dim 1); others just take |.|.
+        return t.abs()
+    if reduce_channels == "sum_abs":
+        return t.abs().sum(dim=1)
+    return t.abs().mean(dim=1)  # "mean_abs"
+
+
+def _normalize_one(t: Tensor, normalize: str | None) -> Tensor:
+    if normalize is None:
+        return t
+    feat_dims = tuple(range(1, t.dim()))
+    total = t.sum(dim=feat_dims, keepdim=True)
+    # All-zero maps (sum 0) are left unchanged instead of becoming NaN.
+    total = torch.where(total == 0, torch.ones_like(total), total)
+    if normalize == "sum_to_one":
+        return t / total
+    n_pos = t[0].numel()  # H*W for a reduced image map: mean 1 after rescaling
+    return t * (n_pos / total)
+
+
+def _preprocess_tuple(
+    attrs: tuple[Tensor, ...], reduce_channels: str | None, normalize: str | None
+) -> tuple[Tensor, ...]:
+    return tuple(_normalize_one(_reduce_one(t, reduce_channels), normalize) for t in attrs)
+
+
+def _flatten_cat(maps: tuple[Tensor, ...]) -> Tensor:
+    bsz = maps[0].shape[0]
+    if len(maps) == 1:
+        return maps[0].reshape(bsz, -1)
+    dtype = maps[0].dtype
+    for m in maps[1:]:
+        dtype = torch.promote_types(dtype, m.dtype)
+    return torch.cat([m.reshape(bsz, -1).to(dtype) for m in maps], dim=1)
+
+
+def _prepare_flat(
+    attr: object,
+    name: str,
+    reduce_channels: str | None,
+    normalize: str | None,
+) -> tuple[Tensor, bool, int]:
+    """Validate and preprocess one attribution -> ((bsz, d) map, is_tuple, n_elements)."""
+    attrs, is_tuple = _format_attr(attr, name)
+    maps = _preprocess_tuple(attrs, reduce_channels, normalize)
+    return _flatten_cat(maps), is_tuple, len(attrs)
+
+
+def _prepare_pair_flat(
+    attr_a: object,
+    attr_b: object,
+    reduce_channels: str | None,
+    normalize: str | None,
+    protocol: str | None,
+) -> tuple[Tensor, Tensor, torch.dtype]:
+    """Validate a pair of attributions and return their (bsz, d) maps and the output dtype."""
+    reduce_channels, normalize = _resolve_conventions(reduce_channels, normalize, protocol)
+    a, a_is_tuple = _format_attr(attr_a, "attr_a")
+    b, b_is_tuple = _format_attr(attr_b, "attr_b")
+    _check_pair(a, b, a_is_tuple, b_is_tuple)
+    fa = _flatten_cat(_preprocess_tuple(a, reduce_channels, normalize))
+    fb = _flatten_cat(_preprocess_tuple(b, reduce_channels, normalize))
+    dtype = torch.promote_types(fa.dtype, fb.dtype)
+    return fa.to(dtype), fb.to(dtype), dtype
+
+
+def _resolve_k(k: object, d: int, name: str = "k") -> int:
+    """An int count in 1..d, or a float fraction in (0, 1] -> floor(k * d) (at least 1)."""
+    if isinstance(k, bool) or not isinstance(k, Real):
+        raise TypeError(f"{name} must be an int count or a float fraction, got {k!r}")
+    if isinstance(k, Integral):
+        if not 1 <= int(k) <= d:
+            raise ValueError(f"{name}={k} is out of range: an int {name} must be in 1..{d}")
+        return int(k)
+    k = float(k)
+    if not (math.isfinite(k) and 0.0 < k <= 1.0):
+        raise ValueError(f"{name}={k} is out of range: a float {name} must be in (0, 1]")
+    # floor(k*d); the 1e-9 absorbs binary rounding such as 0.29 * 100 = 28.999999999999996
+    # (the same rule as the certificates' k).
+    kk = math.floor(k * d + 1e-9)
+    if kk < 1:
+        raise ValueError(f"{name}={k} selects no feature out of d={d} (floor({k} * {d}) = 0)")
+    return kk
+
+
+@log_usage()
+def preprocess_attributions(
+    attributions: TensorOrTuple,
+    reduce_channels: str | None = None,
+    normalize: str | None = None,
+    protocol: str | None = None,
+    flatten: bool = True,
+) -> TensorOrTuple:
+    r"""
+    Apply the map conventions used by the metrics of :mod:`captum_certified.metrics`.
+
+    Processing is per example and, for tuples, per tuple element:
+
+    1. ``reduce_channels``. For a 4-D ``(N, C, H, W)`` attribution the channel axis is dim 1:
+       ``"sum_abs"`` gives :math:`s = \sum_c |a_c|`, ``"mean_abs"`` gives
+       :math:`s = \frac{1}{C}\sum_c |a_c|`, ``"abs"`` gives :math:`|a|` with the channel axis
+       kept (element maps over C·H·W), ``None`` keeps the raw signed values. Attributions of any
+       other rank have no channel axis: the three reductions then only take :math:`|a|`.
+    2. ``normalize``. ``"sum_to_hw"`` rescales each map to :math:`s \cdot P / \sum s`, where P
+       is the number of positions after reduction (H·W for an image map), i.e. mean 1;
+       ``"sum_to_one"`` rescales to :math:`s / \sum s`; ``None`` does nothing. A map whose sum
+       is 0 is left unchanged. Normalisation is meant for non-negative maps.
+    3. ``flatten``. Each element becomes ``(bsz, -1)`` and the elements of a tuple are
+       concatenated per example, in order.
+
+    The named presets (``protocol=``, the read-only dict :data:`PRESETS`; the full table with
+    the papers' k and aggregation rules is in ``docs/metrics_conventions.md``):
+
+    ==============  ===============  ================  ========================================
+    protocol        reduce_channels  normalize         paper (code)
+    ==============  ===============  ================  ========================================
+    ``ghorbani``    ``"sum_abs"``    ``"sum_to_hw"``   Ghorbani et al., AAAI 2019 (amiratag)
+    ``rar``         ``"sum_abs"``    ``"sum_to_hw"``   Chen et al., RAR, NeurIPS 2019 (jfc43)
+    ``art``         ``"mean_abs"``   ``"sum_to_hw"``   Singh et al., ART (nupurkmr9)
+    ``ssr``         ``"sum_abs"``    ``"sum_to_hw"``   Wang et al., SSR / UG (zifanw)
+    ``levine``      ``"abs"``        None              Levine et al., 1905.12105 (element maps)
+    ``dombrowski``  ``"sum_abs"``    ``"sum_to_one"``  Dombrowski et al., NeurIPS 2019
+    ==============  ===============  ================  ========================================
+
+    The metrics of this module are invariant to a positive per-example rescaling, so
+    ``normalize`` (and ``"sum_abs"`` vs ``"mean_abs"``) only changes their values through ties
+    created by floating-point rounding, or for tuples, whose elements are normalised
+    separately.
+
+    Args:
+
+        attributions (Tensor or tuple[Tensor, ...]): Attributions whose dim 0 is the batch.
+                Non-floating tensors are converted to the default dtype.
+        reduce_channels (str, optional): ``"sum_abs"``, ``"mean_abs"``, ``"abs"`` or None.
+                Default: None
+        normalize (str, optional): ``"sum_to_hw"``, ``"sum_to_one"`` or None.
+                Default: None
+        protocol (str, optional): A key of :data:`PRESETS` (``"ghorbani"``, ``"rar"``,
+                ``"art"``, ``"ssr"``, ``"levine"``, ``"dombrowski"``). It sets
+                ``reduce_channels`` and ``normalize``, which must then be left as None (or
+                equal the preset's values).
+                Default: None
+        flatten (bool, optional): If True, return one ``(bsz, d)`` tensor. If False, return
+                the reduced maps with the structure of ``attributions``.
+                Default: True
+
+    Returns:
+
+        **maps** (Tensor or tuple[Tensor, ...]):
+                The preprocessed maps, in the attributions' floating dtype and device.
+
+    Examples::
+
+        >>> attr = torch.randn(2, 3, 8, 8)
+        >>> maps = preprocess_attributions(attr, protocol="ghorbani", flatten=False)
+        >>> maps.shape  # channel sum of |a|, rescaled so that each map sums to 8 * 8
+        torch.Size([2, 8, 8])
+    """
+    reduce_channels, normalize = _resolve_conventions(reduce_channels, normalize, protocol)
+    attrs, is_tuple = _format_attr(attributions, "attributions")
+    maps = _preprocess_tuple(attrs, reduce_channels, normalize)
+    if flatten:
+        return _flatten_cat(maps)
+    return maps if is_tuple else maps[0]

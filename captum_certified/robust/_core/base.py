@@ -1,0 +1,519 @@
+"""Machinery shared by the attribution attacks: argument checks, label checks, maps, hygiene."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+import torch
+from captum.robust import Perturbation
+from torch import Tensor, nn
+
+from captum_certified._utils.validation import check_radius, resolve_count
+from captum_certified.robust._core import geometry
+from captum_certified.robust._core.explainer import DifferentiableExplainer, ExplainerRun
+from captum_certified.robust._core.gradients import format_args, format_target, model_outputs
+from captum_certified.robust._core.objectives import (
+    OBJECTIVES,
+    Objective,
+    attack_maps,
+    check_conventions,
+    flatten_maps,
+)
+from captum_certified.robust._core.report import AttackReport
+from captum_certified.robust._core.selection import METRICS, MapMetric, resolve_metric
+from captum_certified.robust._core.surrogate import softplus_surrogate
+
+Tensors = tuple[Tensor, ...]
+
+
+@dataclass
+class Problem:
+    """Everything fixed during one ``perturb`` call."""
+
+    is_tuple: bool
+    x0: Tensors
+    args: tuple
+    target: Tensor
+    label: Tensor
+    masks: tuple
+    run: ExplainerRun
+    clean_maps: Tensors
+    k: int
+    objective: Objective
+    generator: torch.Generator | None
+
+    @property
+    def batch(self) -> int:
+        return self.x0[0].shape[0]
+
+
+def check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"`{name}` must be a number, got {type(value).__name__}")
+    value = float(value)
+    ok = value >= 0 if allow_zero else value > 0
+    if not (ok and math.isfinite(value)):
+        raise ValueError(
+            f"`{name}` must be finite and {'>=' if allow_zero else '>'} 0, got {value}"
+        )
+    return value
+
+
+def _check_k(k: Any) -> int | float:
+    if isinstance(k, bool) or not isinstance(k, Real):
+        raise TypeError(f"`k` must be an int count or a float fraction, got {type(k).__name__}")
+    if isinstance(k, Integral):
+        if k < 1:
+            raise ValueError(f"`k` as a count must be >= 1, got {k}")
+        return int(k)
+    if not 0.0 < float(k) <= 1.0:
+        raise ValueError(f"`k` as a fraction must be in (0, 1], got {k}")
+    return float(k)
+
+
+class AttributionAttack(Perturbation):
+    r"""Base class of the attribution attacks (a :class:`captum.robust.Perturbation`).
+
+    Holds the original model (label checks, reported metrics), the model differentiated for
+    the attack direction (a surrogate, see :func:`softplus_surrogate`), the explainer, the
+    pixel box and the map conventions. Subclasses implement ``perturb``.
+    """
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Tensor],
+        explainer: str | Callable[..., Any],
+        lower_bound: float,
+        upper_bound: float,
+        *,
+        k: int | float,
+        objective: str,
+        surrogate: Callable[..., Tensor] | None,
+        softplus_beta: float | None,
+        explainer_kwargs: dict[str, Any] | None,
+        reduce_channels: str | None,
+        normalize: str | None,
+        selection_metric: str | Callable[[Any, Any], Tensor] = "topk",
+        higher_is_stronger: bool | None = None,
+    ) -> None:
+        super().__init__()
+        if not callable(forward_func):
+            raise TypeError(f"`forward_func` must be callable, got {type(forward_func).__name__}")
+        for name, value in (("lower_bound", lower_bound), ("upper_bound", upper_bound)):
+            if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value):
+                raise TypeError(f"`{name}` must be a float, got {value!r}")
+        if lower_bound > upper_bound:
+            raise ValueError(
+                f"`lower_bound` ({lower_bound}) must not exceed `upper_bound` ({upper_bound})"
+            )
+        if objective not in OBJECTIVES:
+            raise ValueError(f"`objective` must be one of {OBJECTIVES}, got {objective!r}")
+        check_conventions(reduce_channels, normalize)
+        if surrogate is not None and softplus_beta is not None:
+            raise ValueError("give either `surrogate` or `softplus_beta`, not both")
+        if softplus_beta is not None:
+            if not isinstance(forward_func, nn.Module):
+                raise TypeError("`softplus_beta` needs `forward_func` to be a torch.nn.Module")
+            surrogate = softplus_surrogate(forward_func, softplus_beta)
+        if surrogate is not None and not callable(surrogate):
+            raise TypeError(f"`surrogate` must be callable, got {type(surrogate).__name__}")
+        self.forward_func = forward_func
+        self.surrogate = surrogate
+        self.explainer = DifferentiableExplainer(explainer, explainer_kwargs)
+        self.lower_bound = float(lower_bound)
+        self.upper_bound = float(upper_bound)
+        self.k = _check_k(k)
+        self.objective = objective
+        self.reduce_channels = reduce_channels
+        self.normalize = normalize
+        if isinstance(selection_metric, str):
+            if selection_metric not in METRICS:
+                raise ValueError(
+                    f"`selection_metric` must be one of {sorted(METRICS)} or a callable, got "
+                    f"{selection_metric!r}"
+                )
+        elif not callable(selection_metric):
+            raise TypeError(
+                "`selection_metric` must be a metric name or a callable, got "
+                f"{type(selection_metric).__name__}"
+            )
+        self._metric_spec = selection_metric
+        self._higher_is_stronger = higher_is_stronger
+        self.metric: MapMetric | None = None
+        self.last_report: Any = None
+        self._report_only_k = False
+
+    # -- models ----------------------------------------------------------------------------
+
+    @property
+    def gradient_model(self) -> Callable[..., Tensor]:
+        """The model differentiated for attack directions (the surrogate if any)."""
+        return self.surrogate if self.surrogate is not None else self.forward_func
+
+    def bound(self, x: Tensors) -> Tensors:
+        return geometry.clamp_box(x, self.lower_bound, self.upper_bound)
+
+    # -- setup -----------------------------------------------------------------------------
+
+    def _format_inputs(self, inputs: Any) -> tuple[Tensors, bool]:
+        is_tuple = isinstance(inputs, tuple)
+        xs = inputs if is_tuple else (inputs,)
+        if len(xs) == 0:
+            raise ValueError("`inputs` must not be an empty tuple")
+        for i, x in enumerate(xs):
+            if not isinstance(x, Tensor):
+                raise TypeError(f"`inputs`[{i}] must be a torch.Tensor, got {type(x).__name__}")
+            if not x.is_floating_point():
+                raise TypeError(f"`inputs`[{i}] must be floating point, got {x.dtype}")
+            if x.dim() < 2:
+                raise ValueError(f"`inputs`[{i}] must have a batch dimension and features")
+            if not torch.isfinite(x).all():
+                raise ValueError(f"`inputs`[{i}] contains NaN or infinite values")
+            if x.shape[0] != xs[0].shape[0]:
+                raise ValueError("all `inputs` tensors must have the same batch size (dim 0)")
+            if (x < self.lower_bound).any() or (x > self.upper_bound).any():
+                raise ValueError(
+                    f"`inputs`[{i}] lies outside [lower_bound, upper_bound] = "
+                    f"[{self.lower_bound}, {self.upper_bound}]"
+                )
+        return tuple(x.detach().clone() for x in xs), is_tuple
+
+    @staticmethod
+    def _format_masks(mask: Any, xs: Tensors) -> tuple:
+        if mask is None:
+            return tuple(torch.ones((), dtype=x.dtype, device=x.device) for x in xs)
+        masks = mask if isinstance(mask, tuple) else (mask,)
+        if len(masks) != len(xs):
+            raise ValueError(f"`mask` has {len(masks)} entries for {len(xs)} input tensors")
+        out = []
+        for i, (m, x) in enumerate(zip(masks, xs)):
+            if not isinstance(m, Tensor):
+                raise TypeError(f"`mask`[{i}] must be a torch.Tensor, got {type(m).__name__}")
+            try:
+                torch.broadcast_shapes(m.shape, x.shape)
+            except RuntimeError:
+                raise ValueError(
+                    f"`mask`[{i}] of shape {tuple(m.shape)} does not broadcast to the input "
+                    f"shape {tuple(x.shape)}"
+                ) from None
+            out.append(m.detach().to(dtype=x.dtype, device=x.device))
+        return tuple(out)
+
+    def _radius(self, radius: Any, batch: int, name: str = "radius") -> Tensor:
+        r = check_radius(radius, name)
+        if r.dim() == 0:
+            r = r.expand(batch)
+        elif r.shape != (batch,):
+            raise ValueError(f"`{name}` must be a scalar or of shape ({batch},)")
+        if not torch.isfinite(r).all():
+            raise ValueError(f"`{name}` must be finite")
+        return r.clone()
+
+    def _setup(
+        self,
+        inputs: Any,
+        target: Any,
+        additional_forward_args: Any,
+        mask: Any,
+        generator: torch.Generator | None,
+        target_region: Any = None,
+    ) -> Problem:
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(
+                f"`generator` must be a torch.Generator, got {type(generator).__name__}"
+            )
+        x0, is_tuple = self._format_inputs(inputs)
+        masks = self._format_masks(mask, x0)
+        args = format_args(additional_forward_args)
+        batch = x0[0].shape[0]
+        with torch.no_grad():
+            label = model_outputs(self.forward_func, x0, args).argmax(dim=1)
+        tgt = format_target(target, batch, x0[0].device)
+        if tgt is None:
+            tgt = label.clone()
+        run = self.explainer.start(x0, generator)
+        clean_maps = self.maps(
+            self.explainer.evaluate(self.forward_func, x0, tgt, args, is_tuple, run)
+        )
+        d = int(flatten_maps(clean_maps).shape[1])
+        if self._report_only_k and isinstance(self.k, float):
+            k = max(1, min(d, int(self.k * d + 1e-9)))  # k only feeds the reported metric
+        else:
+            k = resolve_count(self.k, d, "k")
+        region = None
+        if self.objective == "targeted":
+            region = self._format_region(target_region, clean_maps)
+        elif target_region is not None:
+            raise ValueError("`target_region` is only used with objective='targeted'")
+        objective = Objective(self.objective, clean_maps, k, region)
+        self.metric = resolve_metric(
+            self._metric_spec,
+            k=k,
+            reduce_channels=None,
+            normalize=None,
+            higher_is_stronger=self._higher_is_stronger,
+        )
+        return Problem(
+            is_tuple, x0, args, tgt, label, masks, run, clean_maps, k, objective, generator
+        )
+
+    @staticmethod
+    def _format_region(region: Any, clean_maps: Tensors) -> Tensor:
+        if region is None:
+            raise ValueError("objective='targeted' needs a `target_region`")
+        regions = region if isinstance(region, tuple) else (region,)
+        if len(regions) != len(clean_maps):
+            raise ValueError(
+                f"`target_region` has {len(regions)} entries for {len(clean_maps)} maps"
+            )
+        out = []
+        for i, (r, m) in enumerate(zip(regions, clean_maps)):
+            if not isinstance(r, Tensor):
+                raise TypeError(f"`target_region`[{i}] must be a Tensor, got {type(r).__name__}")
+            r = r.detach().to(dtype=m.dtype, device=m.device)
+            if r.shape == m.shape[1:]:
+                r = r.unsqueeze(0)
+            try:
+                r = r.expand_as(m)
+            except RuntimeError:
+                raise ValueError(
+                    f"`target_region`[{i}] of shape {tuple(r.shape)} does not match the map "
+                    f"shape {tuple(m.shape)} (after channel reduction)"
+                ) from None
+            out.append(r.reshape(m.shape[0], -1))
+        return torch.cat(out, dim=1)
+
+    # -- evaluation (original model) ---------------------------------------------------------
+
+    def maps(self, attributions: Tensors) -> Tensors:
+        return attack_maps(attributions, self.reduce_channels, self.normalize)
+
+    def keeps_label(self, x: Tensors, p: Problem) -> Tensor:
+        with torch.no_grad():
+            return model_outputs(self.forward_func, x, p.args).argmax(dim=1) == p.label
+
+    def eval_maps(self, x: Tensors, p: Problem) -> Tensors:
+        attrs = self.explainer.evaluate(self.forward_func, x, p.target, p.args, p.is_tuple, p.run)
+        return self.maps(attrs)
+
+    def _fmt(self, maps: Tensors) -> Any:
+        return maps if len(maps) > 1 else maps[0]
+
+    def metric_value(self, maps: Tensors, p: Problem) -> Tensor:
+        assert self.metric is not None
+        return self.metric(self._fmt(p.clean_maps), self._fmt(maps)).to(torch.float64)
+
+    def objective_value(self, maps: Tensors, p: Problem) -> Tensor:
+        if not p.objective.needs_gradient:
+            return torch.full((p.batch,), math.nan, dtype=torch.float64)
+        return p.objective(maps).detach().to(torch.float64)
+
+    # -- attack direction (surrogate) ---------------------------------------------------------
+
+    def loss_gradient(self, x: Tensors, p: Problem) -> tuple[Tensor, Tensors]:
+        """Objective (surrogate) and its gradient w.r.t. the inputs; random objective: a
+        random direction."""
+        if not p.objective.needs_gradient:
+            loss = torch.full((p.batch,), math.nan, dtype=torch.float64)
+            return loss, geometry.random_direction(x, p.masks, p.generator)
+        with torch.enable_grad():
+            xs = tuple(t.detach().requires_grad_() for t in x)
+            attrs = self.explainer.graph(
+                self.gradient_model, xs, p.target, p.args, p.is_tuple, p.run
+            )
+            loss = p.objective(self.maps(attrs))
+            grads = torch.autograd.grad(loss.sum(), xs, allow_unused=True)
+        grads = tuple(torch.zeros_like(t) if g is None else g.detach() for g, t in zip(grads, xs))
+        return loss.detach(), grads
+
+    # -- the walk shared by the attacks --------------------------------------------------------
+
+    def metric_strength(self, x: Tensors, p: Problem) -> Tensor:
+        """Selection metric of ``x`` (original model), oriented so lower = stronger."""
+        assert self.metric is not None
+        return self.metric.strength(self.metric_value(self.eval_maps(x, p), p))
+
+    def objective_strength(self, x: Tensors, p: Problem) -> Tensor:
+        """The objective evaluated on the original model's map (lower = stronger)."""
+        return self.objective_value(self.eval_maps(x, p), p)
+
+    def take_step(
+        self, x: Tensors, direction: Tensors, size: Tensor, p: Problem, r: Tensor, norm: str
+    ) -> Tensors:
+        """``x - size * direction``, projected onto the ball and clamped to the box."""
+        moved = geometry.step(x, direction, -size, p.masks)
+        return self.bound(geometry.project(p.x0, moved, r, norm))
+
+    def search_start(
+        self, p: Problem, r: Tensor, norm: str, on_sphere: bool
+    ) -> tuple[Tensors, Tensor]:
+        """Random starts (in the ball or on its sphere), redrawn up to ``search_iterations``
+        times until the label is kept; rows with no such draw stay at the clean input."""
+        x, ok = p.x0, torch.zeros(p.batch, dtype=torch.bool, device=r.device)
+        for _ in range(self.search_iterations):
+            cand = self.bound(
+                geometry.random_start(p.x0, r, norm, p.masks, p.generator, on_sphere=on_sphere)
+            )
+            good = self.keeps_label(cand, p) & ~ok
+            x = select_rows(good, cand, x)
+            ok |= good
+            if bool(ok.all()):
+                break
+        return x, ok
+
+    def walk(
+        self,
+        p: Problem,
+        r: Tensor,
+        norm: str,
+        *,
+        step_num: int,
+        step_size: Callable[[int], float | Tensor],
+        policy: str,
+        start: str,
+        score: Callable[[Tensors, Problem], Tensor],
+    ) -> tuple[Tensors, Tensor, Tensor, Tensor]:
+        """One run: ``step_num`` steps against the objective gradient under a label policy.
+
+        Returns the selected iterate per example, its score (lower = stronger; inf where none
+        was admissible), whether an admissible iterate was found, and the number of accepted
+        iterates.
+        """
+        dev = r.device
+        track_best = policy != "reject_keep_last"
+        best = p.x0
+        best_score = torch.full((p.batch,), math.inf, dtype=torch.float64, device=dev)
+        found = torch.zeros(p.batch, dtype=torch.bool, device=dev)
+        n_acc = torch.zeros(p.batch, dtype=torch.long, device=dev)
+
+        def consider(x: Tensors, accepted: Tensor) -> None:
+            nonlocal best, best_score, found, n_acc
+            if track_best:
+                value = score(x, p).to(dev)
+                upd = accepted & (value < best_score)
+                best_score = torch.where(upd, value, best_score)
+            else:
+                upd = accepted
+            best = select_rows(upd, x, best)
+            found = found | accepted
+            n_acc = n_acc + accepted.long()
+
+        x = p.x0
+        if start != "clean":
+            x, ok = self.search_start(p, r, norm, on_sphere=start == "sphere")
+            consider(x, ok)
+        for t in range(step_num):
+            _, grads = self.loss_gradient(x, p)
+            if t == 0 and p.objective.needs_gradient:
+                self.warn_if_flat(grads)
+            direction = geometry.normalized(grads, norm)
+            s = step_size(t)
+            if isinstance(s, Tensor):
+                size = s.to(device=dev, dtype=torch.float64).expand(p.batch).clone()
+            else:
+                size = torch.full((p.batch,), float(s), dtype=torch.float64, device=dev)
+            if policy == "backtrack":
+                cand = self.take_step(x, direction, size, p, r, norm)
+                ok = self.keeps_label(cand, p)
+                for _ in range(self.max_halvings):
+                    if bool(ok.all()):
+                        break
+                    size = torch.where(ok, size, size / 2)
+                    cand = select_rows(ok, cand, self.take_step(x, direction, size, p, r, norm))
+                    ok = self.keeps_label(cand, p)
+                x = select_rows(ok, cand, x)
+                accepted = ok
+            else:
+                x = self.take_step(x, direction, size, p, r, norm)
+                accepted = self.keeps_label(x, p)
+            consider(x, accepted)
+        if not track_best:
+            best_score = torch.where(found, score(best, p).to(dev), best_score)
+        return best, best_score, found, n_acc
+
+    def make_report(
+        self,
+        final: Tensors,
+        success: Tensor,
+        restart: Tensor,
+        p: Problem,
+        policy: str,
+        extra: dict,
+    ) -> AttackReport:
+        maps = self.eval_maps(final, p)
+        assert self.metric is not None
+        return AttackReport(
+            success=success.cpu(),
+            label=p.label.cpu(),
+            label_kept=self.keeps_label(final, p).cpu(),
+            metric=self.metric_value(maps, p).cpu(),
+            metric_name=self.metric.name,
+            higher_is_stronger=self.metric.higher_is_stronger,
+            objective=self.objective_value(maps, p).cpu(),
+            restart=restart,
+            policy=policy,
+            extra=extra,
+        )
+
+    def run_restarts(
+        self, p: Problem, num_restarts: int, one_run: Callable[[int], tuple]
+    ) -> tuple[Tensors, Tensor, Tensor, Tensor]:
+        """Keep, per example, the strongest admissible result over ``num_restarts`` runs."""
+        dev = p.x0[0].device
+        final = p.x0
+        final_score = torch.full((p.batch,), math.inf, dtype=torch.float64, device=dev)
+        success = torch.zeros(p.batch, dtype=torch.bool, device=dev)
+        restart = torch.full((p.batch,), -1, dtype=torch.long)
+        accepted = torch.zeros(p.batch, dtype=torch.long)
+        for run in range(num_restarts):
+            best, score, found, n_acc = one_run(run)
+            accepted += n_acc.cpu()
+            upd = found & (~success | (score < final_score))
+            final = select_rows(upd, best, final)
+            final_score = torch.where(upd, score, final_score)
+            restart[upd.cpu()] = run
+            success = success | found
+        return final, success, restart, accepted
+
+    @staticmethod
+    def warn_if_flat(grads: Tensors) -> None:
+        if all(bool((g == 0).all()) for g in grads):
+            warnings.warn(
+                "the attack direction is zero for every example: the attribution map has no "
+                "input gradient (ReLU networks have zero second derivatives); pass "
+                "`softplus_beta=` or `surrogate=softplus_surrogate(model, beta)`",
+                stacklevel=3,
+            )
+
+    @staticmethod
+    def rng_guard(generator: torch.Generator | None, x: Any) -> contextlib.AbstractContextManager:
+        """With a generator, the global RNG is restored afterwards even if the model draws
+        from it (dropout in train mode)."""
+        if generator is None:
+            return contextlib.nullcontext()
+        first = x[0] if isinstance(x, tuple) else x
+        devices = (
+            [first.device] if isinstance(first, Tensor) and first.device.type == "cuda" else []
+        )
+        return torch.random.fork_rng(devices=devices)
+
+
+def select_rows(mask: Tensor, new: Tensors, old: Tensors) -> Tensors:
+    """Rows of ``new`` where ``mask`` is True, else rows of ``old``."""
+    return tuple(
+        torch.where(mask.reshape((-1,) + (1,) * (a.dim() - 1)), a, b) for a, b in zip(new, old)
+    )

@@ -1,0 +1,287 @@
+"""Ghorbani et al.'s attribution attacks: projected sign steps on an attribution objective."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, overload
+
+import torch
+from captum.log import log_usage
+from torch import Tensor
+
+from captum_certified.robust._core import geometry
+from captum_certified.robust._core.base import (
+    AttributionAttack,
+    check_int,
+    check_positive,
+)
+from captum_certified.robust._core.report import AttackReport
+
+Tensors = tuple[Tensor, ...]
+
+#: Label-constraint policies of :class:`AttributionPGD` (ALGORITHMS 4.1).
+LABEL_POLICIES = ("reject_keep_best", "reject_keep_last", "backtrack")
+
+
+class AttributionPGD(AttributionAttack):
+    r"""Projected-gradient attack on an attribution map (Ghorbani et al., AAAI 2019).
+
+    Finds ``x_adv`` in the ball ``||x_adv - x|| <= radius`` (and the box ``[lower_bound,
+    upper_bound]``) whose attribution map differs as much as possible from the clean map while
+    the original model's prediction stays the clean prediction::
+
+        x_(t+1) = clip_box( x_0 + clip_ball( x_t - step_size * sign(grad L(x_t)) - x_0 ) )
+
+    ``L`` is one of the objectives (losses to minimize) on the preprocessed map ``s`` (channel
+    reduction and normalization as in Ghorbani et al.: ``s = sum_c |a_c|``, rescaled to mean 1):
+
+    - ``"topk"``: ``sum_{i in T_k(s(x_0))} s_i(x)``, the mass left on the clean top-k;
+    - ``"mass_center"``: ``-||C(s(x)) - round(C(s(x_0)))||^2``, move the centre of mass;
+    - ``"targeted"``: ``-sum_i s_i(x) r_i``, pull attribution into a region ``r``
+      (``target_region`` of :meth:`perturb`);
+    - ``"random"``: random sign directions (a baseline).
+
+    The gradient of ``L`` is taken through a differentiable attribution path
+    (``create_graph=True``) on ``surrogate`` (or on ``forward_func`` if none is given); label
+    checks, the selection metric and the report always use the original ``forward_func``.
+
+    **Label policies** (which iterates are admissible, which is returned):
+
+    - ``"reject_keep_best"``: every iterate is taken, but one whose prediction differs from
+      the clean prediction is not *accepted*; the accepted iterate with the strongest
+      ``selection_metric`` (default: the lowest top-k intersection with the clean map) is
+      returned (Ghorbani et al., Chen et al., ART).
+    - ``"reject_keep_last"``: as above, but the last accepted iterate is returned (SSR).
+    - ``"backtrack"``: a step that changes the prediction is halved, up to ``max_halvings``
+      times, until it does not; if none keeps it, the walk stays put. Every iterate keeps the
+      label; the strongest is returned (Levine et al.'s rule).
+
+    The random start (``random_start=True``, and every restart after the first) is searched:
+    up to ``search_iterations`` uniform draws in the ball until one keeps the label (a start
+    that keeps the label counts as an iterate). Over ``num_restarts`` runs, each example keeps
+    the strongest admissible result. Examples with no admissible iterate are returned
+    unchanged and flagged in the report.
+
+    Args:
+        forward_func (Callable): The model; returns ``(bsz, classes)`` scores.
+        explainer (str or Callable, optional): ``"saliency"``, ``"input_x_gradient"``,
+                    ``"integrated_gradients"``, ``"smoothgrad"``, ``"sparse_smoothgrad"``, or a
+                    callable ``(model, inputs, target) -> attributions`` that keeps the graph
+                    (see :func:`differentiable_attribution`). Default: "saliency"
+        objective (str, optional): ``"topk"``, ``"mass_center"``, ``"targeted"`` or
+                    ``"random"``. Default: "topk"
+        k (int or float, optional): Top-k size for the objective and the default selection
+                    metric: a count of map positions (after channel reduction) or a fraction.
+                    Default: 0.1
+        lower_bound (float, optional): Smallest input value. Default: ``-inf``
+        upper_bound (float, optional): Largest input value. Default: ``inf``
+        label_policy (str, optional): See above. Default: "reject_keep_best"
+        selection_metric (str or Callable, optional): ``"topk"``, ``"kendall"``,
+                    ``"spearman"``, ``"center_of_mass"``, ``"cosine"`` (functions of
+                    :mod:`captum_certified.metrics`, applied to the preprocessed maps of the
+                    original model) or a callable ``(clean_maps, maps) -> (bsz,)``.
+                    Default: "topk"
+        higher_is_stronger (bool, optional): Direction of a callable ``selection_metric``
+                    (None: named metrics' own direction, callables: lower is stronger).
+                    Default: None
+        surrogate (Callable, optional): Model differentiated for the attack direction, e.g.
+                    ``softplus_surrogate(model, 10.0)``. Default: None
+        softplus_beta (float, optional): Shortcut for ``surrogate=softplus_surrogate(model,
+                    softplus_beta)``. Default: None
+        explainer_kwargs (dict, optional): Options of a named explainer: ``abs``
+                    (saliency, default True); ``baselines``, ``n_steps`` (50), ``method``
+                    ("gausslegendre") for integrated_gradients; ``n_guide`` (64), ``stdevs``
+                    (0.25), ``noise`` ("fixed": one draw per ``perturb`` call, or
+                    "per_step"), ``n_eval`` (evaluation samples, default ``n_guide``) for the
+                    smoothed explainers, and ``sparsity`` (0.1; the top-tau of the binary maps
+                    that score iterates, None: score with the guide map) for
+                    sparse_smoothgrad.
+                    Default: None
+        reduce_channels (str, optional): ``"sum_abs"``, ``"mean_abs"``, ``"abs"`` or None.
+                    Default: "sum_abs"
+        normalize (str, optional): ``"sum_to_hw"``, ``"sum_to_one"`` or None.
+                    Default: "sum_to_hw"
+        max_halvings (int, optional): Step halvings of the ``"backtrack"`` policy.
+                    Default: 200
+        search_iterations (int, optional): Random draws tried for a label-keeping start.
+                    Default: 100
+
+    Attributes:
+        last_report (AttackReport): The report of the last :meth:`perturb` call.
+
+    Examples::
+
+        >>> attack = AttributionPGD(model, explainer="saliency", objective="topk", k=100,
+        >>>                         lower_bound=0, upper_bound=1, softplus_beta=10.0)
+        >>> x_adv = attack.perturb(x, radius=8 / 255, step_size=0.5 / 255, step_num=300,
+        >>>                        target=y)
+        >>> attack.last_report.success      # (bsz,) bool: found a label-keeping iterate
+    """
+
+    def __init__(
+        self,
+        forward_func: Callable[..., Tensor],
+        explainer: str | Callable[..., Any] = "saliency",
+        objective: str = "topk",
+        k: int | float = 0.1,
+        lower_bound: float = float("-inf"),
+        upper_bound: float = float("inf"),
+        *,
+        label_policy: str = "reject_keep_best",
+        selection_metric: str | Callable[[Any, Any], Tensor] = "topk",
+        higher_is_stronger: bool | None = None,
+        surrogate: Callable[..., Tensor] | None = None,
+        softplus_beta: float | None = None,
+        explainer_kwargs: dict[str, Any] | None = None,
+        reduce_channels: str | None = "sum_abs",
+        normalize: str | None = "sum_to_hw",
+        max_halvings: int = 200,
+        search_iterations: int = 100,
+    ) -> None:
+        super().__init__(
+            forward_func,
+            explainer,
+            lower_bound,
+            upper_bound,
+            k=k,
+            objective=objective,
+            surrogate=surrogate,
+            softplus_beta=softplus_beta,
+            explainer_kwargs=explainer_kwargs,
+            reduce_channels=reduce_channels,
+            normalize=normalize,
+            selection_metric=selection_metric,
+            higher_is_stronger=higher_is_stronger,
+        )
+        if label_policy not in LABEL_POLICIES:
+            raise ValueError(
+                f"`label_policy` must be one of {LABEL_POLICIES}, got {label_policy!r}"
+            )
+        self.label_policy = label_policy
+        self.max_halvings = check_int(max_halvings, "max_halvings", 0)
+        self.search_iterations = check_int(search_iterations, "search_iterations", 1)
+
+    @overload
+    def perturb(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        radius: float | Tensor,
+        step_size: float,
+        step_num: int,
+        target: Any = ...,
+        additional_forward_args: Any = ...,
+        random_start: bool = ...,
+        norm: str = ...,
+        mask: Tensor | tuple[Tensor, ...] | None = ...,
+        *,
+        num_restarts: int = ...,
+        target_region: Tensor | tuple[Tensor, ...] | None = ...,
+        generator: torch.Generator | None = ...,
+        return_report: Literal[False] = False,
+    ) -> Tensor | tuple[Tensor, ...]: ...
+
+    @overload
+    def perturb(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        radius: float | Tensor,
+        step_size: float,
+        step_num: int,
+        target: Any = ...,
+        additional_forward_args: Any = ...,
+        random_start: bool = ...,
+        norm: str = ...,
+        mask: Tensor | tuple[Tensor, ...] | None = ...,
+        *,
+        num_restarts: int = ...,
+        target_region: Tensor | tuple[Tensor, ...] | None = ...,
+        generator: torch.Generator | None = ...,
+        return_report: Literal[True],
+    ) -> tuple[Any, AttackReport]: ...
+
+    @log_usage()
+    def perturb(  # type: ignore[misc]
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        radius: float | Tensor,
+        step_size: float,
+        step_num: int,
+        target: Any = None,
+        additional_forward_args: Any = None,
+        random_start: bool = False,
+        norm: str = "Linf",
+        mask: Tensor | tuple[Tensor, ...] | None = None,
+        *,
+        num_restarts: int = 1,
+        target_region: Tensor | tuple[Tensor, ...] | None = None,
+        generator: torch.Generator | None = None,
+        return_report: bool = False,
+    ) -> Any:
+        r"""Attack the attribution map of each example.
+
+        Args:
+            inputs (Tensor or tuple[Tensor, ...]): Clean inputs (batch in dim 0), inside the
+                        box. Tuple in, tuple out; the tensors of a tuple are one perturbation
+                        (the l2 norm is taken over all of them together).
+            radius (float or Tensor): Ball radius, a float or one per example ``(bsz,)``.
+            step_size (float): Step length: ``step_size * sign(grad)`` for ``"Linf"``,
+                        ``step_size * grad / ||grad||_2`` for ``"L2"``.
+            step_num (int): Number of steps per run.
+            target (int, list or Tensor, optional): Class whose attribution is attacked
+                        (Captum's target forms for 2-D outputs). None: the clean prediction.
+                        The label kept is always the clean prediction. Default: None
+            additional_forward_args (Any, optional): Extra model arguments. Default: None
+            random_start (bool, optional): Start the first run from a random point of the
+                        ball. Default: False
+            norm (str, optional): ``"Linf"`` or ``"L2"``. Default: "Linf"
+            mask (Tensor or tuple[Tensor, ...], optional): Captum's perturbation mask: 0/1
+                        (or weights) broadcastable to each input; only masked elements move.
+                        Default: None
+            num_restarts (int, optional): Number of runs; runs after the first start at a
+                        random point. Default: 1
+            target_region (Tensor or tuple[Tensor, ...], optional): The region ``r`` of the
+                        ``"targeted"`` objective, in map shape (after channel reduction),
+                        with or without the batch dimension. Default: None
+            generator (torch.Generator, optional): Source of all randomness (random starts,
+                        random directions, guide noise); with it the global RNG is left as
+                        found. None uses the global RNG. Default: None
+            return_report (bool, optional): Also return the :class:`AttackReport`.
+                        Default: False
+
+        Returns:
+            **perturbed inputs** (*Tensor* or *tuple[Tensor, ...]*), same shape and
+            tuple-ness as ``inputs``; with ``return_report=True``, ``(perturbed, report)``.
+            The report's ``extra`` holds ``"accepted_steps"``: ``(bsz,)`` number of accepted
+            iterates over all runs.
+        """
+        if norm not in geometry.NORMS:
+            raise ValueError(f"`norm` must be one of {geometry.NORMS}, got {norm!r}")
+        step_size = check_positive(step_size, "step_size")
+        step_num = check_int(step_num, "step_num", 0)
+        num_restarts = check_int(num_restarts, "num_restarts", 1)
+        if not isinstance(random_start, bool):
+            raise TypeError(f"`random_start` must be a bool, got {type(random_start).__name__}")
+        with self.rng_guard(generator, inputs), torch.no_grad():
+            p = self._setup(inputs, target, additional_forward_args, mask, generator, target_region)
+            r = self._radius(radius, p.batch).to(p.x0[0].device)
+
+            def one_run(run: int) -> tuple:
+                return self.walk(
+                    p,
+                    r,
+                    norm,
+                    step_num=step_num,
+                    step_size=lambda _t: step_size,
+                    policy=self.label_policy,
+                    start="ball" if (random_start or run > 0) else "clean",
+                    score=self.metric_strength,
+                )
+
+            final, success, restart, accepted = self.run_restarts(p, num_restarts, one_run)
+            report = self.make_report(
+                final, success, restart, p, self.label_policy, {"accepted_steps": accepted}
+            )
+        self.last_report = report
+        out = tuple(t.detach() for t in final)
+        result = out if p.is_tuple else out[0]
+        return (result, report) if return_report else result
