@@ -46,6 +46,7 @@ class RunConfig:
     seed: int = 0
     radii: list[float] = field(default_factory=lambda: [round(0.05 * i, 2) for i in range(11)])
     level: float = 0.5
+    threads: int = 1
     image_size: int = 0
 
     def validate(self) -> RunConfig:
@@ -73,8 +74,8 @@ class RunConfig:
         for name in ("n_examples", "nt_samples", "nt_samples_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
-        if self.start < 0 or self.image_size < 0 or self.seed < 0:
-            raise ConfigError("--start, --image-size and --seed must be >= 0")
+        if self.start < 0 or self.image_size < 0 or self.seed < 0 or self.threads < 0:
+            raise ConfigError("--start, --image-size, --seed and --threads must be >= 0")
         if not (math.isfinite(self.stdevs) and self.stdevs > 0):
             raise ConfigError(f"--stdevs must be > 0, got {self.stdevs}")
         for name in ("sparsity", "k"):

@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     certify.add_argument("--seed", type=int, help="base seed; example i uses seed*1000003 + i")
     certify.add_argument("--radii", type=float, nargs="+", help="l2 radii to certify")
     certify.add_argument("--image-size", type=int, help="resize imagefolder images (0: keep)")
+    certify.add_argument(
+        "--threads",
+        type=int,
+        help="torch intra-op threads per process (0: torch's default; default: 1, fastest for "
+        "small models on shared machines; recorded because it can change float rounding)",
+    )
     certify.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     attack = sub.add_parser(

@@ -67,6 +67,9 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
     config.validate()
     out = Path(config.out)
     ctx = DistributedContext.from_env()
+    threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
     try:
         error: Exception | None = None
         try:
@@ -133,4 +136,5 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
         echo(f"results: {results}" + (f"   plot: {plot}" if plot else ""))
         return summary
     finally:
+        torch.set_num_threads(threads)
         ctx.close()
