@@ -19,6 +19,16 @@ def check_probability(value: float, name: str) -> float:
     return value
 
 
+def check_positive_float(value: float, name: str) -> float:
+    """A finite float > 0."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"`{name}` must be a positive float, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"`{name}` must be finite and > 0, got {value}")
+    return value
+
+
 def check_positive_int(value: int, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"`{name}` must be a positive int, got {type(value).__name__}")
@@ -65,6 +75,17 @@ def check_radius(radius: float | Tensor, name: str = "radius") -> Tensor:
     if (radius < 0).any():
         raise ValueError(f"`{name}` must be >= 0, got {radius.min().item()}")
     return radius
+
+
+def check_broadcasts(t: Tensor, x: Tensor, label: str) -> None:
+    """Raise ``ValueError`` (naming ``label``) unless ``t`` broadcasts to the shape of ``x``."""
+    try:
+        torch.broadcast_shapes(t.shape, x.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"{label} of shape {tuple(t.shape)} does not broadcast to the input shape "
+            f"{tuple(x.shape)}"
+        ) from None
 
 
 def check_finite_inputs(inputs: tuple[Tensor, ...], name: str = "inputs") -> None:

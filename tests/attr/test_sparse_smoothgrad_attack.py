@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from _digits import trained_digits_cnn
+from _digits import pick_examples, trained_digits_cnn
 from _smoothed_attack import (
     clopper_pearson_band,
     on_sphere,
@@ -74,26 +74,12 @@ class Outcome:
     norms: torch.Tensor
 
 
-def _pick_examples(model, x, y):
-    """The first correctly classified test digit of each of EXAMPLES different classes."""
-    with torch.no_grad():
-        pred = model(x).argmax(1)
-    chosen, seen = [], set()
-    for i in range(len(x)):
-        if pred[i] == y[i] and int(y[i]) not in seen:
-            chosen.append(i)
-            seen.add(int(y[i]))
-        if len(chosen) == EXAMPLES:
-            break
-    return x[chosen], y[chosen]
-
-
 class _Setup:
     def __init__(self) -> None:
         model, x_test, y_test, acc = trained_digits_cnn()
         assert acc > 0.9
         self.model = model
-        self.x, self.y = _pick_examples(model, x_test, y_test)
+        self.x, self.y = pick_examples(model, x_test, y_test, EXAMPLES)
         self.d = self.x[0].numel()
         self.tau = int(TAU * self.d)
         self.ssg = SparseSmoothGrad(model, sparsity=TAU)

@@ -15,6 +15,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from _topk_oracle import draw_band, draw_map, min_overlap, valid_topk_sets
 from scipy import stats
 
 from captum_certified.certify import (
@@ -26,39 +27,6 @@ from captum_certified.certify import (
 # ----------------------------------------------------------------------------------------------
 # Oracle
 # ----------------------------------------------------------------------------------------------
-
-
-def _split_at_kth(v: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(strictly above the k-th largest value, tied with it, how many tied ones a top-k takes)."""
-    kth = np.sort(v)[::-1][k - 1]
-    above = v > kth
-    tied = v == kth
-    return above, tied, k - int(above.sum())
-
-
-def valid_topk_sets(v: np.ndarray, k: int) -> list[np.ndarray]:
-    """Every boolean mask S with |S| = k and min_S v >= max_{not S} v (all tie-breakings)."""
-    above, tied, need = _split_at_kth(v, k)
-    masks = []
-    for chosen in itertools.combinations(np.flatnonzero(tied), need):
-        mask = above.copy()
-        mask[list(chosen)] = True
-        masks.append(mask)
-    return masks
-
-
-def min_overlap(p: np.ndarray, q: np.ndarray, k: int) -> int:
-    """min over valid top-k sets S of p and S' of q of |S ∩ S'| (the worst tie-breaking).
-
-    For a fixed S, the worst S' takes every index strictly above q's k-th value and fills the
-    remaining ``need`` slots from q's tied group, outsiders of S first.
-    """
-    above_q, tied_q, need_q = _split_at_kth(q, k)
-    best = k
-    for s in valid_topk_sets(p, k):
-        free_outsiders = int((tied_q & ~s).sum())
-        best = min(best, int((s & above_q).sum()) + max(0, need_q - free_outsiders))
-    return best
 
 
 def min_overlap_enumerated(p: np.ndarray, q: np.ndarray, k: int) -> int:
@@ -122,40 +90,6 @@ def naive_count(lower, upper, k: int, radius: float, sigma: float, p_hat=None) -
     return m
 
 
-# ----------------------------------------------------------------------------------------------
-# Random instances
-# ----------------------------------------------------------------------------------------------
-
-
-def draw_map(rng: np.random.Generator, d: int) -> np.ndarray:
-    kind = rng.integers(3)
-    if kind == 0:  # continuous, no ties
-        return rng.uniform(0.0, 1.0, d)
-    if kind == 1:  # coarse grid: ties, exact 0s and 1s
-        return rng.integers(0, 6, d) / 5.0
-    p = rng.uniform(0.0, 1.0, d)  # continuous with some exact 0s and 1s
-    p[rng.uniform(size=d) < 0.2] = 0.0
-    p[rng.uniform(size=d) < 0.1] = 1.0
-    return p
-
-
-def draw_band(rng: np.random.Generator, p: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    d = p.shape[0]
-    if kind == "exact":
-        return p.copy(), p.copy()
-    if kind == "constant":
-        w = rng.uniform(0.0, 0.2)
-        return np.clip(p - w, 0.0, 1.0), np.clip(p + w, 0.0, 1.0)
-    # variable widths, independent of p; some coordinates exact, some vacuous on one side
-    lo_w = rng.uniform(0.0, 0.3, d) * (rng.uniform(size=d) < 0.8)
-    up_w = rng.uniform(0.0, 0.3, d) * (rng.uniform(size=d) < 0.8)
-    lower = np.clip(p - lo_w, 0.0, 1.0)
-    upper = np.clip(p + up_w, 0.0, 1.0)
-    lower[rng.uniform(size=d) < 0.05] = 0.0
-    upper[rng.uniform(size=d) < 0.05] = 1.0
-    return lower, upper
-
-
 def test_oracle_matches_full_enumeration():
     # The oracle is only as good as its tie handling: compare with brute force over all subsets.
     rng = np.random.default_rng(1)
@@ -190,7 +124,9 @@ def test_sorted_rule_is_sound_bruteforce():
         a = radius / sigma  # the same float64 division the certificate performs
         p = draw_map(rng, d)
         band_kind = ("exact", "constant", "variable")[trial % 3]
-        lower, upper = draw_band(rng, p, band_kind)
+        lower, upper = draw_band(
+            rng, p, band_kind, constant_width=0.2, variable_width=0.3, vacuous_ends=True
+        )
         assert np.all(lower <= p) and np.all(p <= upper)
 
         m = certified_count(lower, upper, k, radius, sigma)

@@ -1,4 +1,4 @@
-"""Attacks on the top-K of a Laplace- or Gaussian-smoothed rank map, and a sound judge.
+"""Attacks on the top-K of a Laplace- or Gaussian-smoothed rank map.
 
 Written independently of the package's certificate code (scipy bands, own projections).
 
@@ -8,9 +8,10 @@ with score = -grad log p (eps / sigma^2 for Gaussian, sign(eps) / b for Laplace)
 with antithetic pairs (eps, -eps) and descend on sum_i w_i q_i(x), with w = +1 on the current
 top-K and -1 on the next K ranks, under an l1, l2 or l_inf budget.
 
-The judge never trusts point estimates: with simultaneous bands for q(x) and q(x'), it computes
-an upper bound on |T_K(q(x)) ∩ T_K(q(x'))| valid for every pair of maps inside the bands. A
-certificate m above that bound is a violation (up to the bands' failure probabilities).
+The tests judge with tests/_smoothed_attack.py (shared with the Gaussian attack tests), which
+never trusts point estimates: with simultaneous bands for q(x) and q(x'), it computes an upper
+bound on |T_K(q(x)) ∩ T_K(q(x'))| valid for every pair of maps inside the bands. A certificate m
+above that bound is a violation (up to the bands' failure probabilities).
 """
 
 from __future__ import annotations
@@ -18,45 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import numpy as np
 import torch
-from scipy import stats
 from torch import Tensor
-
-# ------------------------------------------------------------------------------------------------
-# Judge
-# ------------------------------------------------------------------------------------------------
-
-
-def clopper_pearson(counts: Tensor, n: int, alpha: float) -> tuple[Tensor, Tensor]:
-    """Simultaneous exact band over the d coordinates of each row (Bonferroni over 2d tails)."""
-    k = counts.to(torch.float64).numpy()
-    tail = alpha / (2 * k.shape[-1])
-    with np.errstate(all="ignore"):
-        lower = np.where(k > 0, stats.beta.ppf(tail, k, n - k + 1), 0.0)
-        upper = np.where(k < n, stats.beta.isf(tail, k + 1, n - k), 1.0)
-    return torch.from_numpy(lower), torch.from_numpy(upper)
-
-
-def overlap_upper_bound(lo_a: Tensor, up_a: Tensor, lo_b: Tensor, up_b: Tensor, k: int) -> Tensor:
-    """max |T_k(p) ∩ T_k(q)| over lo_a <= p <= up_a, lo_b <= q <= up_b (an upper bound).
-
-    A feature can be in some top-k of a map in the band only if its upper bound reaches the
-    k-th largest lower bound; it is in every top-k if its lower bound exceeds the (k+1)-th
-    largest upper bound. The overlap is at most the number of features possible in both, and
-    at most k minus the sure members of one side that are impossible on the other.
-    """
-
-    def kth(v: Tensor, j: int) -> Tensor:
-        return v.topk(j, dim=-1).values[..., -1:]
-
-    possible_a, possible_b = up_a >= kth(lo_a, k), up_b >= kth(lo_b, k)
-    sure_a, sure_b = lo_a > kth(up_a, k + 1), lo_b > kth(up_b, k + 1)
-    both = (possible_a & possible_b).sum(-1)
-    lost_a = k - (sure_a & ~possible_b).sum(-1)
-    lost_b = k - (sure_b & ~possible_a).sum(-1)
-    return torch.stack([both, lost_a, lost_b]).min(0).values.clamp(max=k)
-
 
 # ------------------------------------------------------------------------------------------------
 # Per-sample maps and noise

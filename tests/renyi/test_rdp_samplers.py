@@ -12,10 +12,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from captum.attr import Attribution
+from _recording import engine_noisy_inputs
 from scipy import stats
 
-from captum_certified.attr import CertifiedWrapper, RenyiRobustSmooth
+from captum_certified.attr import RenyiRobustSmooth
 from captum_certified.noise import (
     NOISES,
     GeneralizedGaussianNoise,
@@ -98,23 +98,14 @@ def test_samplers_are_deterministic_and_leave_the_global_rng_alone():
 
 
 def test_engine_adds_laplace_noise_with_stdevs_equal_to_b():
-    # zennit's pattern: record the noisy inputs through an identity "attribution"
-    seen = []
-
-    class Record(Attribution):
-        def attribute(self, inputs, **kwargs):
-            seen.append(inputs.detach().clone())
-            return inputs
-
-    x = torch.zeros(2, 3, 4)
-    CertifiedWrapper(Record(lambda z: z), noise="laplace").attribute(
-        x,
+    noise = engine_noisy_inputs(
+        torch.zeros(2, 3, 4),
+        {"noise": "laplace"},
         nt_samples=2000,
         nt_samples_batch_size=500,
         stdevs=0.7,
         generator=torch.Generator().manual_seed(0),
-    )
-    noise = torch.cat(seen).to(torch.float64)
+    ).to(torch.float64)
     assert noise.shape == (4000, 3, 4)
     # 48000 draws: sd of the variance ratio sqrt(5 / 48000) = 1%
     assert abs(noise.var().item() / (2 * 0.49) - 1) < 0.05

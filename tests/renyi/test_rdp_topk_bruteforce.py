@@ -15,10 +15,9 @@ constraints allow, for every tie-breaking of both top-K sets.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import torch
+from _topk_oracle import draw_band, draw_map, min_overlap, valid_topk_sets
 
 from captum_certified.certify import RDPTopKCertificate, joint_rdp_bound, rdp_orders
 
@@ -28,34 +27,6 @@ A = ORDERS.numpy()
 # ------------------------------------------------------------------------------------------------
 # Oracle (independent of the package)
 # ------------------------------------------------------------------------------------------------
-
-
-def _split_at_kth(v: np.ndarray, k: int):
-    kth = np.sort(v)[::-1][k - 1]
-    above = v > kth
-    tied = v == kth
-    return above, tied, k - int(above.sum())
-
-
-def valid_topk_sets(v: np.ndarray, k: int) -> list[np.ndarray]:
-    """Every boolean mask S with |S| = k and min_S v >= max_{not S} v (all tie-breakings)."""
-    above, tied, need = _split_at_kth(v, k)
-    masks = []
-    for chosen in itertools.combinations(np.flatnonzero(tied), need):
-        mask = above.copy()
-        mask[list(chosen)] = True
-        masks.append(mask)
-    return masks
-
-
-def min_overlap(p: np.ndarray, q: np.ndarray, k: int) -> int:
-    """min over valid top-k sets of p and of q of their intersection size."""
-    above_q, tied_q, need_q = _split_at_kth(q, k)
-    best = k
-    for s in valid_topk_sets(p, k):
-        free_outsiders = int((tied_q & ~s).sum())
-        best = min(best, int((s & above_q).sum()) + max(0, need_q - free_outsiders))
-    return best
 
 
 def laplace_eps(l1_over_b: float) -> np.ndarray:
@@ -94,30 +65,6 @@ def make_cert(lower, upper, *, method, noise="laplace", scale=1.0, mass=None):
     )
 
 
-def draw_map(rng: np.random.Generator, d: int) -> np.ndarray:
-    kind = rng.integers(3)
-    if kind == 0:
-        return rng.uniform(0.0, 1.0, d)
-    if kind == 1:  # coarse grid: ties, exact 0s and 1s
-        return rng.integers(0, 6, d) / 5.0
-    p = rng.uniform(0.0, 1.0, d)
-    p[rng.uniform(size=d) < 0.2] = 0.0
-    p[rng.uniform(size=d) < 0.1] = 1.0
-    return p
-
-
-def draw_band(rng: np.random.Generator, p: np.ndarray, kind: str):
-    d = p.shape[0]
-    if kind == "exact":
-        return p.copy(), p.copy()
-    if kind == "constant":
-        w = rng.uniform(0.0, 0.15)
-        return np.clip(p - w, 0.0, 1.0), np.clip(p + w, 0.0, 1.0)
-    lo_w = rng.uniform(0.0, 0.2, d) * (rng.uniform(size=d) < 0.8)
-    up_w = rng.uniform(0.0, 0.2, d) * (rng.uniform(size=d) < 0.8)
-    return np.clip(p - lo_w, 0.0, 1.0), np.clip(p + up_w, 0.0, 1.0)
-
-
 # ------------------------------------------------------------------------------------------------
 # Hölder
 # ------------------------------------------------------------------------------------------------
@@ -140,7 +87,7 @@ def test_holder_rule_is_sound_bruteforce():
         radius = float(rng.uniform(0.0, 1.0)) * (rng.uniform() > 0.05)
         q = draw_map(rng, d)
         band = ("exact", "constant", "variable")[trial % 3]
-        lower, upper = draw_band(rng, q, band)
+        lower, upper = draw_band(rng, q, band, constant_width=0.15, variable_width=0.2)
         m = int(make_cert(lower, upper, method="holder").certified_count(k, radius)[0])
         assert max(0, 2 * k - d) <= m <= k
         positive += m > max(0, 2 * k - d)
@@ -220,7 +167,7 @@ def test_pairwise_rule_is_sound_bruteforce():
         k = int(rng.integers(1, d // 2 + 1))
         q = smoothed_binary_map(rng, d, s)
         band = ("exact", "constant", "variable")[trial % 3]
-        lower, upper = draw_band(rng, q, band)
+        lower, upper = draw_band(rng, q, band, constant_width=0.15, variable_width=0.2)
         radius = float(rng.uniform(0.0, 0.6))
         cert = make_cert(lower, upper, method="pairwise", mass=float(s))
         m = int(cert.certified_count(k, radius)[0])

@@ -19,12 +19,11 @@ import torch
 from _digits import trained_digits_cnn
 from _rdp_attack import (
     binary_topk_maps,
-    clopper_pearson,
     lp_norm,
-    overlap_upper_bound,
     smoothed_counts,
     smoothed_topk_attack,
 )
+from _smoothed_attack import clopper_pearson_band, overlap_upper_bound
 
 from captum_certified.attr import RenyiRobustSmooth
 
@@ -73,7 +72,7 @@ def attack_and_judge(model, x, y, cert, weights, radius, norm, noise, scale, see
     )
     assert (lp_norm(delta, p) <= radius * (1 + 1e-5) + 1e-7).all()  # within budget
     counts = smoothed_counts(maps, x + delta, noise, scale, N, 2000, seed=seed + 100)
-    lower, upper = clopper_pearson(counts, N, 1e-3)
+    lower, upper = clopper_pearson_band(counts, N, 1e-3)
     return overlap_upper_bound(cert.lower, cert.upper, lower, upper, K)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _digits import trained_digits_cnn
+from _digits import pick_examples, trained_digits_cnn
 from _smoothed_attack import (
     clopper_pearson_band,
     overlap_upper_bound,
@@ -39,24 +39,11 @@ TEETH_RADIUS = 1.0
 EXAMPLES = 4
 
 
-def _pick(model, x, y):
-    with torch.no_grad():
-        pred = model(x).argmax(1)
-    chosen, seen = [], set()
-    for i in range(len(x)):
-        if pred[i] == y[i] and int(y[i]) not in seen:
-            chosen.append(i)
-            seen.add(int(y[i]))
-        if len(chosen) == EXAMPLES:
-            break
-    return x[chosen], y[chosen]
-
-
 class _Setup:
     def __init__(self) -> None:
         model, x_test, y_test, _ = trained_digits_cnn()
         self.model = model
-        self.x, self.y = _pick(model, x_test, y_test)
+        self.x, self.y = pick_examples(model, x_test, y_test, EXAMPLES)
         self.ssg = SparseSmoothGrad(model, sparsity=TAU)
         _, self.cert = self.ssg.attribute(
             self.x,

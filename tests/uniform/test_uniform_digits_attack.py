@@ -27,11 +27,11 @@ below 0.7, at least 0.1 below the worst of the random directions there. Observed
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 from _digits import trained_digits_cnn
+from _smoothed_attack import softplus_copy
 from torch import nn
 
 from captum_certified.attr import UniformSmoothedAttribution
@@ -59,15 +59,6 @@ def _cos_upper(a: torch.Tensor, b: torch.Tensor, e: float) -> torch.Tensor:
         (e / b.norm(dim=-1)).clamp(max=1)
     )
     return torch.cos((_angle(a, b) - slack).clamp(min=0))
-
-
-def _softplus_copy(model: nn.Module, beta: float) -> nn.Module:
-    twin = copy.deepcopy(model)
-    for module in list(twin.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, nn.ReLU):
-                setattr(module, name, nn.Softplus(beta=beta))
-    return twin
 
 
 def _ball(rows: int, d: int, r: float, g: torch.Generator) -> torch.Tensor:
@@ -142,7 +133,7 @@ def test_attacks_never_beat_the_cosine_certificate():
 
     e = _judge_error(N_JUDGE)
     clean = smooth(x, y, N_JUDGE, 100).reshape(b, d)  # fresh samples for the judge
-    twin = _softplus_copy(model, beta=10.0)
+    twin = softplus_copy(model, beta=10.0)
     attacks = {
         "random": _random_attack(smooth, x, y, ref, t),
         "surrogate": _surrogate_attack(twin, x, y, ref, t, steps=15),

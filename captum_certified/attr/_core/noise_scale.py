@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from captum_certified._utils.validation import check_broadcasts
+
 
 def _one_scale(value: Any, x: Tensor, relative: bool, name: str) -> Tensor:
     if isinstance(value, bool):
@@ -20,13 +22,7 @@ def _one_scale(value: Any, x: Tensor, relative: bool, name: str) -> Tensor:
         raise TypeError(f"`{name}` must be a float, an int or a tensor, got {type(value).__name__}")
     if not torch.isfinite(scale).all() or (scale <= 0).any():
         raise ValueError(f"`{name}` must be finite and > 0")
-    try:
-        torch.broadcast_shapes(scale.shape, x.shape)
-    except RuntimeError:
-        raise ValueError(
-            f"`{name}` of shape {tuple(scale.shape)} does not broadcast to the input shape "
-            f"{tuple(x.shape)}"
-        ) from None
+    check_broadcasts(scale, x, f"`{name}`")
     if scale.dim() == x.dim() and scale.shape[0] not in (1, x.shape[0]):
         raise ValueError(f"`{name}` has batch size {scale.shape[0]}, inputs have {x.shape[0]}")
     if relative:

@@ -34,7 +34,12 @@ import torch
 from scipy import special
 from torch import Tensor
 
-from captum_certified._utils.validation import check_probability, check_radius
+from captum_certified._utils.validation import (
+    check_positive_float,
+    check_positive_int,
+    check_probability,
+    check_radius,
+)
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.certifier import Certifier
 from captum_certified.certify._core.statistics import StreamingMoments
@@ -52,23 +57,6 @@ _NUDGE_STEPS = 80
 # ------------------------------------------------------------------------------------------------
 # Argument checks
 # ------------------------------------------------------------------------------------------------
-
-
-def _check_positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"`{name}` must be a positive float, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be finite and > 0, got {value}")
-    return value
-
-
-def _check_dim(d: Any, name: str = "d") -> int:
-    if isinstance(d, bool) or not isinstance(d, Integral):
-        raise TypeError(f"`{name}` must be a positive int, got {type(d).__name__}")
-    if d < 1:
-        raise ValueError(f"`{name}` must be >= 1, got {d}")
-    return int(d)
 
 
 def _check_scale(r: Any, name: str = "r") -> Tensor:
@@ -154,7 +142,7 @@ def ball_nonoverlap(t: float | Tensor, r: float | Tensor, d: int) -> Tensor:
     """
     t_ = _as_cpu(t, "t")
     r_ = _check_scale(r, "r")
-    return _ball_nonoverlap_ratio(t_ / r_, _check_dim(d))
+    return _ball_nonoverlap_ratio(t_ / r_, check_positive_int(d, "d"))
 
 
 def ball_difference_bound(
@@ -176,7 +164,7 @@ def ball_difference_bound(
     Returns:
         Tensor: float64 bound, broadcast shape of ``t`` and ``r``.
     """
-    m = _check_positive(norm_bound, "norm_bound")
+    m = check_positive_float(norm_bound, "norm_bound")
     return 2.0 * m * ball_nonoverlap(t, r, d)
 
 
@@ -201,10 +189,10 @@ def cube_difference_bound(
     Returns:
         Tensor: float64 bound, broadcast shape of ``eps`` and ``r``.
     """
-    m = _check_positive(norm_bound, "norm_bound")
+    m = check_positive_float(norm_bound, "norm_bound")
     eps_ = _as_cpu(eps, "eps")
     r_ = _check_scale(r, "r")
-    return 2.0 * m * _cube_nonoverlap_ratio(eps_ / r_, _check_dim(d))
+    return 2.0 * m * _cube_nonoverlap_ratio(eps_ / r_, check_positive_int(d, "d"))
 
 
 def mcdiarmid_error(n: int, alpha: float, norm_bound: float = 1.0) -> float:
@@ -229,7 +217,7 @@ def mcdiarmid_error(n: int, alpha: float, norm_bound: float = 1.0) -> float:
     if n < 1:
         raise ValueError(f"`n` must be >= 1, got {n}")
     alpha = check_probability(alpha, "alpha")
-    m = _check_positive(norm_bound, "norm_bound")
+    m = check_positive_float(norm_bound, "norm_bound")
     return m / math.sqrt(n) * (1.0 + math.sqrt(2.0 * math.log(1.0 / alpha)))
 
 
@@ -302,8 +290,8 @@ class CosineCertificate(Certificate):
         noise: str | None = None,
         num_features: int | None = None,
     ) -> None:
-        input_dim = _check_dim(input_dim, "input_dim")
-        norm_bound = _check_positive(norm_bound, "norm_bound")
+        input_dim = check_positive_int(input_dim, "input_dim")
+        norm_bound = check_positive_float(norm_bound, "norm_bound")
         alpha = check_probability(alpha, "alpha")
         if norm_tolerance < 0:
             raise ValueError(f"`norm_tolerance` must be >= 0, got {norm_tolerance}")
@@ -525,7 +513,7 @@ class CosineCertifier(Certifier):
     certificate_class: type[CosineCertificate] = CosineCertificate
 
     def __init__(self, *, input_dim: int | None = None) -> None:
-        self.input_dim = None if input_dim is None else _check_dim(input_dim, "input_dim")
+        self.input_dim = None if input_dim is None else check_positive_int(input_dim, "input_dim")
 
     def check_transform(self, transform: AttributionTransform) -> None:
         """Require a transform with a declared finite l2 norm bound ``norm_bound``."""
@@ -584,7 +572,7 @@ class CosineCertifier(Certifier):
             input_dim=(
                 self.input_dim
                 if self.input_dim is not None
-                else _check_dim(num_input_features, "num_input_features")
+                else check_positive_int(num_input_features, "num_input_features")
             ),
             norm_bound=float(transform.norm_bound),
             n=statistics.n,

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from numbers import Real
 
 import torch
 from torch import Tensor
 
+from captum_certified._utils.validation import check_positive_float
 from captum_certified.noise._core.base import NoiseDistribution
 
 
@@ -59,7 +59,7 @@ def sample_standard_gamma(
         >>> round(g.mean().item(), 1)
         2.5
     """
-    a = _check_positive_float(concentration, "concentration")
+    a = check_positive_float(concentration, "concentration")
     device = torch.device(device)
     boost = a < 1.0
     if boost:
@@ -84,15 +84,6 @@ def sample_standard_gamma(
         u = _uniform_open_closed(tuple(shape), generator, device)
         out = out * u.pow(1.0 / (a - 1.0))
     return out
-
-
-def _check_positive_float(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"`{name}` must be a positive float, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be finite and > 0, got {value}")
-    return value
 
 
 class LaplaceNoise(NoiseDistribution):
@@ -165,7 +156,7 @@ class GeneralizedGaussianNoise(NoiseDistribution):
     certified_norms = ()
 
     def __init__(self, q: float = 2.0) -> None:
-        self.q = _check_positive_float(q, "q")
+        self.q = check_positive_float(q, "q")
 
     @property
     def unit_variance(self) -> float:

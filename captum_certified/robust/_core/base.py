@@ -14,10 +14,15 @@ import torch
 from captum.robust import Perturbation
 from torch import Tensor, nn
 
-from captum_certified._utils.validation import check_radius, resolve_count
+from captum_certified._utils.validation import (
+    check_broadcasts,
+    check_count_spec,
+    check_radius,
+    resolve_count,
+)
 from captum_certified.robust._core import geometry
 from captum_certified.robust._core.explainer import DifferentiableExplainer, ExplainerRun
-from captum_certified.robust._core.gradients import format_args, format_target, model_outputs
+from captum_certified.robust._core.gradients import format_args, label_and_target, model_outputs
 from captum_certified.robust._core.objectives import (
     OBJECTIVES,
     Objective,
@@ -73,18 +78,6 @@ def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
     return value
 
 
-def _check_k(k: Any) -> int | float:
-    if isinstance(k, bool) or not isinstance(k, Real):
-        raise TypeError(f"`k` must be an int count or a float fraction, got {type(k).__name__}")
-    if isinstance(k, Integral):
-        if k < 1:
-            raise ValueError(f"`k` as a count must be >= 1, got {k}")
-        return int(k)
-    if not 0.0 < float(k) <= 1.0:
-        raise ValueError(f"`k` as a fraction must be in (0, 1], got {k}")
-    return float(k)
-
-
 class AttributionAttack(Perturbation):
     r"""Base class of the attribution attacks (a :class:`captum.robust.Perturbation`).
 
@@ -136,7 +129,7 @@ class AttributionAttack(Perturbation):
         self.explainer = DifferentiableExplainer(explainer, explainer_kwargs)
         self.lower_bound = float(lower_bound)
         self.upper_bound = float(upper_bound)
-        self.k = _check_k(k)
+        self.k = check_count_spec(k, "k")
         self.objective = objective
         self.reduce_channels = reduce_channels
         self.normalize = normalize
@@ -203,13 +196,7 @@ class AttributionAttack(Perturbation):
         for i, (m, x) in enumerate(zip(masks, xs)):
             if not isinstance(m, Tensor):
                 raise TypeError(f"`mask`[{i}] must be a torch.Tensor, got {type(m).__name__}")
-            try:
-                torch.broadcast_shapes(m.shape, x.shape)
-            except RuntimeError:
-                raise ValueError(
-                    f"`mask`[{i}] of shape {tuple(m.shape)} does not broadcast to the input "
-                    f"shape {tuple(x.shape)}"
-                ) from None
+            check_broadcasts(m, x, f"`mask`[{i}]")
             out.append(m.detach().to(dtype=x.dtype, device=x.device))
         return tuple(out)
 
@@ -239,12 +226,7 @@ class AttributionAttack(Perturbation):
         x0, is_tuple = self._format_inputs(inputs)
         masks = self._format_masks(mask, x0)
         args = format_args(additional_forward_args)
-        batch = x0[0].shape[0]
-        with torch.no_grad():
-            label = model_outputs(self.forward_func, x0, args).argmax(dim=1)
-        tgt = format_target(target, batch, x0[0].device)
-        if tgt is None:
-            tgt = label.clone()
+        label, tgt = label_and_target(self.forward_func, x0, args, target)
         run = self.explainer.start(x0, generator)
         clean_maps = self.maps(
             self.explainer.evaluate(self.forward_func, x0, tgt, args, is_tuple, run)

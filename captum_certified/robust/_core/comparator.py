@@ -16,7 +16,7 @@ from torch import Tensor
 
 from captum_certified.robust._core.base import check_int
 from captum_certified.robust._core.explainer import DifferentiableExplainer
-from captum_certified.robust._core.gradients import format_args, format_target, model_outputs
+from captum_certified.robust._core.gradients import format_args, label_and_target, model_outputs
 from captum_certified.robust._core.report import AttackReport
 from captum_certified.robust._core.selection import MapMetric, resolve_metric
 
@@ -239,11 +239,7 @@ class AttributionAttackComparator:
             raise TypeError("`inputs` must be a Tensor or a non-empty tuple of Tensors")
         args = format_args(additional_forward_args)
         batch = x0[0].shape[0]
-        with torch.no_grad():
-            label = model_outputs(self.forward_func, x0, args).argmax(dim=1)
-        tgt = format_target(target, batch, x0[0].device)
-        if tgt is None:
-            tgt = label.clone()
+        label, tgt = label_and_target(self.forward_func, x0, args, target)
         run = (
             self.explainer.start(tuple(t.detach() for t in x0), generator)
             if self.explainer

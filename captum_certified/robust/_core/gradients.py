@@ -87,6 +87,17 @@ def model_outputs(model: Callable[..., Tensor], inputs: Tensors, args: tuple) ->
     return out
 
 
+def label_and_target(
+    model: Callable[..., Tensor], inputs: Tensors, args: tuple, target: Any
+) -> tuple[Tensor, Tensor]:
+    """The model's predicted class per example, and the class to explain: ``target``
+    formatted, or a copy of the prediction where ``target`` is None."""
+    with torch.no_grad():
+        label = model_outputs(model, inputs, args).argmax(dim=1)
+    tgt = format_target(target, inputs[0].shape[0], inputs[0].device)
+    return label, label.clone() if tgt is None else tgt
+
+
 def _selected(out: Tensor, target: Tensor | None) -> Tensor:
     if target is None:
         if out.shape[1] != 1:
