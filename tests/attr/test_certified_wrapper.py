@@ -272,3 +272,15 @@ def test_vargrad_is_stable_under_a_large_offset():
     )
     # the variance of the recorded noise is 1e-4; its sample estimate is within ~2% (n=5000)
     torch.testing.assert_close(out, torch.full((1, 3), 1e-4), rtol=0.06, atol=0)
+
+
+def test_gradient_function_swap_is_restored_even_on_error():
+    from captum._utils.gradient import compute_gradients
+
+    sal = Saliency(_model().eval())
+    cw = CertifiedWrapper(sal)
+    cw.attribute(_x(), nt_samples=3, target=0)
+    assert sal.gradient_func is compute_gradients
+    with pytest.raises(IndexError):
+        cw.attribute(_x(), nt_samples=3, target=7)  # class 7 does not exist
+    assert sal.gradient_func is compute_gradients

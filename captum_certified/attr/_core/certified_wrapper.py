@@ -10,6 +10,7 @@ from captum.attr import Attribution, GradientAttribution, NoiseTunnel
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_certified._utils.captum_compat import compute_gradients, summed_output_gradients
 from captum_certified._utils.expansion import (
     expand_additional_forward_args,
     expand_baselines,
@@ -361,12 +362,21 @@ class CertifiedWrapper(Attribution):
 
     def _call_method(self, inputs: Any, kwargs: dict[str, Any]) -> Any:
         method = self.attribution_method
-        # Call the undecorated method, as NoiseTunnel does, so usage is logged once; methods
-        # without @log_usage() have no __wrapped__ and are called directly.
-        unwrapped = getattr(type(method).attribute, "__wrapped__", None)
-        if unwrapped is not None:
-            return unwrapped(method, inputs, **kwargs)
-        return method.attribute(inputs, **kwargs)
+        # Captum's gradient methods differentiate every noisy sample's output as its own root;
+        # for the duration of the call use the identical single-root gradient (restored after).
+        swap = getattr(method, "gradient_func", None) is compute_gradients
+        if swap:
+            method.gradient_func = summed_output_gradients
+        try:
+            # Call the undecorated method, as NoiseTunnel does, so usage is logged once;
+            # methods without @log_usage() have no __wrapped__ and are called directly.
+            unwrapped = getattr(type(method).attribute, "__wrapped__", None)
+            if unwrapped is not None:
+                return unwrapped(method, inputs, **kwargs)
+            return method.attribute(inputs, **kwargs)
+        finally:
+            if swap:
+                method.gradient_func = compute_gradients
 
 
 def _reduce(stats: StreamingMoments, nt_type: str) -> Tensor:
