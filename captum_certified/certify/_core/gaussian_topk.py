@@ -106,7 +106,8 @@ class GaussianTopKCertificate(Certificate):
         Where the radius ``r`` returned is positive, ``topk_overlap(k, r) >= overlap``. It is
         ``inf`` where every perturbation keeps that overlap, and 0 where no positive radius is
         certified; then even ``topk_overlap(k, 0)`` may be below ``overlap`` (0 means "not
-        certified", not "certified at radius 0").
+        certified", not "certified at radius 0"). The value is one float64 step below the
+        boundary: keep it in float64 (rounding it to float32 can cross the boundary).
 
         Args:
             k (int or float): Top-K size as a count in ``1..d`` or a fraction of ``d``.
