@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from captum_certified._utils.validation import shapes_broadcast
+
 Tensors = tuple[Tensor, ...]
 
 IG_METHODS = (
@@ -200,13 +202,11 @@ def format_baselines(baselines: Any, inputs: Tensors) -> Tensors:
             b = b.to(dtype=x.dtype, device=x.device)
             if b.shape == x.shape[1:]:
                 b = b.unsqueeze(0)
-            try:
-                torch.broadcast_shapes(b.shape, x.shape)
-            except RuntimeError:
+            if not shapes_broadcast(tuple(b.shape), tuple(x.shape)):
                 raise ValueError(
                     f"`baselines` shape {tuple(b.shape)} does not match input shape "
                     f"{tuple(x.shape)}"
-                ) from None
+                )
             out.append(b)
         else:
             raise TypeError(

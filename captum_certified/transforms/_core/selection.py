@@ -20,8 +20,11 @@ def topk_mask(scores: Tensor, k: int) -> Tensor:
         Tensor: bool mask of shape ``(N, d)`` with exactly ``k`` True per row.
     """
     threshold = scores.topk(k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
+    at_least = scores >= threshold
+    if bool((at_least.sum(dim=1) == k).all()):  # no tie at the k-th value: nothing to break
+        return at_least
     above = scores > threshold
-    tied = scores == threshold
+    tied = at_least & ~above
     slots = k - above.sum(dim=1, keepdim=True)
     return above | (tied & (tied.cumsum(dim=1) <= slots))
 
