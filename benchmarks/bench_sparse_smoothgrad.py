@@ -294,6 +294,38 @@ class _PeakRSS:
         self.mib = (peak - self.base) / 1024.0
 
 
+def _git_revision() -> str:
+    """Short commit of the checkout holding captum_certified (+ "dirty"), read-only git."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(captum_certified.__file__)))
+    try:
+        rev = subprocess.run(
+            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [
+                "git",
+                "-C",
+                root,
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                "captum_certified",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "git revision unknown"
+    return f"git {rev}{' + uncommitted changes' if dirty else ''}"
+
+
 def memory_worker(spec: dict) -> dict:
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
@@ -304,17 +336,27 @@ def memory_worker(spec: dict) -> dict:
     del z
     # cold: the first call in the process (includes one-time lazy imports and caches)
     with _PeakRSS() as cold:
+        t0 = time.perf_counter()
         run_method(spec["method"], model, x, y, spec["n"], spec["b"])
+        t_cold = time.perf_counter() - t0
     # steady state: a second, identical call
     with _PeakRSS() as warm:
+        t0 = time.perf_counter()
         run_method(spec["method"], model, x, y, spec["n"], spec["b"])
-    return {"peak_mib": warm.mib, "cold_mib": cold.mib, "exact": warm.exact}
+        t_warm = time.perf_counter() - t0
+    return {
+        "peak_mib": warm.mib,
+        "cold_mib": cold.mib,
+        "cold_extra_s": t_cold - t_warm,
+        "exact": warm.exact,
+    }
 
 
 def measure_memory(
     model: str, batch: int, method: str, n: int, b: int, threads: int | None
-) -> tuple[float, float]:
-    """(steady-state peak MiB, first-call peak MiB) of one call, in a fresh process."""
+) -> tuple[float, float, float]:
+    """Steady-state peak MiB, first-call peak MiB and first-call extra seconds, in a fresh
+    process."""
     spec = {"model": model, "batch": batch, "method": method, "n": n, "b": b, "threads": threads}
     proc = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--memory-worker", json.dumps(spec)],
@@ -325,9 +367,9 @@ def measure_memory(
     )
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), float("nan")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    return float(out["peak_mib"]), float(out["cold_mib"])
+    return float(out["peak_mib"]), float(out["cold_mib"]), float(out["cold_extra_s"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,6 +388,7 @@ class Row:
     cpu_s: float
     peak_mib: float = float("nan")
     cold_mib: float = float("nan")
+    cold_extra_s: float = float("nan")
 
 
 def time_config(model_name: str, batch: int, n: int, b: int, repeats: int) -> list[Row]:
@@ -375,7 +418,8 @@ def time_config(model_name: str, batch: int, n: int, b: int, repeats: int) -> li
 def print_table(rows: list[Row]) -> None:
     header = (
         f"{'model':<9} {'bsz':>3} {'n':>5} {'b':>4}  {'method':<11} {'wall s':>7} {'/grad':>6} "
-        f"{'/NT':>5} {'cpu s':>7} {'/grad':>6} {'/NT':>5} {'peak MiB':>8} {'cold MiB':>8}"
+        f"{'/NT':>5} {'cpu s':>7} {'/grad':>6} {'/NT':>5} {'peak MiB':>8} {'cold MiB':>8} "
+        f"{'cold +s':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -390,7 +434,7 @@ def print_table(rows: list[Row]) -> None:
                 f"{r.model:<9} {r.batch:>3} {r.n:>5} {r.b:>4}  {m:<11} {r.wall_s:>7.3f} "
                 f"{r.wall_s / g.wall_s:>6.2f} {r.wall_s / nt.wall_s:>5.2f} {r.cpu_s:>7.3f} "
                 f"{r.cpu_s / g.cpu_s:>6.2f} {r.cpu_s / nt.cpu_s:>5.2f} {r.peak_mib:>8.1f} "
-                f"{r.cold_mib:>8.1f}"
+                f"{r.cold_mib:>8.1f} {r.cold_extra_s:>7.2f}"
             )
         s = by_method["SSG+cert"]
         verdict = [
@@ -407,6 +451,120 @@ def print_table(rows: list[Row]) -> None:
         print()
 
 
+def _best_ms(fns: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Best-of-``repeats`` milliseconds of each function, interleaved round-robin."""
+    for fn in fns:
+        fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return [1e3 * t for t in best]
+
+
+def breakdown(configs: list[tuple[str, int, int]], repeats: int) -> None:
+    """Per-chunk cost of each stage of SparseSmoothGrad+cert vs the hand-written gradient.
+
+    Every stage is timed alone on one chunk of ``b`` noisy samples (best of ``repeats``,
+    stages interleaved round-robin), so the figures are far steadier than end-to-end ratios
+    on a shared machine.
+    """
+    for model_name, n, b in configs:
+        reps = repeats if model_name == "SmallCNN" else max(2, repeats // 10)
+        _breakdown_one(model_name, n, b, reps)
+
+
+def _breakdown_one(model_name: str, n: int, b: int, reps: int) -> None:
+    from captum._utils.gradient import compute_gradients
+
+    from captum_certified.certify import (
+        GaussianTopKCertifier,
+        StreamingMoments,
+        clopper_pearson_band,
+    )
+    from captum_certified.transforms import TopKBinarize, topk_mask
+
+    try:  # the engine's single-root replacement for compute_gradients (private helper)
+        from captum_certified._utils.captum_compat import summed_output_gradients
+    except ImportError:  # older or newer layouts
+        summed_output_gradients = None
+
+    model, x, y = build(model_name, 1)
+    gen = torch.Generator().manual_seed(0)
+    z = x.repeat_interleave(b, 0) + torch.randn((b,) + x.shape[1:], generator=gen) * SIGMA
+    z.requires_grad_(True)
+    yb = y.repeat_interleave(b).unsqueeze(1)
+    target = int(y.item())
+    d = x[0].numel()
+    k = int(SPARSITY * d + 1e-9)
+
+    def hand() -> Tensor:
+        return torch.autograd.grad(model(z).gather(1, yb).sum(), z)[0]
+
+    grads = hand().abs().reshape(b, d)
+    transform = TopKBinarize(SPARSITY)
+    maps = transform(grads)
+    certifier = GaussianTopKCertifier()
+    stats = StreamingMoments()
+    for _ in range(n // b):
+        stats.update(maps.reshape(1, b, d))
+    stages: list[tuple[str, Callable[[], object], int]] = [
+        ("forward+backward, hand-written (one root)", hand, 1),
+        (
+            "  Captum compute_gradients (b roots, unbind)",
+            lambda: compute_gradients(model, (z,), target),
+            1,
+        ),
+    ]
+    if summed_output_gradients is not None:
+        stages.append(
+            (
+                "  engine summed_output_gradients",
+                lambda: summed_output_gradients(model, (z,), target),
+                1,
+            )
+        )
+    stages += [
+        ("randn noise", lambda: torch.randn((b,) + x.shape[1:], generator=gen), 1),
+        ("abs (Saliency)", lambda: grads.abs(), 1),
+        ("TopKBinarize (abs + topk_mask + to float)", lambda: transform(grads), 1),
+        ("  topk_mask", lambda: topk_mask(grads, k), 1),
+        ("  torch.topk values alone (floor)", lambda: grads.topk(k, 1, sorted=False), 1),
+        (
+            "  hand-written topk + scatter",
+            lambda: torch.zeros_like(grads).scatter_(
+                1, grads.topk(k, 1, sorted=False).indices, 1.0
+            ),
+            1,
+        ),
+        (
+            "certifier.check_samples (min, max, isnan)",
+            lambda: certifier.check_samples(maps, transform),
+            1,
+        ),
+        (
+            "StreamingMoments.update (float64 sum)",
+            lambda: StreamingMoments().update(maps.reshape(1, b, d)),
+            1,
+        ),
+        (
+            "clopper_pearson_band (once per call, / chunks)",
+            lambda: clopper_pearson_band(stats.total, stats.n, ALPHA),
+            n // b,
+        ),
+    ]
+    print(
+        f"\n{model_name}, n = {n}, b = {b} ({n // b} chunks, d = {d}, k = {k}): ms per chunk, "
+        f"best of {reps}; % of the hand-written forward+backward"
+    )
+    times = _best_ms([fn for _, fn, _ in stages], reps)
+    base = times[0]
+    for (name, _, per), ms in zip(stages, times):
+        print(f"  {name:<48} {ms / per:9.3f} ms {100 * ms / per / base:6.1f} %")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="reduced configurations")
@@ -416,6 +574,11 @@ def main(argv: list[str] | None = None) -> None:
         "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)"
     )
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="only time each stage of SparseSmoothGrad+cert per chunk (steady on busy machines)",
+    )
     parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -424,6 +587,19 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, captum "
+        f"{captum.__version__}, captum_certified {captum_certified.__version__} "
+        f"({_git_revision()}), {platform.machine()}; torch.get_num_threads() = "
+        f"{torch.get_num_threads()}, os.cpu_count() = {os.cpu_count()}, load average "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+    if args.breakdown:
+        cfgs = [("SmallCNN", 1024, 64), ("SmallCNN", 1024, 256), ("ResNet-18", 64, 8)]
+        if not args.quick:
+            cfgs.append(("ResNet-18", 64, 32))
+        breakdown(cfgs, args.repeats or 30)
+        return
 
     if args.quick:
         # (model, batch, n, nt_samples_batch_sizes, repeats)
@@ -434,23 +610,17 @@ def main(argv: list[str] | None = None) -> None:
         flat_ns, flat_b = (256, 1024), 64
     else:
         configs = [
-            ("SmallCNN", 1, 1024, (64, 256), args.repeats or 10),
+            ("SmallCNN", 1, 1024, (64, 256), args.repeats or 20),
             ("SmallCNN", 4, 1024, (64, 256), args.repeats or 5),
             ("ResNet-18", 1, 64, (8, 32), args.repeats or 2),
         ]
         flat_ns, flat_b = (256, 1024, 4096), 64
 
     print(
-        f"python {platform.python_version()}, torch {torch.__version__}, captum "
-        f"{captum.__version__}, captum_certified {captum_certified.__version__}, "
-        f"{platform.machine()}; torch.get_num_threads() = {torch.get_num_threads()}, "
-        f"os.cpu_count() = {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}"
-    )
-    print(
         f"sigma = {SIGMA}, sparsity = {SPARSITY}, alpha = {ALPHA}. Times: best of the timed "
         "calls after 1 warm-up (wall and process CPU time). peak MiB: RSS high-water mark "
         "above the RSS before the call, second call in a fresh process; cold MiB: the same "
-        "for the first call (one-time lazy imports included)."
+        "for the first call (one-time lazy imports included); cold +s: its extra seconds."
     )
     t_start = time.perf_counter()
     rows: list[Row] = []
@@ -459,7 +629,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.extend(time_config(model_name, batch, n, b, repeats))
     if not args.no_memory:
         for r in rows:
-            r.peak_mib, r.cold_mib = measure_memory(
+            r.peak_mib, r.cold_mib, r.cold_extra_s = measure_memory(
                 r.model, r.batch, r.method, r.n, r.b, args.threads
             )
         print("  memory measured", flush=True)
