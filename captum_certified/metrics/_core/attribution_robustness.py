@@ -12,6 +12,7 @@ import torch
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_certified._utils.expansion import expand_additional_forward_args, expand_target
 from captum_certified.metrics._core.center_of_mass import _centers, _com_shift, _prepare_2d
 from captum_certified.metrics._core.cosine import _cosine_flat
 from captum_certified.metrics._core.preprocess import (
@@ -214,26 +215,15 @@ def default_perturb_func(
     return tuple(out) if is_tuple else out[0]
 
 
-def _expand_target(target: Any, n: int) -> Any:
-    if isinstance(target, list):
-        return [t for t in target for _ in range(n)]
-    if isinstance(target, Tensor) and target.numel() > 1:
-        return target.repeat_interleave(n, dim=0)
-    return target  # an int, None or a 1-element tensor applies to every example
-
-
 def _expand_kwargs(kwargs: dict[str, Any], n: int, bsz: int) -> dict[str, Any]:
     """Captum's ``repeat_interleave`` expansion (sensitivity_max / NoiseTunnel) of the
     per-example arguments, for a batch holding n perturbations of each example in a row."""
     out = dict(kwargs)
     if "target" in out:
-        out["target"] = _expand_target(out["target"], n)
-    afa = out.get("additional_forward_args")
-    if afa is not None:
-        afa = afa if isinstance(afa, tuple) else (afa,)
-        out["additional_forward_args"] = tuple(
-            a.repeat_interleave(n, dim=0) if isinstance(a, Tensor) and a.dim() > 0 else a
-            for a in afa
+        out["target"] = expand_target(out["target"], n, bsz)
+    if out.get("additional_forward_args") is not None:
+        out["additional_forward_args"] = expand_additional_forward_args(
+            out["additional_forward_args"], n
         )
 
     def per_example(t: Any) -> Any:

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from captum_certified._utils.expansion import expand_additional_forward_args
+from captum_certified.attr._core.noise_scale import expand_scale
 from captum_certified.noise import GaussianNoise
 from captum_certified.robust._core.gradients import input_gradients
 from captum_certified.transforms import TopKBinarize
@@ -37,12 +38,7 @@ def draw_noise(
     """Gaussian noise for ``n`` copies of every example, rows ordered ``[x0 + e0, ..., x0 +
     e(n-1), x1 + e0, ...]`` (Captum's repeat_interleave layout), drawn with ``generator``."""
     shapes = [(x.shape[0] * n,) + tuple(x.shape[1:]) for x in inputs]
-    expanded = [
-        s.repeat_interleave(n, dim=0)
-        if s.dim() == x.dim() and s.shape[0] == x.shape[0] and x.shape[0] > 1
-        else s
-        for s, x in zip(scales, inputs)
-    ]
+    expanded = [expand_scale(s, x, n) for s, x in zip(scales, inputs)]
     return GaussianNoise().sample(
         shapes, expanded, generator=generator, dtype=inputs[0].dtype, device=inputs[0].device
     )
