@@ -184,7 +184,10 @@ def test_bad_arguments():
     assert no_mass.methods == ("holder",)
     with pytest.raises(ValueError, match="pairwise"):
         no_mass.topk_overlap(3, 0.1, method="pairwise")
-    cert.num_input_features = None
+    with pytest.raises(ValueError, match="cannot be changed"):
+        cert.num_input_features = None  # a known count is a fact, not a setting
+    cert = make_cert("laplace")
+    cert._num_input_features = None  # a certificate built without the count
     with pytest.raises(ValueError, match="num_input_features"):
         cert.topk_overlap(3, 0.1, norm="linf")
     with pytest.raises(ValueError, match="num_input_features"):

@@ -15,7 +15,7 @@ import torch
 from _recording import engine_noisy_inputs
 from scipy import stats
 
-from captum_certified.attr import RenyiRobustSmooth
+from captum_certified.attr import RenyiRobustSmooth, default_certifier
 from captum_certified.noise import (
     NOISES,
     GeneralizedGaussianNoise,
@@ -148,4 +148,4 @@ def test_generalized_gaussian_has_no_certificate():
             x, target=0, nt_samples=4, noise=GeneralizedGaussianNoise(1.5), return_certificate=True
         )
     with pytest.raises(ValueError, match="generalized Gaussian"):
-        GeneralizedGaussianNoise().default_certifier()
+        default_certifier(GeneralizedGaussianNoise())

@@ -7,7 +7,7 @@ import torch
 from _digits import trained_digits_cnn
 from torch import nn
 
-from captum_certified.attr import RenyiRobustSmooth, SparseSmoothGrad
+from captum_certified.attr import RenyiRobustSmooth, SparseSmoothGrad, default_certifier
 from captum_certified.certify import RDPTopKCertificate
 from captum_certified.noise import LaplaceNoise
 
@@ -211,7 +211,7 @@ def test_laplace_noise_object_and_default_certifier():
         generator=torch.Generator().manual_seed(0),
     )
     assert cert.noise == "laplace" and cert.methods == ("holder", "pairwise")
-    assert LaplaceNoise().default_certifier().method == "best"
+    assert default_certifier(LaplaceNoise()).method == "best"
 
 
 def test_engine_default_certifier_for_laplace_noise():
@@ -239,6 +239,8 @@ def test_engine_default_certifier_for_laplace_noise():
     cert.topk_overlap(3, 0.01, "l1")
     cert.topk_overlap(3, 0.01, "l2")
     assert cert.topk_overlap(3, 0.01, "linf").shape == (2,)
-    cert.num_input_features = None
+    with pytest.raises(ValueError, match="cannot be changed"):
+        cert.num_input_features = None
+    cert._num_input_features = None  # as if built without the count
     with pytest.raises(ValueError, match="num_input_features"):
         cert.topk_overlap(3, 0.01, "linf")

@@ -23,6 +23,13 @@ from captum_certified._utils.validation import (
     check_positive_int,
     check_probability,
 )
+from captum_certified.attr._core.certification_conditions import (
+    batch_statistics_guard,
+    refuse_batch_statistics,
+    refuse_input_dependent_scale,
+    refuse_shared_randomness,
+)
+from captum_certified.attr._core.default_certifiers import default_certifier
 from captum_certified.attr._core.noise_scale import expand_scale, parse_scales, smallest_scale
 from captum_certified.certify import Certificate, Certifier, StreamingMoments
 from captum_certified.noise import NoiseDistribution, resolve_noise
@@ -163,11 +170,19 @@ class CertifiedWrapper(Attribution):
                         map. Default: None
             relative_stdevs (bool, optional): Interpret ``stdevs`` as a fraction of each
                         example's value range ``max(x) - min(x)`` (the SmoothGrad paper's
-                        and zennit's convention) instead of an absolute scale. Default: False
+                        and zennit's convention) instead of an absolute scale. Not allowed
+                        with ``return_certificate=True``: the scale would depend on the input,
+                        which the certificate's theorem excludes; pass an absolute ``stdevs``
+                        (e.g. computed once from the dataset's range). Default: False
             generator (torch.Generator, optional): Source of all randomness (noise and
                         baseline draws). None uses the global torch RNG. Default: None
             return_certificate (bool, optional): Also return a certificate (needs a
-                        transform with values in [0, 1]). Default: False
+                        transform with values in [0, 1]). Refused, with a ``ValueError``,
+                        when the certificate's conditions cannot hold: a relative scale
+                        (``relative_stdevs=True``), a noise the certifier is not proven for,
+                        a method that shares randomness across rows
+                        (``ShapleyValueSampling``, ``FeaturePermutation``), or a batch-
+                        statistics layer (BatchNorm in train mode) in the model. Default: False
             alpha (float, optional): Failure probability of the certificate's confidence
                         band (confidence ``1 - alpha``). Default: 0.05
             bound (str, optional): Band method: ``"clopper_pearson"`` (binary maps only),
@@ -208,12 +223,17 @@ class CertifiedWrapper(Attribution):
         )
         noise_dist = self.noise if noise is None else resolve_noise(noise)
         transform_ = self.transform if transform is None else _check_transform(transform)
-        scales = parse_scales(stdevs, inputs_t, relative=relative_stdevs)
         certifier = None
         if return_certificate:
+            # every condition the certificate's theorem needs, refused before any sampling
             alpha = check_probability(alpha, "alpha")
-            certifier = self.certifier or noise_dist.default_certifier()
+            refuse_input_dependent_scale(relative_stdevs, "relative_stdevs")
+            refuse_shared_randomness(self.attribution_method)
+            certifier = self.certifier or default_certifier(noise_dist)
+            certifier.check_noise(noise_dist)
             certifier.check_transform(transform_)
+            refuse_batch_statistics(self.attribution_method)
+        scales = parse_scales(stdevs, inputs_t, relative=relative_stdevs)
         target = kwargs.get("target")
         if isinstance(target, str) and target != NOISY_ARGMAX:
             raise ValueError(f"`target` string must be {NOISY_ARGMAX!r}, got {target!r}")
@@ -234,7 +254,9 @@ class CertifiedWrapper(Attribution):
         )
         shapes: list[torch.Size] = []
         deltas: list[Tensor] = []
-        with torch.no_grad(), rng_guard:
+        # with a certificate, a batch-statistics module hidden from the check above (a model
+        # inside a closure) is refused when it runs, before it touches its running statistics
+        with torch.no_grad(), rng_guard, batch_statistics_guard(enabled=return_certificate):
             sizes = [chunk] * (nt_samples // chunk)
             if nt_samples % chunk:
                 sizes.append(nt_samples % chunk)

@@ -12,7 +12,6 @@ from torch import Tensor
 
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.certify import RDPTopKCertifier
-from captum_certified.certify._core.rdp import RDP_NOISES
 from captum_certified.noise import NoiseDistribution, resolve_noise
 from captum_certified.transforms import ScoringRescale
 
@@ -127,7 +126,8 @@ class RenyiRobustSmooth(CertifiedWrapper):
                         certificate uses the smallest. Default: 0.25
             additional_forward_args (Any, optional): Extra forward arguments. Default: None
             relative_stdevs (bool, optional): Multiply ``stdevs`` by each example's value
-                        range. Default: False
+                        range. Refused with ``return_certificate=True`` (the scale would
+                        depend on the input); pass an absolute ``stdevs``. Default: False
             generator (torch.Generator, optional): Randomness source. Default: None
             return_certificate (bool, optional): Also return the certificate. Default: False
             alpha (float, optional): Failure probability of the band. Default: 0.05
@@ -140,12 +140,7 @@ class RenyiRobustSmooth(CertifiedWrapper):
             (:class:`~captum_certified.certify.RDPTopKCertificate`) if
             ``return_certificate=True``.
         """
-        noise_dist = resolve_noise(noise)
-        if return_certificate and noise_dist.name not in RDP_NOISES:
-            raise ValueError(
-                f"`noise`={noise_dist!r} has no Rényi-DP certificate; use 'gaussian' or "
-                "'laplace' with return_certificate=True"
-            )
+        noise_dist = resolve_noise(noise)  # the engine refuses noises the certifier lacks
         if additional_forward_args is not None:
             kwargs["additional_forward_args"] = additional_forward_args
         return super().attribute.__wrapped__(

@@ -116,7 +116,10 @@ class SparseSmoothGrad(CertifiedWrapper):
                         Default: 0.25
             additional_forward_args (Any, optional): Extra forward arguments. Default: None
             relative_stdevs (bool, optional): ``sigma = stdevs * (max(x) - min(x))`` per
-                        example (the paper's CIFAR-10 setting with 0.2). Default: False
+                        example (the paper's CIFAR-10 setting with 0.2). Refused with
+                        ``return_certificate=True``: the scale would depend on the input, so
+                        pass an absolute ``stdevs`` (e.g. 0.2 times the dataset's range,
+                        computed once). Default: False
             generator (torch.Generator, optional): Randomness source. Default: None
             return_certificate (bool, optional): Also return the certificate. Default: False
             alpha (float, optional): Failure probability of the band. Default: 0.05

@@ -13,6 +13,7 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_certified._utils.validation import check_finite_inputs
+from captum_certified.attr._core.certification_conditions import refuse_input_dependent_scale
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.attr._core.noise_scale import parse_scales
 from captum_certified.noise import UniformBallNoise, UniformCubeNoise
@@ -169,7 +170,9 @@ class UniformSmoothedAttribution(CertifiedWrapper):
                         range ``max(x) - min(x)`` (the paper's PyTorch notebook uses
                         ``0.2 * (max - min)``). For the cube the range is per input tensor (the
                         engine's ``relative_stdevs``); for the ball it is taken over all inputs
-                        of the example together. Default: False
+                        of the example together. Refused with ``return_certificate=True``:
+                        the radius would depend on the input, so pass an absolute ``radius``
+                        (e.g. 0.2 times the dataset's range, computed once). Default: False
             additional_forward_args (Any, optional): Extra forward arguments. Default: None
             generator (torch.Generator, optional): Source of all randomness; None uses the
                         global torch RNG. Default: None
@@ -202,6 +205,8 @@ class UniformSmoothedAttribution(CertifiedWrapper):
             raise TypeError(
                 f"`relative_radius` must be a bool, got {type(relative_radius).__name__}"
             )
+        if return_certificate:
+            refuse_input_dependent_scale(relative_radius, "relative_radius")
         stdevs: Any = radius
         relative = relative_radius
         if inputs_t:

@@ -23,8 +23,6 @@ class Certificate:
                     sampling.
         bound (str): Confidence-band method.
         num_features (int): Number of features ``d`` of the map.
-        num_input_features (int or None): Number of input features the noise perturbed (all
-                    input tensors of an example together); None if unknown.
     """
 
     def __init__(
@@ -46,7 +44,30 @@ class Certificate:
         self.alpha = alpha
         self.bound = bound
         self.num_features = num_features
+        self._num_input_features: int | None = None
         self.num_input_features = num_input_features
+
+    @property
+    def num_input_features(self) -> int | None:
+        """Number of input features the noise perturbed (all input tensors of an example
+        together); None if unknown. It can be set once and never changed."""
+        return self._num_input_features
+
+    @num_input_features.setter
+    def num_input_features(self, value: int | None) -> None:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"`num_input_features` must be a positive int, got {value!r}")
+        known = getattr(self, "_num_input_features", None)
+        if known is not None and value != known:
+            # a fact about the noise, not a tuning knob: a smaller count would certify a
+            # larger radius than is true
+            raise ValueError(
+                f"`num_input_features` is already {known} (the number of perturbed input "
+                f"features); it cannot be changed to {value!r}"
+            )
+        self._num_input_features = value
 
     @property
     def batch_size(self) -> int:

@@ -11,6 +11,7 @@ from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
 from captum_certified.certify._core.statistics import StreamingMoments
+from captum_certified.noise import GaussianNoise, NoiseDistribution
 from captum_certified.transforms import AttributionTransform
 
 BOUNDS = ("clopper_pearson", "hoeffding")
@@ -45,14 +46,32 @@ def confidence_band(
 class Certifier(ABC):
     """Turns the streamed statistics of per-sample maps into a certificate.
 
-    The engine calls :meth:`check_transform` before sampling, :meth:`check_samples` on every
-    chunk of transformed maps, and :meth:`certify` once at the end. The defaults require
-    [0, 1]-valued maps, which is what the top-K certificates need; a certifier with other
-    requirements (e.g. a norm bound on each map) overrides the two checks.
+    The engine calls :meth:`check_noise` and :meth:`check_transform` before sampling,
+    :meth:`check_samples` on every chunk of transformed maps, and :meth:`certify` once at the
+    end. The defaults require [0, 1]-valued maps, which is what the top-K certificates need; a
+    certifier with other requirements (e.g. a norm bound on each map) overrides the two checks.
+
+    A certificate is a theorem about one noise law, so every certifier lists the noise classes
+    it is proven for in ``supported_noises``; any other noise is refused before sampling.
     """
 
     #: Whether the certifier needs the centred second moment of the samples.
     needs_second_moment: bool = False
+
+    #: The noise classes the certificate is proven for. Matched by exact type: a subclass may
+    #: draw from another law, so it must be declared explicitly. Empty refuses every noise.
+    supported_noises: tuple[type[NoiseDistribution], ...] = ()
+
+    def check_noise(self, noise: NoiseDistribution) -> None:
+        """Raise ``ValueError`` unless ``noise`` is a family this certifier is proven for."""
+        if type(noise) in self.supported_noises:
+            return
+        proven = ", ".join(c.__name__ for c in self.supported_noises) or "no noise (none declared)"
+        raise ValueError(
+            f"no certificate for `noise`={noise!r}: {type(self).__name__} is proven for "
+            f"{proven} only; smooth with a supported noise or pass a certifier proven for "
+            "this noise"
+        )
 
     def check_transform(self, transform: AttributionTransform) -> None:
         """Raise ``ValueError`` if ``transform`` cannot produce certifiable maps."""
@@ -104,8 +123,11 @@ class GaussianTopKCertifier(Certifier):
 
     The band is Clopper-Pearson for binary maps (default) or Hoeffding (the paper's choice,
     valid for any [0, 1] map); it is combined with the Phi-bounds through the sorted
-    pigeonhole rule (:class:`GaussianTopKCertificate`).
+    pigeonhole rule (:class:`GaussianTopKCertificate`). The Phi rule is a property of the
+    Gaussian law: any other noise is refused (:meth:`Certifier.check_noise`).
     """
+
+    supported_noises = (GaussianNoise,)
 
     def certify(
         self,

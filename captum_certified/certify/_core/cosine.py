@@ -43,6 +43,7 @@ from captum_certified._utils.validation import (
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.certifier import Certifier
 from captum_certified.certify._core.statistics import StreamingMoments
+from captum_certified.noise import NoiseDistribution, UniformBallNoise, UniformCubeNoise
 from captum_certified.transforms import AttributionTransform
 
 #: Relative tolerance on the declared norm bound when checking sampled maps: a row passes if
@@ -270,7 +271,6 @@ class CosineCertificate(Certificate):
         mc_error (float): The Monte-Carlo error subtracted.
         norm_bound (float): ``M`` as declared by the transform.
         norm_tolerance (float): See above.
-        input_dim (int): ``d``.
     """
 
     _norm = "l2"
@@ -313,12 +313,17 @@ class CosineCertificate(Certificate):
             bound="mcdiarmid",
             num_features=num_features if num_features is not None else input_dim,
         )
-        self.input_dim = input_dim
+        self._input_dim = input_dim
         self.mc_error = float(mc_error)
         self.estimate_norm = estimate_norm
         self.norm_lower = (estimate_norm - self.mc_error).clamp(min=0.0)
 
     # -- geometry (overridden by the cube certificate) ----------------------------------------
+
+    @property
+    def input_dim(self) -> int:
+        """``d``, the number of input features the noise is drawn over (read-only)."""
+        return self._input_dim
 
     def _nonoverlap(self, ratio: Tensor) -> Tensor:
         return _ball_nonoverlap_ratio(ratio, self.input_dim)
@@ -503,13 +508,15 @@ class CosineCertifier(Certifier):
     (float rounding of third-party transforms; the certificate then uses the slightly larger
     bound). The volume term needs the number ``d`` of *input* features the noise is drawn over
     (not the map's size, which differs for layer attributions): the engine passes it as
-    ``num_input_features``; ``input_dim`` overrides it.
+    ``num_input_features``. ``input_dim`` can only restate it: a value that disagrees with the
+    engine's count is refused, since a smaller ``d`` would certify a larger radius than is true.
 
     Args:
-        input_dim (int, optional): ``d``. Default: None (the engine's ``num_input_features``)
+        input_dim (int, optional): Expected ``d``, checked against the engine's count.
+                    Default: None (the engine's ``num_input_features``)
     """
 
-    noise_names: tuple[str, ...] = ("l2_ball",)
+    supported_noises: tuple[type[NoiseDistribution], ...] = (UniformBallNoise,)
     certificate_class: type[CosineCertificate] = CosineCertificate
 
     def __init__(self, *, input_dim: int | None = None) -> None:
@@ -560,20 +567,21 @@ class CosineCertifier(Certifier):
             raise ValueError(
                 f"`bound` must be None or 'mcdiarmid' for the cosine certificate, got {bound!r}"
             )
-        if noise not in self.noise_names:
-            raise ValueError(
-                f"{type(self).__name__} certifies {self.noise_names} noise only, got {noise!r}"
-            )
+        names = tuple(c.name for c in self.supported_noises)
+        if noise not in names:
+            raise ValueError(f"{type(self).__name__} certifies {names} noise only, got {noise!r}")
         self.check_transform(transform)
+        input_dim = check_positive_int(num_input_features, "num_input_features")
+        if self.input_dim is not None and self.input_dim != input_dim:
+            raise ValueError(
+                f"`input_dim`={self.input_dim} disagrees with the {input_dim} input features the "
+                "noise perturbs; the certificate must use the true count (omit `input_dim`)"
+            )
         mean = statistics.mean
         return self.certificate_class(
             mean.norm(dim=1),
             scale=scale,
-            input_dim=(
-                self.input_dim
-                if self.input_dim is not None
-                else check_positive_int(num_input_features, "num_input_features")
-            ),
+            input_dim=input_dim,
             norm_bound=float(transform.norm_bound),
             n=statistics.n,
             alpha=alpha,
@@ -590,5 +598,5 @@ class CubeCosineCertifier(CosineCertifier):
     the Uniform Gradient paper; it exists to say so with numbers.
     """
 
-    noise_names = ("cube",)
+    supported_noises = (UniformCubeNoise,)
     certificate_class = CubeCosineCertificate

@@ -29,6 +29,7 @@ from captum_certified.certify._core.rdp import (
 )
 from captum_certified.certify._core.statistics import StreamingMoments
 from captum_certified.certify._core.topk_rule import paired_order_statistics
+from captum_certified.noise import GaussianNoise, LaplaceNoise, NoiseDistribution
 from captum_certified.transforms import AttributionTransform, RankRescale, TopKBinarize
 
 METHODS = ("holder", "pairwise", "phi", "best")
@@ -691,8 +692,13 @@ class RDPTopKCertifier(Certifier):
                     [1.01, 500]. Default: None
         num_input_features (int, optional): Number of perturbed input features ``N`` used by
                     norm conversions (l_inf, l_p with p > 2, and for Laplace any p > 1 beyond
-                    the zCDP route). None leaves it unknown. Default: None
+                    the zCDP route), for certificates built outside the engine. Inside
+                    :class:`~captum_certified.attr.CertifiedWrapper` the engine's count is
+                    authoritative and a value that disagrees with it is refused (a smaller
+                    ``N`` would certify a larger radius than is true). Default: None
     """
+
+    supported_noises: tuple[type[NoiseDistribution], ...] = (GaussianNoise, LaplaceNoise)
 
     def __init__(
         self,
@@ -753,6 +759,16 @@ class RDPTopKCertifier(Certifier):
                 "`method`='pairwise' needs a RankRescale or TopKBinarize transform, got "
                 f"{transform!r}"
             )
+        if (
+            self.num_input_features is not None
+            and num_input_features is not None
+            and self.num_input_features != num_input_features
+        ):
+            raise ValueError(
+                f"`num_input_features`={self.num_input_features} disagrees with the "
+                f"{num_input_features} input features the noise perturbs; the certificate must "
+                "use the true count (omit `num_input_features`)"
+            )
         return RDPTopKCertificate(
             lower,
             upper,
@@ -760,9 +776,7 @@ class RDPTopKCertifier(Certifier):
             method=method,
             score_mass=mass,
             num_input_features=(
-                self.num_input_features
-                if self.num_input_features is not None
-                else num_input_features
+                num_input_features if num_input_features is not None else self.num_input_features
             ),
             noise=noise,
             norm=RDP_NOISES[noise][1],

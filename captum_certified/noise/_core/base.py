@@ -73,11 +73,5 @@ class NoiseDistribution(ABC):
         parts = flat.split(sizes, dim=1)
         return tuple(p.reshape(s) * sc for p, s, sc in zip(parts, shapes, scales))
 
-    def default_certifier(self):
-        """The certifier used for ``return_certificate=True`` when none is configured."""
-        raise NotImplementedError(
-            f"no certificate is available for {self.name!r} noise; pass a certifier explicitly"
-        )
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

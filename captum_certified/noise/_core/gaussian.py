@@ -31,8 +31,3 @@ class GaussianNoise(NoiseDistribution):
         device: torch.device,
     ) -> Tensor:
         return torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
-
-    def default_certifier(self):
-        from captum_certified.certify import GaussianTopKCertifier
-
-        return GaussianTopKCertifier()

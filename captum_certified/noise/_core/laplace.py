@@ -121,11 +121,6 @@ class LaplaceNoise(NoiseDistribution):
         e = -torch.log1p(-u)  # two independent Exp(1) draws
         return (e[0] - e[1]).to(dtype)
 
-    def default_certifier(self):
-        from captum_certified.certify import RDPTopKCertifier
-
-        return RDPTopKCertifier()
-
 
 class GeneralizedGaussianNoise(NoiseDistribution):
     r"""I.i.d. generalized Gaussian noise, density proportional to ``exp(-|z / sigma|^q)``.
@@ -180,13 +175,6 @@ class GeneralizedGaussianNoise(NoiseDistribution):
             magnitude = g.pow(1.0 / self.q)
         sign = torch.rand(shape, generator=generator, dtype=torch.float64, device=device) < 0.5
         return torch.where(sign, -magnitude, magnitude).to(dtype)
-
-    def default_certifier(self):
-        raise ValueError(
-            "no certificate is available for generalized Gaussian noise (its Rényi divergence "
-            "has no closed form); use noise='gaussian' (l2) or noise='laplace' (l1) with "
-            "return_certificate=True"
-        )
 
     def __repr__(self) -> str:
         return f"GeneralizedGaussianNoise(q={self.q})"

@@ -39,11 +39,6 @@ class UniformCubeNoise(NoiseDistribution):
         u = torch.rand(tuple(shape), generator=generator, dtype=dtype, device=device)
         return 2 * u - 1
 
-    def default_certifier(self):
-        from captum_certified.certify import CubeCosineCertifier
-
-        return CubeCosineCertifier()
-
 
 class UniformBallNoise(NoiseDistribution):
     r"""Uniform noise on the l2 ball ``B(0, r)`` in ``R^d``; the scale is the radius ``r``.
@@ -103,11 +98,6 @@ class UniformBallNoise(NoiseDistribution):
         # one scale per row for all inputs: the concatenated noise is exactly a ball
         flat = flat * row_scale.to(device=device, dtype=dtype).unsqueeze(1)
         return tuple(p.reshape(tuple(s)) for p, s in zip(flat.split(sizes, dim=1), shapes))
-
-    def default_certifier(self):
-        from captum_certified.certify import CosineCertifier
-
-        return CosineCertifier()
 
 
 def _row_values(scale: Tensor, shape: Sequence[int], name: str) -> Tensor:
