@@ -318,3 +318,17 @@ def test_dropout_in_train_mode_stays_allowed_and_mode_is_kept():
     bn_model = nn.Sequential(nn.Linear(4, 2), nn.BatchNorm1d(2))
     out = CertifiedWrapper(Saliency(bn_model)).attribute(torch.rand(2, 4), target=0, nt_samples=4)
     assert out.shape == (2, 4) and bn_model.training
+
+
+# -- a transform that breaks its declared kind -------------------------------------------
+
+
+def test_transform_declaring_binary_must_produce_binary_maps():
+    # Clopper-Pearson is exact for sums of 0/1 draws only; fractional values would get it too
+    class _HalfBinary(TopKBinarize):
+        def __call__(self, maps):
+            return super().__call__(maps) * 0.5
+
+    cw = CertifiedWrapper(_Identity(), transform=_HalfBinary(1))
+    with pytest.raises(ValueError, match="kind='binary'"):
+        cw.attribute(torch.rand(1, 4), nt_samples=4, stdevs=0.1, return_certificate=True)

@@ -91,6 +91,13 @@ class Certifier(ABC):
                 f"transform {transform!r} produced values outside [0, 1]; certificates need "
                 "[0, 1]-valued per-sample maps"
             )
+        # a transform declaring binary maps gets the exact binomial (Clopper-Pearson) band,
+        # which is not valid for fractional values: hold it to its promise
+        if transform.kind == "binary" and not bool(((maps == 0) | (maps == 1)).all()):
+            raise ValueError(
+                f"transform {transform!r} declares kind='binary' but produced values other "
+                "than 0 and 1; declare kind='unit' for [0, 1]-valued maps"
+            )
 
     @abstractmethod
     def certify(
