@@ -200,9 +200,12 @@ def test_every_preset_option_is_refused_or_proven(preset):
         relative_arg: {relative_arg: True},
         scale_arg: {scale_arg: -0.1},
     }
+    zero = {scale_arg: 0.0}  # smooths nothing: fine for plain maps, never certified
     for arg, options in refused.items():
         with pytest.raises(ValueError, match=arg):
             run(**options)
+    with pytest.raises(ValueError, match=scale_arg):
+        run(**zero)
     accepted = {
         "per_example_stdevs": {scale_arg: torch.tensor([[0.3], [0.6]])},
         "chunked": {"nt_samples_batch_size": 3},
