@@ -32,6 +32,11 @@ from captum_certified.certify._core.gaussian_bounds import (
     gaussian_upper_bound,
 )
 from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
+from captum_certified.certify._core.laplace_bounds import (
+    laplace_lower_bound,
+    laplace_pair_radius,
+    laplace_upper_bound,
+)
 from captum_certified.certify._core.rdp import (
     convert_radius,
     gaussian_rdp,
@@ -81,8 +86,11 @@ __all__ = [
     "hoeffding_error",
     "holder_bounds",
     "joint_rdp_bound",
+    "laplace_lower_bound",
+    "laplace_pair_radius",
     "laplace_rdp",
     "laplace_rdp_epsilon",
+    "laplace_upper_bound",
     "mcdiarmid_error",
     "paired_order_statistics",
     "pairwise_rdp_bound",
