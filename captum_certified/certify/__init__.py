@@ -27,6 +27,12 @@ from captum_certified.certify._core.cosine import (
     cube_difference_bound,
     mcdiarmid_error,
 )
+from captum_certified.certify._core.cube_topk import (
+    CubeTopKCertificate,
+    CubeTopKCertifier,
+    cube_pair_radius,
+    cube_tv_bound,
+)
 from captum_certified.certify._core.gaussian_bounds import (
     gaussian_lower_bound,
     gaussian_upper_bound,
@@ -67,6 +73,8 @@ __all__ = [
     "CosineCertifier",
     "CubeCosineCertificate",
     "CubeCosineCertifier",
+    "CubeTopKCertificate",
+    "CubeTopKCertifier",
     "GaussianTopKCertificate",
     "GaussianTopKCertifier",
     "RDPTopKCertificate",
@@ -78,6 +86,8 @@ __all__ = [
     "confidence_band",
     "convert_radius",
     "cube_difference_bound",
+    "cube_pair_radius",
+    "cube_tv_bound",
     "gaussian_lower_bound",
     "gaussian_rdp",
     "gaussian_rdp_epsilon",
