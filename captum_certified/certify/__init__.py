@@ -6,9 +6,11 @@ pigeonhole top-K rule, streamed sample statistics and the certificate objects re
 """
 
 from captum_certified.certify._core.bands import (
+    bernoulli_kl,
     clopper_pearson_band,
     hoeffding_band,
     hoeffding_error,
+    kl_band,
 )
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.certifier import (
@@ -81,6 +83,7 @@ __all__ = [
     "RDPTopKCertifier",
     "StreamingMoments",
     "ball_difference_bound",
+    "bernoulli_kl",
     "ball_nonoverlap",
     "clopper_pearson_band",
     "confidence_band",
@@ -96,6 +99,7 @@ __all__ = [
     "hoeffding_error",
     "holder_bounds",
     "joint_rdp_bound",
+    "kl_band",
     "laplace_lower_bound",
     "laplace_pair_radius",
     "laplace_rdp",
