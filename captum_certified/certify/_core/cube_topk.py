@@ -281,9 +281,11 @@ class CubeTopKCertifier(Certifier):
         transform: AttributionTransform,
         num_input_features: int,
     ) -> CubeTopKCertificate:
-        if noise != UniformCubeNoise.name:
+        # defensive: the engine's check_noise (supported_noises) normally refuses earlier
+        names = tuple(cls.name for cls in self.supported_noises)
+        if noise not in names:
             raise ValueError(
-                f"CubeTopKCertifier is proven for uniform cube noise ('cube') only, not {noise!r}"
+                f"CubeTopKCertifier is proven for uniform cube noise {names} only, not {noise!r}"
             )
         binary = transform.kind == "binary"
         lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
