@@ -6,9 +6,11 @@ pigeonhole top-K rule, streamed sample statistics and the certificate objects re
 """
 
 from captum_certified.certify._core.bands import (
+    bernoulli_kl,
     clopper_pearson_band,
     hoeffding_band,
     hoeffding_error,
+    kl_band,
 )
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.certifier import (
@@ -27,11 +29,22 @@ from captum_certified.certify._core.cosine import (
     cube_difference_bound,
     mcdiarmid_error,
 )
+from captum_certified.certify._core.cube_topk import (
+    CubeTopKCertificate,
+    CubeTopKCertifier,
+    cube_pair_radius,
+    cube_tv_bound,
+)
 from captum_certified.certify._core.gaussian_bounds import (
     gaussian_lower_bound,
     gaussian_upper_bound,
 )
 from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
+from captum_certified.certify._core.laplace_bounds import (
+    laplace_lower_bound,
+    laplace_pair_radius,
+    laplace_upper_bound,
+)
 from captum_certified.certify._core.rdp import (
     convert_radius,
     gaussian_rdp,
@@ -62,17 +75,22 @@ __all__ = [
     "CosineCertifier",
     "CubeCosineCertificate",
     "CubeCosineCertifier",
+    "CubeTopKCertificate",
+    "CubeTopKCertifier",
     "GaussianTopKCertificate",
     "GaussianTopKCertifier",
     "RDPTopKCertificate",
     "RDPTopKCertifier",
     "StreamingMoments",
     "ball_difference_bound",
+    "bernoulli_kl",
     "ball_nonoverlap",
     "clopper_pearson_band",
     "confidence_band",
     "convert_radius",
     "cube_difference_bound",
+    "cube_pair_radius",
+    "cube_tv_bound",
     "gaussian_lower_bound",
     "gaussian_rdp",
     "gaussian_rdp_epsilon",
@@ -81,8 +99,12 @@ __all__ = [
     "hoeffding_error",
     "holder_bounds",
     "joint_rdp_bound",
+    "kl_band",
+    "laplace_lower_bound",
+    "laplace_pair_radius",
     "laplace_rdp",
     "laplace_rdp_epsilon",
+    "laplace_upper_bound",
     "mcdiarmid_error",
     "paired_order_statistics",
     "pairwise_rdp_bound",

@@ -67,9 +67,9 @@ class RunConfig:
             raise ConfigError(f"--level must be in (0, 1], got {self.level}")
         if self.target not in TARGETS:
             raise ConfigError(f"--target must be one of {TARGETS}, got {self.target!r}")
-        if self.bound not in ("auto", "clopper_pearson", "hoeffding"):
+        if self.bound not in ("auto", "clopper_pearson", "kl", "hoeffding"):
             raise ConfigError(
-                f"--bound must be auto, clopper_pearson or hoeffding, got {self.bound!r}"
+                f"--bound must be auto, clopper_pearson, kl or hoeffding, got {self.bound!r}"
             )
         for name in ("n_examples", "nt_samples", "nt_samples_batch_size"):
             if getattr(self, name) < 1:

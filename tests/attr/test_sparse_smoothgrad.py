@@ -130,12 +130,30 @@ def test_certificate_matches_scipy_reference(digits):
     assert (cert.topk_overlap(k=13, radius=r) >= 0.5).all()
 
 
-def test_hoeffding_default_for_relaxed_and_paper_bound_for_binary(digits):
+def test_kl_default_for_relaxed_and_paper_bound_for_binary(digits):
     model, x, y = digits
-    _, cert = SparseSmoothGrad(model, variant="relaxed", clip=0.05).attribute(
-        x, target=y, nt_samples=64, return_certificate=True
+    relaxed = SparseSmoothGrad(model, variant="relaxed", clip=0.05)
+    _, cert = relaxed.attribute(
+        x,
+        target=y,
+        nt_samples=64,
+        return_certificate=True,
+        generator=torch.Generator().manual_seed(2),
     )
-    assert cert.bound == "hoeffding"
+    assert cert.bound == "kl"
+    _, paper = relaxed.attribute(
+        x,
+        target=y,
+        nt_samples=64,
+        return_certificate=True,
+        bound="hoeffding",
+        generator=torch.Generator().manual_seed(2),
+    )
+    # same samples: the KL band is inside Hoeffding's, so it never certifies less
+    assert paper.bound == "hoeffding"
+    assert (cert.lower >= paper.lower).all() and (cert.upper <= paper.upper).all()
+    for radius in (0.0, 0.05):
+        assert (cert.certified_count(0.2, radius) >= paper.certified_count(0.2, radius)).all()
     _, cp = SparseSmoothGrad(model).attribute(
         x,
         target=y,

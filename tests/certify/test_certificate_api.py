@@ -15,6 +15,7 @@ from captum_certified.certify import (
     clopper_pearson_band,
     hoeffding_band,
     hoeffding_error,
+    kl_band,
 )
 from captum_certified.transforms import ClipNormalize, TopKBinarize
 
@@ -288,7 +289,10 @@ def test_certifier_uses_the_named_band():
         transform=UNIT,
         num_input_features=12,
     )
-    assert default_nonbinary.bound == "hoeffding"
+    assert default_nonbinary.bound == "kl"
+    ref = kl_band(stats.mean, 64, 0.1)
+    assert torch.equal(default_nonbinary.lower, ref[0])
+    assert torch.equal(default_nonbinary.upper, ref[1])
     # CP is never looser than Hoeffding at the same level, so it certifies at least as much
     for k in (1, 3, 6):
         assert torch.all(cp.topk_overlap(k, 0.02) >= ho.topk_overlap(k, 0.02))

@@ -52,6 +52,8 @@ PAIR_COVERAGE = {
         BAND,
     ],
     ("RDPTopKCertifier", "LaplaceNoise"): [
+        "certify/test_laplace_l1_rule.py::test_exact_adversary_cannot_beat_the_bound",
+        "certify/test_laplace_l1_rule.py::test_topk_rule_is_sound_bruteforce",
         "renyi/test_rdp_topk_bruteforce.py::test_holder_rule_is_sound_bruteforce",
         "renyi/test_rdp_topk_bruteforce.py::test_pairwise_rule_is_sound_bruteforce",
         "renyi/test_renyi_attack.py::test_attack_never_beats_certificate",
@@ -61,6 +63,12 @@ PAIR_COVERAGE = {
         "uniform/test_uniform_volume.py::test_ball_volume_term_matches_monte_carlo",
         "uniform/test_uniform_mcdiarmid.py::test_mcdiarmid_coverage",
         "uniform/test_uniform_digits_attack.py::test_attacks_never_beat_the_cosine_certificate",
+    ],
+    ("CubeTopKCertifier", "UniformCubeNoise"): [
+        "uniform/test_cube_topk.py::test_exact_adversary_cannot_beat_the_rule",
+        "uniform/test_cube_topk.py::test_topk_rule_is_sound_bruteforce",
+        "certify/test_kl_band.py::test_simultaneous_coverage_non_binary",
+        BAND,
     ],
     ("CubeCosineCertifier", "UniformCubeNoise"): [
         "uniform/test_uniform_volume.py::test_cube_volume_term_matches_monte_carlo",

@@ -181,7 +181,10 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="phi"):
         cert.topk_overlap(3, 0.1, method="phi")  # Laplace noise
     no_mass = make_cert("laplace", mass=None)
-    assert no_mass.methods == ("holder",)
+    assert no_mass.methods == ("holder", "laplace")
+    assert make_cert("gaussian").methods == ("holder", "pairwise", "phi")
+    with pytest.raises(ValueError, match="Laplace noise only"):
+        make_cert("gaussian").topk_overlap(3, 0.1, method="laplace")
     with pytest.raises(ValueError, match="pairwise"):
         no_mass.topk_overlap(3, 0.1, method="pairwise")
     with pytest.raises(ValueError, match="cannot be changed"):

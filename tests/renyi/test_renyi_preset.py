@@ -68,7 +68,7 @@ def test_issue_example_and_reference(digits):
         cert.topk_overlap(k=0.1, radius=0.01, norm=2),
     ):
         assert value.shape == (3,) and not torch.isnan(value).any() and (value >= 0).all()
-    # explicit scoring vector: Hoeffding band, pairwise available
+    # explicit scoring vector: KL band, pairwise available
     scores = torch.tensor([4.0, 3.0, 2.0, 1.0])
     attr2, cert2 = RenyiRobustSmooth(model, scoring=scores).attribute(
         x,
@@ -82,8 +82,8 @@ def test_issue_example_and_reference(digits):
     )
     expected2 = reference_map(model, x, y, n=40, chunk=16, b=0.5, keep=4, seed=1, scores=scores)
     torch.testing.assert_close(attr2, expected2.to(attr2.dtype), rtol=0, atol=1e-6)
-    assert cert2.bound == "hoeffding" and cert2.score_mass == pytest.approx(2.5)
-    assert cert2.methods == ("holder", "pairwise")
+    assert cert2.bound == "kl" and cert2.score_mass == pytest.approx(2.5)
+    assert cert2.methods == ("holder", "pairwise", "laplace")
 
 
 def test_determinism_and_hygiene():
@@ -210,7 +210,7 @@ def test_laplace_noise_object_and_default_certifier():
         return_certificate=True,
         generator=torch.Generator().manual_seed(0),
     )
-    assert cert.noise == "laplace" and cert.methods == ("holder", "pairwise")
+    assert cert.noise == "laplace" and cert.methods == ("holder", "pairwise", "laplace")
     assert default_certifier(LaplaceNoise()).method == "best"
 
 
@@ -233,7 +233,8 @@ def test_engine_default_certifier_for_laplace_noise():
         return_certificate=True,
         generator=torch.Generator().manual_seed(0),
     )
-    assert isinstance(cert, RDPTopKCertificate) and cert.methods == ("holder", "pairwise")
+    assert isinstance(cert, RDPTopKCertificate)
+    assert cert.methods == ("holder", "pairwise", "laplace")
     # the engine tells the certifier how many input features the noise perturbed
     assert cert.num_input_features == 12
     cert.topk_overlap(3, 0.01, "l1")

@@ -186,8 +186,9 @@ class CertifiedWrapper(Attribution):
             alpha (float, optional): Failure probability of the certificate's confidence
                         band (confidence ``1 - alpha``). Default: 0.05
             bound (str, optional): Band method: ``"clopper_pearson"`` (binary maps only),
-                        ``"hoeffding"`` (any [0, 1] map, the paper's), or None for
-                        Clopper-Pearson on binary maps and Hoeffding otherwise. Default: None
+                        ``"kl"`` (Bernoulli-KL, any [0, 1] map), ``"hoeffding"`` (any [0, 1]
+                        map, the paper's), or None for Clopper-Pearson on binary maps and KL
+                        otherwise. Default: None
             **kwargs: Arguments of the wrapped method (``target``, ``baselines``,
                         ``additional_forward_args``, ``n_steps``, ``return_convergence_delta``,
                         ...), expanded per noisy sample as NoiseTunnel does. ``target`` may

@@ -132,7 +132,8 @@ class RenyiRobustSmooth(CertifiedWrapper):
             return_certificate (bool, optional): Also return the certificate. Default: False
             alpha (float, optional): Failure probability of the band. Default: 0.05
             bound (str, optional): ``"clopper_pearson"`` (binary ``"topk"`` scoring only; its
-                        default) or ``"hoeffding"`` (default otherwise). Default: None
+                        default), ``"kl"`` (Bernoulli-KL; default otherwise) or
+                        ``"hoeffding"``. Default: None
             **kwargs: Passed to the base attribution method.
 
         Returns:

@@ -124,8 +124,8 @@ class SparseSmoothGrad(CertifiedWrapper):
             return_certificate (bool, optional): Also return the certificate. Default: False
             alpha (float, optional): Failure probability of the band. Default: 0.05
             bound (str, optional): ``"clopper_pearson"`` (binary variant only; the default for
-                        it), ``"hoeffding"`` (the paper's; default for the other variants).
-                        Default: None
+                        it), ``"kl"`` (Bernoulli-KL, never wider than Hoeffding; default for the
+                        other variants) or ``"hoeffding"`` (the paper's). Default: None
             **kwargs: Passed to the base attribution method.
 
         Returns:

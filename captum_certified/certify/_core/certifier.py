@@ -7,14 +7,14 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor
 
-from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band
+from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
 from captum_certified.certify._core.statistics import StreamingMoments
 from captum_certified.noise import GaussianNoise, NoiseDistribution
 from captum_certified.transforms import AttributionTransform
 
-BOUNDS = ("clopper_pearson", "hoeffding")
+BOUNDS = ("clopper_pearson", "kl", "hoeffding")
 
 
 def confidence_band(
@@ -22,22 +22,26 @@ def confidence_band(
 ) -> tuple[Tensor, Tensor, str]:
     r"""Simultaneous band for the expected [0, 1] map behind ``statistics``.
 
-    ``bound=None`` picks Clopper-Pearson for binary maps and Hoeffding otherwise.
+    ``bound=None`` picks Clopper-Pearson for binary maps and the Bernoulli-KL band
+    (:func:`~captum_certified.certify.kl_band`, never wider than Hoeffding) otherwise;
+    ``"hoeffding"`` (the papers' band) and ``"kl"`` can be asked for on any [0, 1] map.
 
     Returns:
         tuple: ``(lower, upper, bound_name)``.
     """
     if bound is None:
-        bound = "clopper_pearson" if binary else "hoeffding"
+        bound = "clopper_pearson" if binary else "kl"
     if bound not in BOUNDS:
         raise ValueError(f"`bound` must be one of {BOUNDS} or None, got {bound!r}")
     if bound == "clopper_pearson":
         if not binary:
             raise ValueError(
                 "`bound`='clopper_pearson' needs a binary ({0, 1}-valued) per-sample map; "
-                "use bound='hoeffding' for other [0, 1]-valued maps"
+                "use bound='kl' or 'hoeffding' for other [0, 1]-valued maps"
             )
         lower, upper = clopper_pearson_band(statistics.total, statistics.n, alpha)
+    elif bound == "kl":
+        lower, upper = kl_band(statistics.mean, statistics.n, alpha)
     else:
         lower, upper = hoeffding_band(statistics.mean, statistics.n, alpha)
     return lower, upper, bound

@@ -17,6 +17,7 @@ from torch import Tensor
 from captum_certified._utils.validation import check_radius, resolve_count
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.certifier import Certifier, confidence_band
+from captum_certified.certify._core.laplace_bounds import laplace_icdf
 from captum_certified.certify._core.rdp import (
     DEFAULT_ORDERS,
     RDP_NOISES,
@@ -32,7 +33,7 @@ from captum_certified.certify._core.topk_rule import paired_order_statistics
 from captum_certified.noise import GaussianNoise, LaplaceNoise, NoiseDistribution
 from captum_certified.transforms import AttributionTransform, RankRescale, TopKBinarize
 
-METHODS = ("holder", "pairwise", "phi", "best")
+METHODS = ("holder", "pairwise", "phi", "laplace", "best")
 
 # Elements of one (rows, pairs, orders) intermediate; bounds memory at large d.
 _CHUNK_ELEMENTS = 1 << 22
@@ -287,6 +288,11 @@ class RDPTopKCertificate(Certificate):
     - ``"phi"``: Levine et al.'s rule ``Phi^-1(L_(i)) - Phi^-1(U_(2K-i+1)) > 2 rho_2 / sigma``
       with the l2-converted radius (Gaussian noise only: ``q`` is a [0, 1]-valued function of the
       noisy input). For Gaussian noise it certifies the most;
+    - ``"laplace"``: Teng et al.'s exact l1 rule for Laplace noise,
+      ``F^-1(L_(i)) - F^-1(U_(2K-i+1)) > 2 rho_1 / b`` with ``F`` the standard Laplace CDF and
+      the l1-converted radius (:func:`~captum_certified.certify.laplace_lower_bound`; Laplace
+      noise only, any [0, 1]-valued map). Each coordinate's bound is attained, so for l1 it is
+      the tightest per-coordinate rule;
     - ``"best"``: any of the available methods (all hold on the same band event, so their
       union is sound).
 
@@ -341,6 +347,8 @@ class RDPTopKCertificate(Certificate):
             out.append("pairwise")
         if self.noise == "gaussian":
             out.append("phi")
+        if self.noise == "laplace":
+            out.append("laplace")
         return tuple(out)
 
     def _check_method(self, method: str | None) -> str:
@@ -355,6 +363,10 @@ class RDPTopKCertificate(Certificate):
             )
         if method == "phi" and self.noise != "gaussian":
             raise ValueError(f"`method`='phi' is valid for Gaussian noise only, not {self.noise!r}")
+        if method == "laplace" and self.noise != "laplace":
+            raise ValueError(
+                f"`method`='laplace' is valid for Laplace noise only, not {self.noise!r}"
+            )
         return method
 
     def _norm(self, norm: str | float | None) -> float:
@@ -415,6 +427,15 @@ class RDPTopKCertificate(Certificate):
                 "set `cert.num_input_features` (RenyiRobustSmooth sets it)"
             ) from None
 
+    def _l1_radius(self, radius: Tensor, p: float) -> Tensor:
+        try:
+            return convert_radius(radius, p, 1.0, self.num_input_features)
+        except ValueError:
+            raise ValueError(
+                f"an {norm_name(p)} certificate needs the number of perturbed input features: "
+                "set `cert.num_input_features` (RenyiRobustSmooth sets it)"
+            ) from None
+
     def _condition(
         self,
         lower_i: Tensor,
@@ -429,6 +450,8 @@ class RDPTopKCertificate(Certificate):
             out = torch.zeros_like(lower_i, dtype=torch.bool)
             eps = None if self.methods == ("phi",) else self.epsilon(radius, p)
             for m in self.methods:
+                if m == "laplace" and p > 1.0 and self.num_input_features is None:
+                    continue  # no l1 conversion without N; the RDP routes still apply
                 out |= self._condition(lower_i, upper_i, radius, p, m, eps)
             return out
         if method == "phi":
@@ -436,6 +459,11 @@ class RDPTopKCertificate(Certificate):
             gap = torch.special.ndtri(lower_i) - torch.special.ndtri(upper_i)
             gap = torch.where(torch.isnan(gap), torch.full_like(gap, -math.inf), gap)
             return gap > (2.0 * rho2 / self.scale.to(lower_i.device)).unsqueeze(-1)
+        if method == "laplace":
+            rho1 = self._l1_radius(radius, p).to(lower_i.device)
+            gap = laplace_icdf(lower_i) - laplace_icdf(upper_i)
+            gap = torch.where(torch.isnan(gap), torch.full_like(gap, -math.inf), gap)
+            return gap > (2.0 * rho1 / self.scale.to(lower_i.device)).unsqueeze(-1)
         eps = (self.epsilon(radius, p) if eps is None else eps).to(lower_i.device)
         orders = self.orders.to(lower_i.device)
         if method == "holder":
@@ -452,6 +480,48 @@ class RDPTopKCertificate(Certificate):
         return out
 
     # -- queries ---------------------------------------------------------------------------
+
+    def certifying_method(
+        self,
+        k: int | float,
+        radius: float | Tensor,
+        norm: str | float | None = None,
+    ) -> list[str]:
+        r"""Which bound gives the ``"best"`` answer at ``radius``, one name per example.
+
+        The union of the methods certifies the longest prefix of ranks any single method
+        certifies, so ``"best"`` equals the largest per-method count; this names a method
+        reaching it (the exact ``"phi"``/``"laplace"`` rule on ties, then ``"pairwise"``, then
+        ``"holder"``), or ``"none"`` where nothing beyond the unopposed ranks is certified.
+        The band behind every method is :attr:`bound`.
+
+        Args:
+            k (int or float): Top-K size.
+            radius (float or Tensor): Radius ``>= 0``; a scalar or a ``(bsz,)`` tensor.
+            norm (str or float, optional): Norm of the radius; None is the native norm.
+                        Default: None
+
+        Returns:
+            list[str]: method name per example.
+
+        Examples::
+
+            >>> cert.certifying_method(k=0.2, radius=0.1)
+            ['laplace', 'laplace']
+        """
+        count = resolve_count(k, self.num_features, "k")
+        p = self._norm(norm)
+        best = [int(self._pairs(count)[2].sum())] * self.batch_size
+        names = ["none"] * self.batch_size
+        # exact per-coordinate rules first: on ties they are the ones to name
+        for m in sorted(self.methods, key=("phi", "laplace", "pairwise", "holder").index):
+            if m == "laplace" and p > 1.0 and self.num_input_features is None:
+                continue
+            got = self.certified_count(count, radius, p, m).tolist()
+            for b in range(self.batch_size):
+                if got[b] > best[b]:
+                    best[b], names[b] = got[b], m
+        return names
 
     def certified_count(
         self,
@@ -686,8 +756,9 @@ class RDPTopKCertifier(Certifier):
 
     Args:
         method (str, optional): Default query method: ``"holder"``, ``"pairwise"``, ``"phi"``
-                    (Gaussian only) or ``"best"`` (the union of the available ones; for
-                    Gaussian noise it is in practice the Phi rule). Default: "best"
+                    (Gaussian only), ``"laplace"`` (Laplace only) or ``"best"`` (the union of
+                    the available ones; for Gaussian noise it is in practice the Phi rule, for
+                    Laplace noise and l1 the exact Laplace rule). Default: "best"
         orders (Tensor, optional): Rényi orders ``> 1``; None is 200 log-spaced orders in
                     [1.01, 500]. Default: None
         num_input_features (int, optional): Number of perturbed input features ``N`` used by
@@ -753,6 +824,8 @@ class RDPTopKCertifier(Certifier):
         method = self.method
         if method == "phi" and noise != "gaussian":
             raise ValueError(f"`method`='phi' is valid for Gaussian noise only, not {noise!r}")
+        if method == "laplace" and noise != "laplace":
+            raise ValueError(f"`method`='laplace' is valid for Laplace noise only, not {noise!r}")
         mass = score_mass(transform, lower.shape[-1])
         if method == "pairwise" and mass is None:
             raise ValueError(
