@@ -312,15 +312,17 @@ class AttributionAttack(Perturbation):
         if not p.objective.needs_gradient:
             loss = torch.full((p.batch,), math.nan, dtype=torch.float64)
             return loss, geometry.random_direction(x, p.masks, p.generator)
-        with torch.enable_grad():
-            xs = tuple(t.detach().requires_grad_() for t in x)
-            attrs = self.explainer.graph(
-                self.gradient_model, xs, p.target, p.args, p.is_tuple, p.run
-            )
-            loss = p.objective(self.maps(attrs))
-            grads = torch.autograd.grad(loss.sum(), xs, allow_unused=True)
-        grads = tuple(torch.zeros_like(t) if g is None else g.detach() for g, t in zip(grads, xs))
-        return loss.detach(), grads
+        xs = tuple(t.detach().requires_grad_() for t in x)
+        loss, grads = self.explainer.loss_gradient(
+            self.gradient_model,
+            xs,
+            p.target,
+            p.args,
+            p.is_tuple,
+            p.run,
+            lambda attrs: p.objective(self.maps(attrs)),
+        )
+        return loss, tuple(g.detach() for g in grads)
 
     # -- the walk shared by the attacks --------------------------------------------------------
 

@@ -92,8 +92,9 @@ class AttributionPGD(AttributionAttack):
                     (saliency, default True); ``baselines``, ``n_steps`` (50), ``method``
                     ("gausslegendre") for integrated_gradients; ``n_guide`` (64), ``stdevs``
                     (0.25), ``noise`` ("fixed": one draw per ``perturb`` call, or
-                    "per_step"), ``n_eval`` (evaluation samples, default ``n_guide``) for the
-                    smoothed explainers, and ``sparsity`` (0.1; the top-tau of the binary maps
+                    "per_step"), ``n_eval`` (evaluation samples, default ``n_guide``),
+                    ``nt_samples_batch_size`` (128: samples per chunk; bounds the attack's
+                    memory whatever ``n_guide``) for the smoothed explainers, and ``sparsity`` (0.1; the top-tau of the binary maps
                     that score iterates, None: score with the guide map) for
                     sparse_smoothgrad.
                     Default: None
