@@ -201,7 +201,7 @@ class CertifiedWrapper(Attribution):
         """
         loss = kwargs.pop("_loss", None)  # set by loss_gradient
         is_tuple = isinstance(inputs, tuple)
-        inputs_t: tuple[Tensor, ...] = inputs if is_tuple else (inputs,)
+        inputs_t: tuple[Tensor, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
         if len(inputs_t) == 0:
             raise ValueError("`inputs` must not be empty")
         check_finite_inputs(inputs_t)
@@ -396,11 +396,12 @@ class CertifiedWrapper(Attribution):
             raise ValueError("loss_gradient supports nt_type='smoothgrad' only")
         is_tuple = isinstance(inputs, tuple)
         if wrt is None:  # differentiate fresh leaves: the caller's tensors stay untouched
-            items = inputs if is_tuple else (inputs,)
+            items: tuple[Any, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
             leaves = tuple(
                 t.detach().requires_grad_() if isinstance(t, Tensor) else t for t in items
             )
-            inputs, wrt = (leaves if is_tuple else leaves[0]), leaves
+            inputs = leaves if is_tuple else leaves[0]
+            wrt = leaves
 
         def on_map(maps: tuple[Tensor, ...]) -> Tensor:
             return loss_fn(maps if is_tuple or len(maps) > 1 else maps[0])

@@ -148,7 +148,7 @@ class RenyiRobustSmooth(CertifiedWrapper):
             )
         if additional_forward_args is not None:
             kwargs["additional_forward_args"] = additional_forward_args
-        return super().attribute.__wrapped__(
+        return super().attribute.__wrapped__(  # type: ignore[attr-defined]
             self,
             inputs,
             nt_type="smoothgrad",

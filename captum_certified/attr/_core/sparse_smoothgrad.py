@@ -131,7 +131,7 @@ class SparseSmoothGrad(CertifiedWrapper):
         """
         if additional_forward_args is not None:
             kwargs["additional_forward_args"] = additional_forward_args
-        return super().attribute.__wrapped__(
+        return super().attribute.__wrapped__(  # type: ignore[attr-defined]
             self,
             inputs,
             nt_type="smoothgrad",

@@ -196,8 +196,7 @@ class UniformSmoothedAttribution(CertifiedWrapper):
             >>> cert.min_smoothing_radius(radius=0.05, min_cosine=0.9)
         """
         noise_dist = _resolve_uniform_noise(noise)
-        is_tuple = isinstance(inputs, tuple)
-        inputs_t: tuple[Tensor, ...] = inputs if is_tuple else (inputs,)
+        inputs_t: tuple[Tensor, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
         if not isinstance(relative_radius, bool):
             raise TypeError(
                 f"`relative_radius` must be a bool, got {type(relative_radius).__name__}"
@@ -221,7 +220,7 @@ class UniformSmoothedAttribution(CertifiedWrapper):
         transform = kwargs.pop("transform", None)
         if transform is None:
             transform = self._transform_for(bool(return_certificate))
-        return super().attribute.__wrapped__(
+        return super().attribute.__wrapped__(  # type: ignore[attr-defined]
             self,
             inputs,
             nt_type="smoothgrad",

@@ -36,6 +36,8 @@ def confidence_band(
                 "`bound`='clopper_pearson' needs a binary ({0, 1}-valued) per-sample map; "
                 "use bound='hoeffding' for other [0, 1]-valued maps"
             )
+        if statistics.total is None:
+            raise RuntimeError("no samples have been added")
         lower, upper = clopper_pearson_band(statistics.total, statistics.n, alpha)
     else:
         lower, upper = hoeffding_band(statistics.mean, statistics.n, alpha)

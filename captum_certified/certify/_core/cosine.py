@@ -532,7 +532,7 @@ class CosineCertifier(Certifier):
 
     def check_samples(self, maps: Tensor, transform: AttributionTransform) -> None:
         """Check every row of a ``(N, d)`` chunk: finite and ``||h||_2 <= M (1 + 1e-6)``."""
-        m = float(transform.norm_bound)
+        m = float(transform.norm_bound)  # type: ignore[attr-defined]  # see check_transform
         if not maps.numel():
             return
         norms = maps.detach().to(torch.float64).norm(dim=1)
@@ -574,7 +574,7 @@ class CosineCertifier(Certifier):
                 if self.input_dim is not None
                 else check_positive_int(num_input_features, "num_input_features")
             ),
-            norm_bound=float(transform.norm_bound),
+            norm_bound=float(transform.norm_bound),  # type: ignore[attr-defined]
             n=statistics.n,
             alpha=alpha,
             norm_tolerance=NORM_TOLERANCE,

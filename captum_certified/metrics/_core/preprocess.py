@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping
 from numbers import Integral, Real
 from types import MappingProxyType
+from typing import Any
 
 import torch
 from captum.log import log_usage
@@ -73,7 +74,7 @@ def _resolve_conventions(
 def _format_attr(attr: object, name: str) -> tuple[tuple[Tensor, ...], bool]:
     """Tensor or tuple of tensors -> (tuple, is_tuple), with type/shape/NaN checks."""
     is_tuple = isinstance(attr, tuple)
-    elems = attr if is_tuple else (attr,)
+    elems: tuple[Any, ...] = attr if isinstance(attr, tuple) else (attr,)
     if len(elems) == 0:
         raise ValueError(f"{name} is an empty tuple")
     out = []

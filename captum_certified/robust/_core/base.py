@@ -164,7 +164,7 @@ class AttributionAttack(Perturbation):
 
     def _format_inputs(self, inputs: Any) -> tuple[Tensors, bool]:
         is_tuple = isinstance(inputs, tuple)
-        xs = inputs if is_tuple else (inputs,)
+        xs = inputs if isinstance(inputs, tuple) else (inputs,)
         if len(xs) == 0:
             raise ValueError("`inputs` must not be an empty tuple")
         for i, x in enumerate(xs):

@@ -234,7 +234,7 @@ class AttributionAttackComparator:
             "attempts": int, "values": {metric: Tensor (num_attempts, bsz)}}``.
         """
         is_tuple = isinstance(inputs, tuple)
-        x0 = inputs if is_tuple else (inputs,)
+        x0 = inputs if isinstance(inputs, tuple) else (inputs,)
         if len(x0) == 0 or not all(isinstance(t, Tensor) for t in x0):
             raise TypeError("`inputs` must be a Tensor or a non-empty tuple of Tensors")
         args = format_args(additional_forward_args)

@@ -167,7 +167,7 @@ class DifferentiableExplainer:
             if o["noise"] not in NOISE_MODES:
                 raise ValueError(f"`noise` must be one of {NOISE_MODES}, got {o['noise']!r}")
             s = o["stdevs"]
-            if isinstance(s, Real) and not isinstance(s, bool) and not s > 0:
+            if isinstance(s, Real) and not isinstance(s, bool) and not float(s) > 0:
                 raise ValueError(f"`stdevs` must be > 0, got {s}")
             if self.name == "sparse_smoothgrad" and o["sparsity"] is not None:
                 o["sparsity"] = check_count_spec(o["sparsity"], "sparsity")
@@ -378,7 +378,7 @@ def differentiable_attribution(
     """
     exp = DifferentiableExplainer(explainer, explainer_kwargs)
     is_tuple = isinstance(inputs, tuple)
-    xs = inputs if is_tuple else (inputs,)
+    xs = inputs if isinstance(inputs, tuple) else (inputs,)
     if len(xs) == 0 or not all(isinstance(x, Tensor) for x in xs):
         raise TypeError("`inputs` must be a Tensor or a non-empty tuple of Tensors")
     args = gradients.format_args(additional_forward_args)

@@ -103,6 +103,7 @@ class Objective:
 
     def __call__(self, maps: Tensors) -> Tensor:
         if self.name == "topk":
+            assert self.topk is not None
             return (flatten_maps(maps) * self.topk).sum(dim=1)
         if self.name == "mass_center":
             return -(center_of_mass(maps[0]) - self.center).pow(2).sum(dim=1)

@@ -94,9 +94,9 @@ class AttributionPGD(AttributionAttack):
                     (0.25), ``noise`` ("fixed": one draw per ``perturb`` call, or
                     "per_step"), ``n_eval`` (evaluation samples, default ``n_guide``),
                     ``nt_samples_batch_size`` (128: samples per chunk; bounds the attack's
-                    memory whatever ``n_guide``) for the smoothed explainers, and ``sparsity`` (0.1; the top-tau of the binary maps
-                    that score iterates, None: score with the guide map) for
-                    sparse_smoothgrad.
+                    memory whatever ``n_guide``) for the smoothed explainers, and
+                    ``sparsity`` (0.1; the top-tau of the binary maps that score iterates,
+                    None: score with the guide map) for sparse_smoothgrad.
                     Default: None
         reduce_channels (str, optional): ``"sum_abs"``, ``"mean_abs"``, ``"abs"`` or None.
                     Default: "sum_abs"

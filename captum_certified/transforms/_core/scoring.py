@@ -117,6 +117,7 @@ class ScoringRescale(RankRescale):
 
     def __repr__(self) -> str:
         if self.scoring == "explicit":
-            return f"ScoringRescale(scores of length {self._scores.numel()})"
+            length = self._scores.numel() if isinstance(self._scores, Tensor) else "?"
+            return f"ScoringRescale(scores of length {length})"
         extra = f", gamma={self.gamma}" if self.scoring == "geometric" else ""
         return f"ScoringRescale({self.scoring!r}, keep={self.keep}{extra})"
