@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, overload
 
@@ -27,6 +26,7 @@ from captum_certified._utils.validation import (
     check_finite_inputs,
     check_positive_int,
     check_probability,
+    rng_guard,
 )
 from captum_certified.attr._core import sampling
 from captum_certified.attr._core.noise_scale import parse_scales, smallest_scale
@@ -239,14 +239,7 @@ class CertifiedWrapper(Attribution):
             kwargs["baselines"] = format_baselines(kwargs["baselines"], inputs_t)
 
         flat = not transform_.is_identity or return_certificate
-        # With a generator, the global RNG is left exactly as found even if the model draws
-        # from it (dropout in train mode): such draws happen on a forked copy of its state.
-        devices = [inputs_t[0].device] if inputs_t[0].device.type == "cuda" else []
-        rng_guard = (
-            torch.random.fork_rng(devices=devices)
-            if generator is not None
-            else contextlib.nullcontext()
-        )
+        guard = rng_guard(generator, inputs_t)
         deltas: list[Tensor] = []
         per_sample = self._per_sample(
             inputs_t,
@@ -267,7 +260,7 @@ class CertifiedWrapper(Attribution):
                 raise ValueError(
                     "`draw_baseline_from_distrib=True` cannot be replayed by loss_gradient"
                 )
-            with rng_guard:
+            with guard:
                 if loss is not None:
                     loss_fn, wrt = loss
                     gen = sampling.replayable(generator, inputs_t[0].device)
@@ -304,7 +297,7 @@ class CertifiedWrapper(Attribution):
                 maps = sampling.smoothed_graph(chunks, batch, transform_, nt_type)
             return maps if is_tuple else maps[0]
 
-        with torch.no_grad(), rng_guard:
+        with torch.no_grad(), guard:
             chunks = sampling.sample_chunks(
                 inputs_t,
                 scales,

@@ -7,7 +7,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import torch
@@ -19,6 +19,7 @@ from captum_certified._utils.validation import (
     check_count_spec,
     check_radius,
     resolve_count,
+    rng_guard,
 )
 from captum_certified.robust._core import geometry
 from captum_certified.robust._core.explainer import DifferentiableExplainer, ExplainerRun
@@ -56,26 +57,6 @@ class Problem:
     @property
     def batch(self) -> int:
         return self.x0[0].shape[0]
-
-
-def check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"`{name}` must be a number, got {type(value).__name__}")
-    value = float(value)
-    ok = value >= 0 if allow_zero else value > 0
-    if not (ok and math.isfinite(value)):
-        raise ValueError(
-            f"`{name}` must be finite and {'>=' if allow_zero else '>'} 0, got {value}"
-        )
-    return value
 
 
 class AttributionAttack(Perturbation):
@@ -487,13 +468,7 @@ class AttributionAttack(Perturbation):
     def rng_guard(generator: torch.Generator | None, x: Any) -> contextlib.AbstractContextManager:
         """With a generator, the global RNG is restored afterwards even if the model draws
         from it (dropout in train mode)."""
-        if generator is None:
-            return contextlib.nullcontext()
-        first = x[0] if isinstance(x, tuple) else x
-        devices = (
-            [first.device] if isinstance(first, Tensor) and first.device.type == "cuda" else []
-        )
-        return torch.random.fork_rng(devices=devices)
+        return rng_guard(generator, x)
 
 
 def select_rows(mask: Tensor, new: Tensors, old: Tensors) -> Tensors:

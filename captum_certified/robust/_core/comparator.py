@@ -14,7 +14,7 @@ from captum.log import log_usage
 from captum.robust import Perturbation
 from torch import Tensor
 
-from captum_certified.robust._core.base import check_int
+from captum_certified._utils.validation import check_int
 from captum_certified.robust._core.explainer import DifferentiableExplainer
 from captum_certified.robust._core.gradients import format_args, label_and_target, model_outputs
 from captum_certified.robust._core.report import AttackReport

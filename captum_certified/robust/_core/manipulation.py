@@ -11,12 +11,11 @@ import torch
 from captum.log import log_usage
 from torch import Tensor, nn
 
+from captum_certified._utils.validation import check_int, check_positive
 from captum_certified.robust._core import geometry
 from captum_certified.robust._core.base import (
     AttributionAttack,
     Problem,
-    check_int,
-    check_positive,
     select_rows,
 )
 from captum_certified.robust._core.gradients import model_outputs

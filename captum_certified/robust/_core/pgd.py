@@ -9,11 +9,10 @@ import torch
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_certified._utils.validation import check_int, check_positive
 from captum_certified.robust._core import geometry
 from captum_certified.robust._core.base import (
     AttributionAttack,
-    check_int,
-    check_positive,
 )
 from captum_certified.robust._core.report import AttackReport
 
