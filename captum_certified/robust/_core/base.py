@@ -32,7 +32,12 @@ from captum_certified.robust._core.objectives import (
     flatten_maps,
 )
 from captum_certified.robust._core.report import AttackReport
-from captum_certified.robust._core.selection import METRICS, MapMetric, resolve_metric
+from captum_certified.robust._core.selection import (
+    METRICS,
+    MapMetric,
+    is_metric_name,
+    resolve_metric,
+)
 from captum_certified.robust._core.surrogate import softplus_surrogate
 
 Tensors = tuple[Tensor, ...]
@@ -81,7 +86,7 @@ class AttributionAttack(Perturbation):
         explainer_kwargs: dict[str, Any] | None,
         reduce_channels: str | None,
         normalize: str | None,
-        selection_metric: str | Callable[[Any, Any], Tensor] = "topk",
+        selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
         higher_is_stronger: bool | None = None,
     ) -> None:
         super().__init__()
@@ -115,7 +120,7 @@ class AttributionAttack(Perturbation):
         self.reduce_channels = reduce_channels
         self.normalize = normalize
         if isinstance(selection_metric, str):
-            if selection_metric not in METRICS:
+            if not is_metric_name(selection_metric):
                 raise ValueError(
                     f"`selection_metric` must be one of {sorted(METRICS)} or a callable, got "
                     f"{selection_metric!r}"

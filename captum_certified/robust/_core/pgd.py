@@ -75,11 +75,12 @@ class AttributionPGD(AttributionAttack):
         lower_bound (float, optional): Smallest input value. Default: ``-inf``
         upper_bound (float, optional): Largest input value. Default: ``inf``
         label_policy (str, optional): See above. Default: "reject_keep_best"
-        selection_metric (str or Callable, optional): ``"topk"``, ``"kendall"``,
-                    ``"spearman"``, ``"center_of_mass"``, ``"cosine"`` (functions of
-                    :mod:`captum_certified.metrics`, applied to the preprocessed maps of the
-                    original model) or a callable ``(clean_maps, maps) -> (bsz,)``.
-                    Default: "topk"
+        selection_metric (str or Callable, optional): ``"topk_intersection"``,
+                    ``"kendall_tau"``, ``"spearman_rho"``, ``"center_of_mass_shift"``,
+                    ``"cosine_similarity"`` (functions of :mod:`captum_certified.metrics`,
+                    applied to the preprocessed maps of the original model; the short names
+                    ``"topk"``, ``"kendall"``, ... are deprecated) or a callable
+                    ``(clean_maps, maps) -> (bsz,)``. Default: "topk_intersection"
         higher_is_stronger (bool, optional): Direction of a callable ``selection_metric``
                     (None: named metrics' own direction, callables: lower is stronger).
                     Default: None
@@ -128,7 +129,7 @@ class AttributionPGD(AttributionAttack):
         upper_bound: float = float("inf"),
         *,
         label_policy: str = "reject_keep_best",
-        selection_metric: str | Callable[[Any, Any], Tensor] = "topk",
+        selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
         higher_is_stronger: bool | None = None,
         surrogate: Callable[..., Tensor] | None = None,
         softplus_beta: float | None = None,
