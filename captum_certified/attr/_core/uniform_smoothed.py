@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from numbers import Real
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from captum.attr import Attribution, Saliency
@@ -15,6 +15,7 @@ from torch import Tensor
 from captum_certified._utils.validation import check_finite_inputs
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.attr._core.noise_scale import parse_scales
+from captum_certified.certify import CosineCertificate
 from captum_certified.noise import UniformBallNoise, UniformCubeNoise
 from captum_certified.noise._core.uniform import check_ball_scales
 from captum_certified.transforms import (
@@ -128,8 +129,26 @@ class UniformSmoothedAttribution(CertifiedWrapper):
             return L2NormClip(self.norm_bound)
         return UnitL2Normalize() if return_certificate else Identity()
 
+    @overload
+    def attribute(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        *args: Any,
+        return_certificate: Literal[True],
+        **kwargs: Any,
+    ) -> tuple[Any, CosineCertificate]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        *args: Any,
+        return_certificate: Literal[False] = False,
+        **kwargs: Any,
+    ) -> Any: ...
+
     @log_usage()
-    def attribute(  # type: ignore[override]
+    def attribute(  # type: ignore[override, misc]
         self,
         inputs: Tensor | tuple[Tensor, ...],
         target: Any = None,
