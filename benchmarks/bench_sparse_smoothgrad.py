@@ -39,13 +39,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -53,109 +49,19 @@ from dataclasses import asdict, dataclass
 
 import captum
 import torch
-import torch.nn.functional as F
 from captum.attr import NoiseTunnel, Saliency
 from torch import Tensor, nn
 
 import captum_certified
 from captum_certified.attr import SparseSmoothGrad
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import PeakRSS, build, git_revision, run_worker  # noqa: E402
+
 SIGMA = 0.25
 SPARSITY = 0.1
 ALPHA = 0.05
 METHODS = ("grad", "grad+topk", "NoiseTunnel", "SSG", "SSG+cert")
-
-
-# --------------------------------------------------------------------------------------------
-# Models
-# --------------------------------------------------------------------------------------------
-
-
-class SmallCNN(nn.Module):
-    """Two conv layers + linear, 1x28x28 -> 10 classes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
-        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.fc = nn.Linear(32 * 7 * 7, 10)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc(x.flatten(1))
-
-
-class BasicBlock(nn.Module):
-    expansion = 1
-
-    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample: nn.Module | None = None
-        if stride != 1 or in_planes != planes:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(planes),
-            )
-
-    def forward(self, x: Tensor) -> Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + identity)
-
-
-class ResNet18(nn.Module):
-    """Standard ResNet-18 (He et al. 2016; torchvision layout), 3x224x224 -> 1000 classes."""
-
-    def __init__(self, num_classes: int = 1000) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        layers = []
-        in_planes = 64
-        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            layers.append(
-                nn.Sequential(BasicBlock(in_planes, planes, stride), BasicBlock(planes, planes))
-            )
-            in_planes = planes
-        self.layer1, self.layer2, self.layer3, self.layer4 = layers
-        self.fc = nn.Linear(512, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
-MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], int]] = {
-    # name: (constructor, input shape without batch, number of classes)
-    "SmallCNN": (SmallCNN, (1, 28, 28), 10),
-    "ResNet-18": (ResNet18, (3, 224, 224), 1000),
-}
-
-
-def build(model_name: str, batch: int) -> tuple[nn.Module, Tensor, Tensor]:
-    ctor, shape, classes = MODELS[model_name]
-    torch.manual_seed(0)
-    model = ctor().eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    gen = torch.Generator().manual_seed(1)
-    x = torch.rand((batch,) + shape, generator=gen)
-    y = torch.randint(classes, (batch,), generator=gen)
-    return model, x, y
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,98 +140,6 @@ def run_method(name: str, model: nn.Module, x: Tensor, y: Tensor, n: int, b: int
     raise ValueError(name)
 
 
-# --------------------------------------------------------------------------------------------
-# Memory measurement (one fresh subprocess per configuration)
-# --------------------------------------------------------------------------------------------
-
-# glibc: serve every allocation >= 64 KiB by mmap and give freed memory back at once, so the
-# process RSS follows the live tensors (no dynamic mmap threshold, no cached free heap).
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
-
-
-def _status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_hwm() -> bool:
-    """Reset the kernel's RSS high-water mark (VmHWM) to the current RSS (Linux >= 4.0)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _malloc_trim() -> None:
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-class _PeakRSS:
-    """Peak RSS above the RSS at entry, in MiB (``ru_maxrss`` fallback without /proc)."""
-
-    def __enter__(self) -> _PeakRSS:
-        gc.collect()
-        _malloc_trim()
-        self.exact = _reset_hwm() and _status_kib("VmRSS") is not None
-        self.base = (
-            _status_kib("VmRSS")
-            if self.exact
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        peak = (
-            _status_kib("VmHWM")
-            if self.exact
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        )
-        self.mib = (peak - self.base) / 1024.0
-
-
-def _git_revision() -> str:
-    """Short commit of the checkout holding captum_certified (+ "dirty"), read-only git."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(captum_certified.__file__)))
-    try:
-        rev = subprocess.run(
-            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [
-                "git",
-                "-C",
-                root,
-                "status",
-                "--porcelain",
-                "--untracked-files=no",
-                "--",
-                "captum_certified",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "git revision unknown"
-    return f"git {rev}{' + uncommitted changes' if dirty else ''}"
-
-
 def memory_worker(spec: dict) -> dict:
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
@@ -335,12 +149,12 @@ def memory_worker(spec: dict) -> dict:
     torch.autograd.grad(model(z)[:, 0].sum(), z)
     del z
     # cold: the first call in the process (includes one-time lazy imports and caches)
-    with _PeakRSS() as cold:
+    with PeakRSS() as cold:
         t0 = time.perf_counter()
         run_method(spec["method"], model, x, y, spec["n"], spec["b"])
         t_cold = time.perf_counter() - t0
     # steady state: a second, identical call
-    with _PeakRSS() as warm:
+    with PeakRSS() as warm:
         t0 = time.perf_counter()
         run_method(spec["method"], model, x, y, spec["n"], spec["b"])
         t_warm = time.perf_counter() - t0
@@ -358,17 +172,9 @@ def measure_memory(
     """Steady-state peak MiB, first-call peak MiB and first-call extra seconds, in a fresh
     process."""
     spec = {"model": model, "batch": batch, "method": method, "n": n, "b": b, "threads": threads}
-    proc = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--memory-worker", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **MALLOC_ENV},
-    )
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
+    out = run_worker(__file__, spec)
+    if out is None:
         return float("nan"), float("nan"), float("nan")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
     return float(out["peak_mib"]), float(out["cold_mib"]), float(out["cold_extra_s"])
 
 
@@ -590,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"python {platform.python_version()}, torch {torch.__version__}, captum "
         f"{captum.__version__}, captum_certified {captum_certified.__version__} "
-        f"({_git_revision()}), {platform.machine()}; torch.get_num_threads() = "
+        f"({git_revision()}), {platform.machine()}; torch.get_num_threads() = "
         f"{torch.get_num_threads()}, os.cpu_count() = {os.cpu_count()}, load average "
         f"{os.getloadavg()[0]:.1f}"
     )

@@ -23,3 +23,14 @@ def test_ci_runs_the_readme_test_command():
     command = 'pip install torch==2.13.0 && pip install -e ".[test]" && pytest'
     assert command in README.read_text()
     assert command in ci
+
+
+def test_ci_runs_the_static_checks_exactly_as_the_readme_says():
+    ci = (README.parent / ".ci" / "run").read_text()
+    command = (
+        'pip install torch==2.13.0 && pip install -e ".[test]" && pytest && ruff check . && '
+        "ruff format --check . && mypy"
+    )
+    lines = [line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    assert lines == [command]
+    assert f"```bash\n{command}\n```" in README.read_text()

@@ -9,7 +9,7 @@ from captum._utils.common import _run_forward
 from captum._utils.gradient import compute_gradients
 from torch import Tensor
 
-__all__ = ["compute_gradients", "summed_output_gradients"]
+__all__ = ["compute_gradients", "graph_output_gradients", "summed_output_gradients"]
 
 
 def summed_output_gradients(
@@ -17,6 +17,7 @@ def summed_output_gradients(
     inputs: Tensor | tuple[Tensor, ...],
     target_ind: Any = None,
     additional_forward_args: Any = None,
+    create_graph: bool = False,
 ) -> tuple[Tensor, ...]:
     """Captum's ``compute_gradients`` with one backward root instead of one per example.
 
@@ -34,4 +35,17 @@ def summed_output_gradients(
                 "multiple outputs."
             )
         inputs_t = inputs if isinstance(inputs, tuple) else (inputs,)
-        return torch.autograd.grad(outputs.sum(), inputs_t)
+        return torch.autograd.grad(outputs.sum(), inputs_t, create_graph=create_graph)
+
+
+def graph_output_gradients(
+    forward_fn: Any,
+    inputs: Tensor | tuple[Tensor, ...],
+    target_ind: Any = None,
+    additional_forward_args: Any = None,
+) -> tuple[Tensor, ...]:
+    """:func:`summed_output_gradients` with ``create_graph=True``: gradients that can be
+    differentiated again (Captum's own gradient methods drop the graph, Captum issue #361)."""
+    return summed_output_gradients(
+        forward_fn, inputs, target_ind, additional_forward_args, create_graph=True
+    )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from contextlib import AbstractContextManager, nullcontext
 from numbers import Integral, Real
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -19,22 +21,47 @@ def check_probability(value: float, name: str) -> float:
     return value
 
 
-def check_positive_float(value: float, name: str) -> float:
-    """A finite float > 0."""
+def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
+    """A finite real number > 0 (>= 0 with ``allow_zero``), as a float."""
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"`{name}` must be a positive float, got {type(value).__name__}")
+        raise TypeError(f"`{name}` must be a number, got {type(value).__name__}")
     value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be finite and > 0, got {value}")
+    ok = value >= 0 if allow_zero else value > 0
+    if not (ok and math.isfinite(value)):
+        raise ValueError(
+            f"`{name}` must be finite and {'>=' if allow_zero else '>'} 0, got {value}"
+        )
     return value
 
 
-def check_positive_int(value: int, name: str) -> int:
+def check_positive_float(value: float, name: str) -> float:
+    """A finite float > 0."""
+    return check_positive(value, name)
+
+
+def check_int(value: Any, name: str, minimum: int) -> int:
+    """An int (not a bool) >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"`{name}` must be a positive int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"`{name}` must be >= 1, got {value}")
+        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_positive_int(value: int, name: str) -> int:
+    """An int >= 1."""
+    return check_int(value, name, 1)
+
+
+def rng_guard(generator: torch.Generator | None, like: Any) -> AbstractContextManager:
+    """With a generator, leave the global RNG exactly as found even if the model draws from
+    it (dropout in train mode): such draws happen on a forked copy of its state. ``like``
+    (a tensor or a tuple of them) tells which CUDA device's RNG to fork as well."""
+    if generator is None:
+        return nullcontext()
+    first = like[0] if isinstance(like, tuple) else like
+    cuda = isinstance(first, Tensor) and first.device.type == "cuda"
+    return torch.random.fork_rng(devices=[first.device] if cuda else [])
 
 
 def resolve_count(k: int | float, d: int, name: str = "k") -> int:

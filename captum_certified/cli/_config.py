@@ -120,7 +120,7 @@ class RunConfig:
                 import tomllib
             except ModuleNotFoundError:  # Python 3.10
                 try:
-                    import tomli as tomllib  # type: ignore[no-redef]
+                    import tomli as tomllib
                 except ModuleNotFoundError as err:
                     raise ConfigError(
                         "reading TOML on Python 3.10 needs `pip install tomli`"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -32,18 +34,18 @@ def certify_example(
     sparsity = _count_or_fraction(config.sparsity)
     k = _count_or_fraction(config.k)
     radii = torch.tensor(config.radii, dtype=torch.float64)
-    common = dict(
+    common: dict[str, Any] = dict(
         target=target,
         nt_samples=config.nt_samples,
         nt_samples_batch_size=config.nt_samples_batch_size,
-        return_certificate=True,
         alpha=config.alpha,
         generator=generator,
     )
     bound = None if config.bound == "auto" else config.bound
+    cert: Any  # the certificate type depends on the method
     if config.method == "uniform":
         _, cert = UniformSmoothedAttribution(model).attribute(
-            x, radius=config.stdevs, noise=config.noise, **common
+            x, radius=config.stdevs, noise=config.noise, return_certificate=True, **common
         )
         curve = [float(cert.cosine_lower_bound(r)[0]) for r in config.radii]
         return {
@@ -57,13 +59,18 @@ def certify_example(
     if config.method == "renyi":
         explainer = RenyiRobustSmooth(model, k=sparsity)
         _, cert = explainer.attribute(
-            x, noise=config.noise, stdevs=config.stdevs, bound=bound, **common
+            x,
+            noise=config.noise,
+            stdevs=config.stdevs,
+            bound=bound,
+            return_certificate=True,
+            **common,
         )
         curve = cert.overlap_curve(k, radii, norm=config.norm)[0]
         radius_at_level = cert.certified_radius(k, config.level, norm=config.norm)
     else:
         _, cert = SparseSmoothGrad(model, sparsity=sparsity).attribute(
-            x, stdevs=config.stdevs, bound=bound, **common
+            x, stdevs=config.stdevs, bound=bound, return_certificate=True, **common
         )
         curve = cert.overlap_curve(k, radii)[0]
         radius_at_level = cert.certified_radius(k, config.level)

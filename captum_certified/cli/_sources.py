@@ -76,8 +76,8 @@ def _load_image_folder(root: Path, image_size: int) -> tuple[torch.Tensor, torch
         for file in sorted((root / name).iterdir()):
             if file.suffix.lower() not in suffixes:
                 continue
-            with Image.open(file) as img:
-                img = img.convert("RGB")
+            with Image.open(file) as opened:
+                img = opened.convert("RGB")
                 if image_size:
                     img = img.resize((image_size, image_size))
                 data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)

@@ -7,9 +7,10 @@ from captum_certified.transforms._core.norm_bound import (
     L2NormClip,
     UnitL2Normalize,
 )
-from captum_certified.transforms._core.rank_rescale import LinearRank, RankRescale
+from captum_certified.transforms._core.rank_rescale import RankRescale
 from captum_certified.transforms._core.scoring import (
     SCORING_FAMILIES,
+    LinearRank,
     ScoringRescale,
     scoring_vector,
 )

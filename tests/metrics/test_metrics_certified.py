@@ -34,15 +34,36 @@ def test_certified_topk_reads_the_certificate():
     assert cert.calls[-1][0] == 10 and cert.calls[-1][1] is radius
 
 
-def test_certified_topk_with_a_real_certificate_when_available():
-    certify = pytest.importorskip("captum_certified.certify")
-    if not hasattr(certify, "GaussianTopKCertificate"):
-        pytest.skip("no GaussianTopKCertificate")
-    # only check the duck-typed contract: the method exists and has the right keywords
+def test_certified_topk_with_a_real_certificate():
+    # The metric reads a real GaussianTopKCertificate: same numbers as the certificate's own
+    # method, in [0, 1], non-increasing in the radius, with the keywords it documents.
     import inspect
 
-    params = inspect.signature(certify.GaussianTopKCertificate.topk_overlap).parameters
+    from captum_certified.attr import SparseSmoothGrad
+    from captum_certified.certify import GaussianTopKCertificate
+
+    params = inspect.signature(GaussianTopKCertificate.topk_overlap).parameters
     assert "k" in params and "radius" in params
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3))
+    x = torch.randn(2, 8, generator=torch.Generator().manual_seed(1))
+    _, cert = SparseSmoothGrad(model, sparsity=2).attribute(
+        x,
+        target=0,
+        nt_samples=256,
+        stdevs=0.5,
+        return_certificate=True,
+        generator=torch.Generator().manual_seed(2),
+    )
+    assert isinstance(cert, GaussianTopKCertificate)
+    values = [M.certified_topk_intersection(cert, k=2, radius=r) for r in (0.0, 0.05, 0.5, 5.0)]
+    for v, r in zip(values, (0.0, 0.05, 0.5, 5.0)):
+        assert torch.equal(v, cert.topk_overlap(k=2, radius=r))
+        assert ((v >= 0) & (v <= 1)).all()
+    for a, b in zip(values, values[1:]):
+        assert (b <= a).all()
+    assert (values[-1] == 0).all()  # radius 10 sigma: nothing can be certified
+    assert (values[0] > 0).any()  # a real certificate somewhere at radius 0
 
 
 def test_certified_topk_validation():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, overload
 
 import torch
@@ -10,7 +10,11 @@ from captum.attr import Attribution, GradientAttribution, NoiseTunnel
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_certified._utils.captum_compat import compute_gradients, summed_output_gradients
+from captum_certified._utils.captum_compat import (
+    compute_gradients,
+    graph_output_gradients,
+    summed_output_gradients,
+)
 from captum_certified._utils.expansion import (
     expand_additional_forward_args,
     expand_baselines,
@@ -22,7 +26,9 @@ from captum_certified._utils.validation import (
     check_finite_inputs,
     check_positive_int,
     check_probability,
+    rng_guard,
 )
+from captum_certified.attr._core import sampling
 from captum_certified.attr._core.certification_conditions import (
     batch_statistics_guard,
     refuse_batch_statistics,
@@ -30,7 +36,7 @@ from captum_certified.attr._core.certification_conditions import (
     refuse_shared_randomness,
 )
 from captum_certified.attr._core.default_certifiers import default_certifier
-from captum_certified.attr._core.noise_scale import expand_scale, parse_scales, smallest_scale
+from captum_certified.attr._core.noise_scale import parse_scales, smallest_scale
 from captum_certified.certify import Certificate, Certifier, StreamingMoments
 from captum_certified.noise import NoiseDistribution, resolve_noise
 from captum_certified.transforms import AttributionTransform, Identity
@@ -144,6 +150,7 @@ class CertifiedWrapper(Attribution):
         return_certificate: bool = False,
         alpha: float = 0.05,
         bound: str | None = None,
+        create_graph: bool = False,
         **kwargs: Any,
     ) -> Any:
         r"""Smoothed attributions (and optionally a certificate).
@@ -189,6 +196,14 @@ class CertifiedWrapper(Attribution):
                         ``"kl"`` (Bernoulli-KL, any [0, 1] map), ``"hoeffding"`` (any [0, 1]
                         map, the paper's), or None for Clopper-Pearson on binary maps and KL
                         otherwise. Default: None
+            create_graph (bool, optional): Return a map that is differentiable with respect to
+                        ``inputs`` (and the model's parameters), like zennit's
+                        ``Gradient(create_graph=True)``: the same noise, method and transform,
+                        with every chunk's graph kept (memory grows with ``nt_samples``; see
+                        :meth:`loss_gradient` for a bounded-memory gradient). Needs a Captum
+                        method that uses ``gradient_func`` (``Saliency``,
+                        ``InputXGradient``, ``IntegratedGradients``, ...) and a differentiable
+                        transform; no certificate or delta. Default: False
             **kwargs: Arguments of the wrapped method (``target``, ``baselines``,
                         ``additional_forward_args``, ``n_steps``, ``return_convergence_delta``,
                         ...), expanded per noisy sample as NoiseTunnel does. ``target`` may
@@ -200,8 +215,9 @@ class CertifiedWrapper(Attribution):
             sample, length ``bsz * nt_samples``, as NoiseTunnel returns it), then
             **certificate** if ``return_certificate=True``.
         """
+        loss = kwargs.pop("_loss", None)  # set by loss_gradient
         is_tuple = isinstance(inputs, tuple)
-        inputs_t: tuple[Tensor, ...] = inputs if is_tuple else (inputs,)
+        inputs_t: tuple[Tensor, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
         if len(inputs_t) == 0:
             raise ValueError("`inputs` must not be empty")
         check_finite_inputs(inputs_t)
@@ -244,63 +260,94 @@ class CertifiedWrapper(Attribution):
             kwargs["baselines"] = format_baselines(kwargs["baselines"], inputs_t)
 
         flat = not transform_.is_identity or return_certificate
-        stats: list[StreamingMoments] = []
-        # With a generator, the global RNG is left exactly as found even if the model draws
-        # from it (dropout in train mode): such draws happen on a forked copy of its state.
-        devices = [inputs_t[0].device] if inputs_t[0].device.type == "cuda" else []
-        rng_guard = (
-            torch.random.fork_rng(devices=devices)
-            if generator is not None
-            else contextlib.nullcontext()
-        )
-        shapes: list[torch.Size] = []
+        guard = rng_guard(generator, inputs_t)
         deltas: list[Tensor] = []
-        # with a certificate, a batch-statistics module hidden from the check above (a model
-        # inside a closure) is refused when it runs, before it touches its running statistics
-        with torch.no_grad(), rng_guard, batch_statistics_guard(enabled=return_certificate):
-            sizes = [chunk] * (nt_samples // chunk)
-            if nt_samples % chunk:
-                sizes.append(nt_samples % chunk)
-            expanded_cache: dict[int, dict[str, Any]] = {}
-            for n_chunk in sizes:
-                noisy = self._noisy_inputs(inputs_t, scales, noise_dist, n_chunk, generator)
-                if n_chunk not in expanded_cache or draw_baseline_from_distrib:
-                    expanded_cache[n_chunk] = self._expand_kwargs(
-                        kwargs, inputs_t, n_chunk, draw_baseline_from_distrib, generator
+        per_sample = self._per_sample(
+            inputs_t,
+            is_tuple,
+            kwargs,
+            draw_baseline_from_distrib,
+            deltas if want_delta else None,
+            generator,
+        )
+        requires_grad = isinstance(self.attribution_method, GradientAttribution)
+        if create_graph or loss is not None:
+            if return_certificate or want_delta:
+                raise ValueError(
+                    "`create_graph=True` returns a differentiable map only: no certificate "
+                    "or convergence delta"
+                )
+            if loss is not None and draw_baseline_from_distrib:
+                raise ValueError(
+                    "`draw_baseline_from_distrib=True` cannot be replayed by loss_gradient"
+                )
+            with guard:
+                if loss is not None:
+                    loss_fn, wrt = loss
+                    gen = sampling.replayable(generator, inputs_t[0].device)
+                    return sampling.smoothed_loss_gradient(
+                        lambda g, graph: sampling.sample_chunks(
+                            inputs_t,
+                            scales,
+                            noise_dist,
+                            nt_samples,
+                            chunk,
+                            g,
+                            per_sample,
+                            create_graph=graph,
+                            requires_grad=requires_grad,
+                        ),
+                        gen,
+                        batch,
+                        transform_,
+                        loss_fn,
+                        inputs_t if wrt is None else tuple(wrt),
+                        single_pass=len(sampling.chunk_sizes(nt_samples, chunk)) == 1,
                     )
-                call_kwargs = dict(expanded_cache[n_chunk])
-                if isinstance(target, str):
-                    call_kwargs["target"] = self._noisy_argmax(noisy, is_tuple, call_kwargs)
-                out = self._call_method(noisy if is_tuple else noisy[0], call_kwargs)
-                if want_delta:
-                    out, delta = out
-                    deltas.append(delta)
-                outs = out if isinstance(out, tuple) else (out,)
-                if not stats:
-                    shapes = [o.shape[1:] for o in outs]
-                    count = 1 if flat else len(outs)
-                    track = nt_type != "smoothgrad" or (
-                        certifier is not None and certifier.needs_second_moment
-                    )
-                    stats = [StreamingMoments(track) for _ in range(count)]
-                if flat:
-                    maps = torch.cat([o.detach().reshape(o.shape[0], -1) for o in outs], dim=1)
-                    maps = transform_(maps)
-                    if certifier is not None:
-                        certifier.check_samples(maps, transform_)
-                    stats[0].update(maps.reshape(batch, n_chunk, -1))
-                else:
-                    for s, o in zip(stats, outs):
-                        s.update(o.detach().reshape((batch, n_chunk) + o.shape[1:]))
+                chunks = sampling.sample_chunks(
+                    inputs_t,
+                    scales,
+                    noise_dist,
+                    nt_samples,
+                    chunk,
+                    generator,
+                    per_sample,
+                    create_graph=True,
+                    requires_grad=requires_grad,
+                )
+                maps = sampling.smoothed_graph(chunks, batch, transform_, nt_type)
+            return maps if is_tuple else maps[0]
 
+        # with a certificate, a batch-statistics module hidden from the checks above (a model
+        # inside a closure) is refused when it runs, before it touches its running statistics
+        with torch.no_grad(), guard, batch_statistics_guard(enabled=return_certificate):
+            chunks = sampling.sample_chunks(
+                inputs_t,
+                scales,
+                noise_dist,
+                nt_samples,
+                chunk,
+                generator,
+                per_sample,
+                requires_grad=requires_grad,
+            )
+            track = nt_type != "smoothgrad" or (
+                certifier is not None and certifier.needs_second_moment
+            )
+            stats, shapes = sampling.stream_moments(
+                chunks,
+                batch,
+                transform_,
+                flat=flat,
+                second_moment=track,
+                check=None
+                if certifier is None
+                else (lambda maps: certifier.check_samples(maps, transform_)),
+            )
             dtype = inputs_t[0].dtype
             results = [_reduce(s, nt_type) for s in stats]
             if flat:
-                sizes_f = [int(torch.Size(s).numel()) for s in shapes]
-                results = [
-                    r.reshape((batch,) + tuple(s))
-                    for r, s in zip(results[0].split(sizes_f, dim=1), shapes)
-                ]
+                results = list(sampling.unflatten_outputs(results[0], shapes))
             attributions = tuple(r.to(dtype) for r in results)
             certificate = None
             if certifier is not None:
@@ -321,33 +368,98 @@ class CertifiedWrapper(Attribution):
             extras.append(certificate)
         return (result, *extras) if extras else result
 
+    def loss_gradient(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        loss_fn: Callable[[Any], Tensor],
+        *,
+        wrt: Sequence[Tensor] | None = None,
+        **attribute_kwargs: Any,
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        r"""``loss_fn`` of the smoothed map and its gradient, in memory bounded by the chunk.
+
+        Computes ``L = loss_fn(attribute(inputs, ...))`` and ``dL/d wrt`` as if
+        ``attribute(..., create_graph=True)`` had been differentiated, but in two passes over
+        the same noise: the map without a graph, then chunk by chunk the vector-Jacobian
+        product with ``dL/d map``, freeing each chunk's graph. Peak memory depends on
+        ``nt_samples_batch_size``, not on ``nt_samples``. ``loss_fn`` must depend on ``wrt``
+        only through the map.
+
+        Args:
+            inputs (Tensor or tuple[Tensor, ...]): Input batch.
+            loss_fn (Callable): Maps the smoothed map (a tensor, or a tuple for tuple inputs
+                        or methods with tuple outputs) to a ``(bsz,)`` or scalar loss.
+            wrt (Sequence[Tensor], optional): Tensors to differentiate; None: the inputs
+                        (as a tuple). Default: None
+            **attribute_kwargs: Arguments of :meth:`attribute` (``nt_type="smoothgrad"``
+                        only; the noise is replayed from ``generator``, or from a generator
+                        seeded from the global RNG when None).
+
+        Returns:
+            **loss** (detached) and **gradients** (one per ``wrt`` tensor, as a tuple).
+
+        Examples::
+
+            >>> sg = CertifiedWrapper(Saliency(model))
+            >>> loss, (grad,) = sg.loss_gradient(
+            >>>     x, lambda m: m.flatten(1)[:, :10].sum(1), target=3, nt_samples=4096,
+            >>>     nt_samples_batch_size=128, stdevs=0.2,
+            >>>     generator=torch.Generator().manual_seed(0))
+        """
+        if not callable(loss_fn):
+            raise TypeError(f"`loss_fn` must be callable, got {type(loss_fn).__name__}")
+        if attribute_kwargs.get("nt_type", "smoothgrad") != "smoothgrad":
+            raise ValueError("loss_gradient supports nt_type='smoothgrad' only")
+        is_tuple = isinstance(inputs, tuple)
+        if wrt is None:  # differentiate fresh leaves: the caller's tensors stay untouched
+            items: tuple[Any, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
+            leaves = tuple(
+                t.detach().requires_grad_() if isinstance(t, Tensor) else t for t in items
+            )
+            inputs = leaves if is_tuple else leaves[0]
+            wrt = leaves
+
+        def on_map(maps: tuple[Tensor, ...]) -> Tensor:
+            return loss_fn(maps if is_tuple or len(maps) > 1 else maps[0])
+
+        return self.attribute.__wrapped__(  # type: ignore[attr-defined]
+            self, inputs, _loss=(on_map, wrt), **attribute_kwargs
+        )
+
     def attribute_future(self) -> None:
         r"""Not supported: smoothing runs synchronously."""
         raise NotImplementedError("attribute_future is not implemented for CertifiedWrapper")
 
     # -- internals ---------------------------------------------------------------------
 
-    def _noisy_inputs(
+    def _per_sample(
         self,
         inputs: tuple[Tensor, ...],
-        scales: tuple[Tensor, ...],
-        noise: NoiseDistribution,
-        n: int,
-        generator: torch.Generator | None,
-    ) -> tuple[Tensor, ...]:
-        shapes = [(x.shape[0] * n,) + tuple(x.shape[1:]) for x in inputs]
-        expanded_scales = [expand_scale(s, x, n) for s, x in zip(scales, inputs)]
-        eps = noise.sample(
-            shapes,
-            expanded_scales,
-            generator=generator,
-            dtype=inputs[0].dtype,
-            device=inputs[0].device,
-        )
-        noisy = tuple(x.detach().repeat_interleave(n, dim=0) + e for x, e in zip(inputs, eps))
-        if isinstance(self.attribution_method, GradientAttribution):
-            noisy = tuple(t.requires_grad_() for t in noisy)
-        return noisy
+        is_tuple: bool,
+        kwargs: dict[str, Any],
+        draw_baseline_from_distrib: bool,
+        deltas: list[Tensor] | None,
+        generator: torch.Generator | None = None,
+    ) -> sampling.PerSample:
+        """The wrapped method on one chunk of noisy rows (the core's ``per_sample``)."""
+        target = kwargs.get("target")
+        expanded_cache: dict[int, dict[str, Any]] = {}
+
+        def per_sample(noisy: tuple[Tensor, ...], n_chunk: int, graph: bool) -> tuple:
+            if n_chunk not in expanded_cache or draw_baseline_from_distrib:
+                expanded_cache[n_chunk] = self._expand_kwargs(
+                    kwargs, inputs, n_chunk, draw_baseline_from_distrib, generator
+                )
+            call_kwargs = dict(expanded_cache[n_chunk])
+            if isinstance(target, str):
+                call_kwargs["target"] = self._noisy_argmax(noisy, is_tuple, call_kwargs)
+            out = self._call_method(noisy if is_tuple else noisy[0], call_kwargs, graph)
+            if deltas is not None:
+                out, delta = out
+                deltas.append(delta)
+            return out if isinstance(out, tuple) else (out,)
+
+        return per_sample
 
     @staticmethod
     def _expand_kwargs(
@@ -383,13 +495,19 @@ class CertifiedWrapper(Attribution):
             raise ValueError("target='noisy_argmax' needs a forward_func returning (N, classes)")
         return logits.argmax(dim=1)
 
-    def _call_method(self, inputs: Any, kwargs: dict[str, Any]) -> Any:
+    def _call_method(self, inputs: Any, kwargs: dict[str, Any], graph: bool = False) -> Any:
         method = self.attribution_method
         # Captum's gradient methods differentiate every noisy sample's output as its own root;
-        # for the duration of the call use the identical single-root gradient (restored after).
+        # for the duration of the call use the identical single-root gradient (restored after),
+        # keeping the graph in graph mode.
         swap = getattr(method, "gradient_func", None) is compute_gradients
+        if graph and not swap:
+            raise TypeError(
+                "`create_graph=True` needs a Captum gradient method that computes gradients "
+                f"with `gradient_func` (Saliency, InputXGradient, ...), got {type(method).__name__}"
+            )
         if swap:
-            method.gradient_func = summed_output_gradients
+            method.gradient_func = graph_output_gradients if graph else summed_output_gradients
         try:
             # Call the undecorated method, as NoiseTunnel does, so usage is logged once;
             # methods without @log_usage() have no __wrapped__ and are called directly.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from captum.attr import Attribution, Saliency
@@ -11,7 +11,7 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
-from captum_certified.certify import RDPTopKCertifier
+from captum_certified.certify import RDPTopKCertificate, RDPTopKCertifier
 from captum_certified.noise import NoiseDistribution, resolve_noise
 from captum_certified.transforms import ScoringRescale
 
@@ -89,8 +89,26 @@ class RenyiRobustSmooth(CertifiedWrapper):
             certifier=RDPTopKCertifier(method=method, orders=orders),
         )
 
+    @overload
+    def attribute(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        *args: Any,
+        return_certificate: Literal[True],
+        **kwargs: Any,
+    ) -> tuple[Any, RDPTopKCertificate]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        *args: Any,
+        return_certificate: Literal[False] = False,
+        **kwargs: Any,
+    ) -> Any: ...
+
     @log_usage()
-    def attribute(  # type: ignore[override]
+    def attribute(  # type: ignore[override, misc]
         self,
         inputs: Tensor | tuple[Tensor, ...],
         target: Any = None,
@@ -144,7 +162,7 @@ class RenyiRobustSmooth(CertifiedWrapper):
         noise_dist = resolve_noise(noise)  # the engine refuses noises the certifier lacks
         if additional_forward_args is not None:
             kwargs["additional_forward_args"] = additional_forward_args
-        return super().attribute.__wrapped__(
+        return super().attribute.__wrapped__(  # type: ignore[attr-defined]
             self,
             inputs,
             nt_type="smoothgrad",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from captum.attr import Attribution, Saliency
@@ -12,6 +12,7 @@ from torch import Tensor
 
 from captum_certified._utils.validation import check_count_spec
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
+from captum_certified.certify import GaussianTopKCertificate
 from captum_certified.transforms import (
     AttributionTransform,
     ClipNormalize,
@@ -83,8 +84,26 @@ class SparseSmoothGrad(CertifiedWrapper):
             transform=transform,
         )
 
+    @overload
+    def attribute(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        *args: Any,
+        return_certificate: Literal[True],
+        **kwargs: Any,
+    ) -> tuple[Any, GaussianTopKCertificate]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        *args: Any,
+        return_certificate: Literal[False] = False,
+        **kwargs: Any,
+    ) -> Any: ...
+
     @log_usage()
-    def attribute(  # type: ignore[override]
+    def attribute(  # type: ignore[override, misc]
         self,
         inputs: Tensor | tuple[Tensor, ...],
         target: Any = None,
@@ -134,7 +153,7 @@ class SparseSmoothGrad(CertifiedWrapper):
         """
         if additional_forward_args is not None:
             kwargs["additional_forward_args"] = additional_forward_args
-        return super().attribute.__wrapped__(
+        return super().attribute.__wrapped__(  # type: ignore[attr-defined]
             self,
             inputs,
             nt_type="smoothgrad",

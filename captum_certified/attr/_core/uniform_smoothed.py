@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from numbers import Real
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from captum.attr import Attribution, Saliency
@@ -16,6 +16,7 @@ from captum_certified._utils.validation import check_finite_inputs
 from captum_certified.attr._core.certification_conditions import refuse_input_dependent_scale
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.attr._core.noise_scale import parse_scales
+from captum_certified.certify import CosineCertificate
 from captum_certified.noise import UniformBallNoise, UniformCubeNoise
 from captum_certified.noise._core.uniform import check_ball_scales
 from captum_certified.transforms import (
@@ -129,8 +130,26 @@ class UniformSmoothedAttribution(CertifiedWrapper):
             return L2NormClip(self.norm_bound)
         return UnitL2Normalize() if return_certificate else Identity()
 
+    @overload
+    def attribute(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        *args: Any,
+        return_certificate: Literal[True],
+        **kwargs: Any,
+    ) -> tuple[Any, CosineCertificate]: ...
+
+    @overload
+    def attribute(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        *args: Any,
+        return_certificate: Literal[False] = False,
+        **kwargs: Any,
+    ) -> Any: ...
+
     @log_usage()
-    def attribute(  # type: ignore[override]
+    def attribute(  # type: ignore[override, misc]
         self,
         inputs: Tensor | tuple[Tensor, ...],
         target: Any = None,
@@ -199,8 +218,7 @@ class UniformSmoothedAttribution(CertifiedWrapper):
             >>> cert.min_smoothing_radius(radius=0.05, min_cosine=0.9)
         """
         noise_dist = _resolve_uniform_noise(noise)
-        is_tuple = isinstance(inputs, tuple)
-        inputs_t: tuple[Tensor, ...] = inputs if is_tuple else (inputs,)
+        inputs_t: tuple[Tensor, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
         if not isinstance(relative_radius, bool):
             raise TypeError(
                 f"`relative_radius` must be a bool, got {type(relative_radius).__name__}"
@@ -226,7 +244,7 @@ class UniformSmoothedAttribution(CertifiedWrapper):
         transform = kwargs.pop("transform", None)
         if transform is None:
             transform = self._transform_for(bool(return_certificate))
-        return super().attribute.__wrapped__(
+        return super().attribute.__wrapped__(  # type: ignore[attr-defined]
             self,
             inputs,
             nt_type="smoothgrad",

@@ -39,6 +39,8 @@ def confidence_band(
                 "`bound`='clopper_pearson' needs a binary ({0, 1}-valued) per-sample map; "
                 "use bound='kl' or 'hoeffding' for other [0, 1]-valued maps"
             )
+        if statistics.total is None:
+            raise RuntimeError("no samples have been added")
         lower, upper = clopper_pearson_band(statistics.total, statistics.n, alpha)
     elif bound == "kl":
         lower, upper = kl_band(statistics.mean, statistics.n, alpha)

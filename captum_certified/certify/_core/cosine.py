@@ -539,7 +539,7 @@ class CosineCertifier(Certifier):
 
     def check_samples(self, maps: Tensor, transform: AttributionTransform) -> None:
         """Check every row of a ``(N, d)`` chunk: finite and ``||h||_2 <= M (1 + 1e-6)``."""
-        m = float(transform.norm_bound)
+        m = float(transform.norm_bound)  # type: ignore[attr-defined]  # see check_transform
         if not maps.numel():
             return
         norms = maps.detach().to(torch.float64).norm(dim=1)
@@ -582,7 +582,7 @@ class CosineCertifier(Certifier):
             mean.norm(dim=1),
             scale=scale,
             input_dim=input_dim,
-            norm_bound=float(transform.norm_bound),
+            norm_bound=float(transform.norm_bound),  # type: ignore[attr-defined]
             n=statistics.n,
             alpha=alpha,
             norm_tolerance=NORM_TOLERANCE,

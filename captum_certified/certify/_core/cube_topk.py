@@ -148,7 +148,7 @@ class CubeTopKCertificate(Certificate):
         p = self._norm(norm)
         lower_i, upper_i, unopposed = paired_order_statistics(self.lower, self.upper, count)
         radii = cube_pair_radius(
-            lower_i - upper_i, self.scale.unsqueeze(-1), self.num_input_features, p
+            lower_i - upper_i, self.scale.unsqueeze(-1), self._input_features(), p
         )
         return torch.where(unopposed, torch.full_like(radii, math.inf), radii)
 
@@ -156,7 +156,16 @@ class CubeTopKCertificate(Certificate):
         """The largest radius any pair could certify (``L = 1``, ``U = 0``), shape ``(bsz,)``."""
         p = self._norm(norm)
         one = torch.ones_like(self.scale)
-        return cube_pair_radius(one, self.scale, self.num_input_features, p)
+        return cube_pair_radius(one, self.scale, self._input_features(), p)
+
+    def _input_features(self) -> int:
+        count = self.num_input_features
+        if count is None:
+            raise ValueError(
+                "the cube certificate needs `num_input_features` (the engine sets it; set it "
+                "once on a certificate built by hand)"
+            )
+        return count
 
     def _radius(self, radius: float | Tensor) -> Tensor:
         radius = check_radius(radius)
@@ -268,7 +277,7 @@ class CubeTopKCertifier(Certifier):
     """
 
     #: Noise distributions the rule is proven for.
-    supported_noises: tuple[type, ...] = (UniformCubeNoise,)
+    supported_noises = (UniformCubeNoise,)
 
     def certify(
         self,

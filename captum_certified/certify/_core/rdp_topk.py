@@ -186,7 +186,7 @@ def joint_rdp_bound(
     r = max(r, 0.0)
     p_all = np.concatenate([pa, pb, [r]])
 
-    def total(c: np.ndarray, t: float) -> np.ndarray:
+    def total(c: np.ndarray | float, t: float) -> np.ndarray:
         c = np.asarray(c, dtype=np.float64)[..., None]
         return np.minimum(c * pa, t).sum(-1) + np.maximum(c * pb, t).sum(-1) + c[..., 0] * r
 
@@ -469,6 +469,7 @@ class RDPTopKCertificate(Certificate):
         if method == "holder":
             return _holder(lower_i, eps, orders, "lower") > _holder(upper_i, eps, orders, "upper")
         s = self.score_mass
+        assert s is not None  # the score-mass methods are only enabled with a known mass
         p_b = (upper_i / s).clamp(0.0, 1.0)
         p_a = torch.minimum(lower_i / s, 1.0 - p_b)
         out = torch.zeros_like(lower_i, dtype=torch.bool)

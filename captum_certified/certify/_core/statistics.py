@@ -37,7 +37,7 @@ class StreamingMoments:
             self.n, self.total, self.m2 = n_b, chunk_total, chunk_m2
             return
         n_a = self.n
-        if chunk_m2 is not None:
+        if chunk_m2 is not None and self.m2 is not None:
             delta = chunk_total / n_b - self.total / n_a
             self.m2 = self.m2 + chunk_m2 + delta.square() * (n_a * n_b / (n_a + n_b))
         self.total = self.total + chunk_total

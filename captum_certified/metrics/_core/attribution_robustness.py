@@ -151,7 +151,7 @@ def _callable_metric_spec(metric: Callable[..., Tensor], higher_is_similar: bool
 
 def _format_inputs(inputs: object) -> tuple[tuple[Tensor, ...], bool]:
     is_tuple = isinstance(inputs, tuple)
-    elems = inputs if is_tuple else (inputs,)
+    elems: tuple[Any, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
     if len(elems) == 0:
         raise ValueError("inputs is an empty tuple")
     for i, t in enumerate(elems):
@@ -202,7 +202,7 @@ def default_perturb_func(
         >>> x_noisy = default_perturb_func(x, 0.1, generator=g)
     """
     is_tuple = isinstance(inputs, tuple)
-    elems = inputs if is_tuple else (inputs,)
+    elems = inputs if isinstance(inputs, tuple) else (inputs,)
     out = []
     for i, t in enumerate(elems):
         if not isinstance(t, Tensor) or not t.is_floating_point():
@@ -481,7 +481,7 @@ def attribution_robustness(
         ref = spec.prepare(attr0, attr0_is_tuple)
         pred0 = (
             _predict(forward_func, inputs_t, kwargs.get("additional_forward_args"))
-            if exclude_label_changes
+            if exclude_label_changes and forward_func is not None
             else None
         )
         per_chunk = (
@@ -518,7 +518,7 @@ def attribution_robustness(
             _check_same_layout(attr, attr0, bsz * cur, "explanation_func")
             vals = spec.compare(_repeat(ref, cur), spec.prepare(attr, attr_is_tuple))
             values.append(vals.reshape(bsz, cur).to(torch.float64))
-            if pred0 is not None:
+            if pred0 is not None and forward_func is not None:
                 preds = _predict(forward_func, chunk, kw.get("additional_forward_args"))
                 excluded.append((preds != pred0.repeat_interleave(cur)).reshape(bsz, cur))
             done += cur

@@ -49,16 +49,27 @@ def _prepare_2d(
     return s
 
 
-def _centers(s: Tensor, round_centers: bool) -> Tensor:
-    """(bsz, 2) centers (row, column) of non-negative (bsz, H, W) maps, float64."""
-    s = s.to(torch.float64)
+def _center_kernel(s: Tensor, min_total: float = 0.0) -> Tensor:
+    """(bsz, 2) centers (row, column) of non-negative (bsz, H, W) maps in ``s``'s dtype.
+
+    The gradient-safe kernel shared by the metric (float64, no graph) and the attack
+    objective (differentiable). The total mass is clamped below at ``min_total``: 0 gives NaN
+    for an all-zero map; a positive floor keeps the objective finite.
+    """
     _, h, w = s.shape
     total = s.sum(dim=(1, 2))
-    rows = torch.arange(h, dtype=torch.float64, device=s.device)
-    cols = torch.arange(w, dtype=torch.float64, device=s.device)
-    ci = (s.sum(dim=2) * rows).sum(dim=1) / total  # NaN for an all-zero map
+    if min_total > 0:
+        total = total.clamp_min(min_total)
+    rows = torch.arange(h, dtype=s.dtype, device=s.device)
+    cols = torch.arange(w, dtype=s.dtype, device=s.device)
+    ci = (s.sum(dim=2) * rows).sum(dim=1) / total
     cj = (s.sum(dim=1) * cols).sum(dim=1) / total
-    c = torch.stack([ci, cj], dim=1)
+    return torch.stack([ci, cj], dim=1)
+
+
+def _centers(s: Tensor, round_centers: bool) -> Tensor:
+    """(bsz, 2) centers (row, column) of non-negative (bsz, H, W) maps, float64."""
+    c = _center_kernel(s.to(torch.float64))  # NaN for an all-zero map
     if round_centers:
         # Ghorbani et al.'s code: .astype(int) of non-negative centers. The 1e-9 keeps a center
         # that is an integer in exact arithmetic (e.g. 3) but computed as 2.9999999999999996

@@ -10,13 +10,14 @@ them) into a *map* with the same three explicit choices:
   *after* channel reduction.
 
 ``protocol`` names a paper's evaluation protocol and fills in ``reduce_channels`` and ``normalize``
-from :data:`PRESETS`. The table is repeated in ``docs/metrics_conventions.md``.
+from :data:`PRESETS`. The table is repeated in ``docs/metrics.rst``.
 """
 
 import math
 from collections.abc import Mapping
 from numbers import Integral, Real
 from types import MappingProxyType
+from typing import Any
 
 import torch
 from captum.log import log_usage
@@ -33,7 +34,7 @@ def _preset(reduce_channels: str | None, normalize: str | None) -> Mapping[str, 
 
 
 #: Named evaluation protocols (read-only): protocol -> {"reduce_channels", "normalize"}. See
-#: :func:`preprocess_attributions` and ``docs/metrics_conventions.md`` for the table.
+#: :func:`preprocess_attributions` and ``docs/metrics.rst`` for the table.
 PRESETS: Mapping[str, Mapping[str, str | None]] = MappingProxyType(
     {
         "ghorbani": _preset("sum_abs", "sum_to_hw"),
@@ -73,7 +74,7 @@ def _resolve_conventions(
 def _format_attr(attr: object, name: str) -> tuple[tuple[Tensor, ...], bool]:
     """Tensor or tuple of tensors -> (tuple, is_tuple), with type/shape/NaN checks."""
     is_tuple = isinstance(attr, tuple)
-    elems = attr if is_tuple else (attr,)
+    elems: tuple[Any, ...] = attr if isinstance(attr, tuple) else (attr,)
     if len(elems) == 0:
         raise ValueError(f"{name} is an empty tuple")
     out = []
@@ -242,7 +243,7 @@ def preprocess_attributions(
        concatenated per example, in order.
 
     The named presets (``protocol=``, the read-only dict :data:`PRESETS`; the full table with
-    the papers' k and aggregation rules is in ``docs/metrics_conventions.md``):
+    the papers' k and aggregation rules is in ``docs/metrics.rst``):
 
     ==============  ===============  ================  ========================================
     protocol        reduce_channels  normalize         paper (code)

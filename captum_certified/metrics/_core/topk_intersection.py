@@ -10,16 +10,10 @@ from captum_certified.metrics._core.preprocess import (
     _prepare_pair_flat,
     _resolve_k,
 )
+from captum_certified.transforms._core.selection import topk_mask
 
-
-def _topk_mask(maps: Tensor, k: int) -> Tensor:
-    """Boolean (bsz, d) mask of the k largest entries of each row, ties broken by lowest index.
-
-    A stable descending sort keeps equal values in index order, so among tied values the
-    lowest indices come first: the selection is deterministic (``torch.topk`` is not).
-    """
-    idx = torch.sort(maps, dim=1, descending=True, stable=True).indices[:, :k]
-    return torch.zeros_like(maps, dtype=torch.bool).scatter_(1, idx, True)
+# The package's one top-k primitive (ties broken by lowest index, deterministic).
+_topk_mask = topk_mask
 
 
 def _topk_intersection_masks(mask_a: Tensor, mask_b: Tensor, k: int, dtype: torch.dtype) -> Tensor:

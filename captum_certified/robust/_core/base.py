@@ -7,7 +7,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import torch
@@ -19,6 +19,7 @@ from captum_certified._utils.validation import (
     check_count_spec,
     check_radius,
     resolve_count,
+    rng_guard,
 )
 from captum_certified.robust._core import geometry
 from captum_certified.robust._core.explainer import DifferentiableExplainer, ExplainerRun
@@ -31,7 +32,12 @@ from captum_certified.robust._core.objectives import (
     flatten_maps,
 )
 from captum_certified.robust._core.report import AttackReport
-from captum_certified.robust._core.selection import METRICS, MapMetric, resolve_metric
+from captum_certified.robust._core.selection import (
+    METRICS,
+    MapMetric,
+    is_metric_name,
+    resolve_metric,
+)
 from captum_certified.robust._core.surrogate import softplus_surrogate
 
 Tensors = tuple[Tensor, ...]
@@ -58,26 +64,6 @@ class Problem:
         return self.x0[0].shape[0]
 
 
-def check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"`{name}` must be a number, got {type(value).__name__}")
-    value = float(value)
-    ok = value >= 0 if allow_zero else value > 0
-    if not (ok and math.isfinite(value)):
-        raise ValueError(
-            f"`{name}` must be finite and {'>=' if allow_zero else '>'} 0, got {value}"
-        )
-    return value
-
-
 class AttributionAttack(Perturbation):
     r"""Base class of the attribution attacks (a :class:`captum.robust.Perturbation`).
 
@@ -100,7 +86,7 @@ class AttributionAttack(Perturbation):
         explainer_kwargs: dict[str, Any] | None,
         reduce_channels: str | None,
         normalize: str | None,
-        selection_metric: str | Callable[[Any, Any], Tensor] = "topk",
+        selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
         higher_is_stronger: bool | None = None,
     ) -> None:
         super().__init__()
@@ -134,7 +120,7 @@ class AttributionAttack(Perturbation):
         self.reduce_channels = reduce_channels
         self.normalize = normalize
         if isinstance(selection_metric, str):
-            if selection_metric not in METRICS:
+            if not is_metric_name(selection_metric):
                 raise ValueError(
                     f"`selection_metric` must be one of {sorted(METRICS)} or a callable, got "
                     f"{selection_metric!r}"
@@ -164,7 +150,7 @@ class AttributionAttack(Perturbation):
 
     def _format_inputs(self, inputs: Any) -> tuple[Tensors, bool]:
         is_tuple = isinstance(inputs, tuple)
-        xs = inputs if is_tuple else (inputs,)
+        xs = inputs if isinstance(inputs, tuple) else (inputs,)
         if len(xs) == 0:
             raise ValueError("`inputs` must not be an empty tuple")
         for i, x in enumerate(xs):
@@ -312,15 +298,17 @@ class AttributionAttack(Perturbation):
         if not p.objective.needs_gradient:
             loss = torch.full((p.batch,), math.nan, dtype=torch.float64)
             return loss, geometry.random_direction(x, p.masks, p.generator)
-        with torch.enable_grad():
-            xs = tuple(t.detach().requires_grad_() for t in x)
-            attrs = self.explainer.graph(
-                self.gradient_model, xs, p.target, p.args, p.is_tuple, p.run
-            )
-            loss = p.objective(self.maps(attrs))
-            grads = torch.autograd.grad(loss.sum(), xs, allow_unused=True)
-        grads = tuple(torch.zeros_like(t) if g is None else g.detach() for g, t in zip(grads, xs))
-        return loss.detach(), grads
+        xs = tuple(t.detach().requires_grad_() for t in x)
+        loss, grads = self.explainer.loss_gradient(
+            self.gradient_model,
+            xs,
+            p.target,
+            p.args,
+            p.is_tuple,
+            p.run,
+            lambda attrs: p.objective(self.maps(attrs)),
+        )
+        return loss, tuple(g.detach() for g in grads)
 
     # -- the walk shared by the attacks --------------------------------------------------------
 
@@ -485,13 +473,7 @@ class AttributionAttack(Perturbation):
     def rng_guard(generator: torch.Generator | None, x: Any) -> contextlib.AbstractContextManager:
         """With a generator, the global RNG is restored afterwards even if the model draws
         from it (dropout in train mode)."""
-        if generator is None:
-            return contextlib.nullcontext()
-        first = x[0] if isinstance(x, tuple) else x
-        devices = (
-            [first.device] if isinstance(first, Tensor) and first.device.type == "cuda" else []
-        )
-        return torch.random.fork_rng(devices=devices)
+        return rng_guard(generator, x)
 
 
 def select_rows(mask: Tensor, new: Tensors, old: Tensors) -> Tensors:

@@ -14,7 +14,7 @@ from captum.log import log_usage
 from captum.robust import Perturbation
 from torch import Tensor
 
-from captum_certified.robust._core.base import check_int
+from captum_certified._utils.validation import check_int
 from captum_certified.robust._core.explainer import DifferentiableExplainer
 from captum_certified.robust._core.gradients import format_args, label_and_target, model_outputs
 from captum_certified.robust._core.report import AttackReport
@@ -79,11 +79,13 @@ class AttributionAttackComparator:
                     attribution instance (called as ``attribute(inputs, target=...,
                     additional_forward_args=...)``). Default: "saliency"
         metrics (Mapping[str, str or Callable], optional): Display name -> a name in
-                    ``("topk", "kendall", "spearman", "center_of_mass", "cosine")`` (functions
-                    of :mod:`captum_certified.metrics`, given ``k``, ``reduce_channels`` and
-                    ``normalize``) or a callable ``(attr_clean, attr_attacked) -> (bsz,)``.
-                    Default: ``{"topk": "topk"}``
-        k (int or float, optional): Top-k size of ``"topk"``. Default: 0.1
+                    ``("topk_intersection", "kendall_tau", "spearman_rho",
+                    "center_of_mass_shift", "cosine_similarity")`` (functions of
+                    :mod:`captum_certified.metrics`, given ``k``, ``reduce_channels`` and
+                    ``normalize``; the short names ``"topk"``, ... are deprecated) or a
+                    callable ``(attr_clean, attr_attacked) -> (bsz,)``.
+                    Default: ``{"topk": "topk_intersection"}``
+        k (int or float, optional): Top-k size of ``"topk_intersection"``. Default: 0.1
         reduce_channels (str, optional): Map convention of the named metrics.
                     Default: "sum_abs"
         normalize (str, optional): Map convention of the named metrics. Default: "sum_to_hw"
@@ -93,9 +95,9 @@ class AttributionAttackComparator:
 
     Examples::
 
-        >>> comp = AttributionAttackComparator(model, "saliency",
-        >>>                                    metrics={"topk": "topk", "kendall": "kendall"},
-        >>>                                    k=10)
+        >>> comp = AttributionAttackComparator(
+        >>>     model, "saliency", k=10,
+        >>>     metrics={"topk": "topk_intersection", "kendall": "kendall_tau"})
         >>> comp.add_attack(AttributionPGD(model, k=10, lower_bound=0, upper_bound=1,
         >>>                                softplus_beta=10.0), "pgd",
         >>>                 attack_kwargs={"radius": 0.1, "step_size": 0.01, "step_num": 20},
@@ -128,7 +130,7 @@ class AttributionAttackComparator:
             self.captum_method = None
             self.explainer = DifferentiableExplainer(explainer, explainer_kwargs)
         if metrics is None:
-            metrics = {"topk": "topk"}
+            metrics = {"topk": "topk_intersection"}
         if not isinstance(metrics, Mapping) or len(metrics) == 0:
             raise TypeError("`metrics` must be a non-empty mapping of name -> metric")
         higher = set(higher_is_stronger)
@@ -234,7 +236,7 @@ class AttributionAttackComparator:
             "attempts": int, "values": {metric: Tensor (num_attempts, bsz)}}``.
         """
         is_tuple = isinstance(inputs, tuple)
-        x0 = inputs if is_tuple else (inputs,)
+        x0 = inputs if isinstance(inputs, tuple) else (inputs,)
         if len(x0) == 0 or not all(isinstance(t, Tensor) for t in x0):
             raise TypeError("`inputs` must be a Tensor or a non-empty tuple of Tensors")
         args = format_args(additional_forward_args)

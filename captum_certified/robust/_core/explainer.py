@@ -13,7 +13,7 @@ from torch import Tensor
 from captum_certified._utils.validation import check_count_spec
 from captum_certified.attr._core.noise_scale import parse_scales
 from captum_certified.robust._core import gradients
-from captum_certified.robust._core.guide import draw_noise, smoothed_map
+from captum_certified.robust._core.guide import smoothed_map, smoothed_map_loss_gradient
 
 Tensors = tuple[Tensor, ...]
 
@@ -29,20 +29,38 @@ _OPTIONS: dict[str, dict[str, Any]] = {
     "saliency": {"abs": True},
     "input_x_gradient": {},
     "integrated_gradients": {"baselines": None, "n_steps": 50, "method": "gausslegendre"},
-    "smoothgrad": {"n_guide": 64, "stdevs": 0.25, "noise": "fixed", "n_eval": None},
+    "smoothgrad": {
+        "n_guide": 64,
+        "stdevs": 0.25,
+        "noise": "fixed",
+        "n_eval": None,
+        "nt_samples_batch_size": 128,
+    },
     "sparse_smoothgrad": {
         "n_guide": 64,
         "stdevs": 0.25,
         "noise": "fixed",
         "n_eval": None,
         "sparsity": 0.1,
+        "nt_samples_batch_size": 128,
     },
 }
 NOISE_MODES = ("fixed", "per_step")
 
 
+def _draw_seed(generator: torch.Generator | None) -> int:
+    device = generator.device if generator is not None else torch.device("cpu")
+    return int(torch.randint(0, 2**62, (1,), generator=generator, device=device).item())
+
+
 class ExplainerRun:
-    """Noise draws of one attack run (one ``perturb`` call) of a smoothed explainer."""
+    """Noise of one attack run (one ``perturb`` call) of a smoothed explainer.
+
+    The noise is not stored (that would take memory proportional to ``n_guide``): each map is
+    recomputed chunk by chunk from a generator reseeded with the run's seed, so ``"fixed"``
+    noise replays the same numbers at every step (and the evaluation noise is the guide noise
+    when ``n_eval == n_guide``).
+    """
 
     def __init__(
         self,
@@ -52,28 +70,31 @@ class ExplainerRun:
     ) -> None:
         self.explainer = explainer
         self.generator = generator
-        self.inputs = inputs
-        self.eval_noise: Tensors | None = None
-        self.guide_noise: Tensors | None = None
+        self.device = generator.device if generator is not None else torch.device("cpu")
+        self.eval_seed: int | None = None
+        self.guide_seed: int | None = None
         if explainer.smoothed:
             opts = explainer.options
-            self.scales = parse_scales(opts["stdevs"], inputs)
+            parse_scales(opts["stdevs"], inputs)  # checked once, before the first step
             n_eval = opts["n_eval"] or opts["n_guide"]
-            self.eval_noise = draw_noise(inputs, n_eval, self.scales, generator)
+            self.eval_seed = _draw_seed(generator)
             if opts["noise"] == "fixed":
-                if n_eval == opts["n_guide"]:
-                    self.guide_noise = self.eval_noise
-                else:
-                    self.guide_noise = draw_noise(inputs, opts["n_guide"], self.scales, generator)
+                same = n_eval == opts["n_guide"]
+                self.guide_seed = self.eval_seed if same else _draw_seed(generator)
 
-    def next_guide_noise(self) -> Tensors | None:
+    def _seeded(self, seed: int) -> torch.Generator:
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def eval_generator(self) -> torch.Generator | None:
+        return None if self.eval_seed is None else self._seeded(self.eval_seed)
+
+    def guide_generator(self) -> torch.Generator | None:
         if not self.explainer.smoothed:
             return None
         if self.explainer.options["noise"] == "per_step":
-            return draw_noise(
-                self.inputs, self.explainer.options["n_guide"], self.scales, self.generator
-            )
-        return self.guide_noise
+            return self._seeded(_draw_seed(self.generator))
+        assert self.guide_seed is not None
+        return self._seeded(self.guide_seed)
 
 
 class DifferentiableExplainer:
@@ -137,16 +158,16 @@ class DifferentiableExplainer:
         if self.name == "saliency" and not isinstance(o["abs"], bool):
             raise TypeError(f"`abs` must be a bool, got {type(o['abs']).__name__}")
         if self.smoothed_name:
-            for key in ("n_guide", "n_eval"):
+            for key in ("n_guide", "n_eval", "nt_samples_batch_size"):
                 v = o[key]
-                if v is None and key == "n_eval":
+                if v is None and key != "n_guide":
                     continue
                 if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
                     raise ValueError(f"`{key}` must be a positive int, got {v!r}")
             if o["noise"] not in NOISE_MODES:
                 raise ValueError(f"`noise` must be one of {NOISE_MODES}, got {o['noise']!r}")
             s = o["stdevs"]
-            if isinstance(s, Real) and not isinstance(s, bool) and not s > 0:
+            if isinstance(s, Real) and not isinstance(s, bool) and not float(s) > 0:
                 raise ValueError(f"`stdevs` must be > 0, got {s}")
             if self.name == "sparse_smoothgrad" and o["sparsity"] is not None:
                 o["sparsity"] = check_count_spec(o["sparsity"], "sparsity")
@@ -166,7 +187,7 @@ class DifferentiableExplainer:
         target: Tensor | None,
         args: tuple,
         is_tuple: bool,
-        noise: Tensors | None,
+        generator: torch.Generator | None,
         create_graph: bool,
         evaluate: bool,
     ) -> Tensors:
@@ -206,23 +227,26 @@ class DifferentiableExplainer:
                 n_steps=o["n_steps"],
                 method=o["method"],
             )
-        assert noise is not None
-        if self.name == "smoothgrad":
-            sample_map = "abs_grad"
-        elif evaluate and o["sparsity"] is not None:
-            sample_map = "binary_topk"
-        else:
-            sample_map = "normalized_abs_grad"
         return smoothed_map(
             model,
             inputs,
             target,
             args,
-            noise,
-            sample_map,
+            self._sample_map(evaluate),
+            n=(o["n_eval"] or o["n_guide"]) if evaluate else o["n_guide"],
+            chunk=o["nt_samples_batch_size"],
+            stdevs=o["stdevs"],
+            generator=generator,
             create_graph=create_graph,
             sparsity=o["sparsity"] if self.name == "sparse_smoothgrad" else 0.1,
         )
+
+    def _sample_map(self, evaluate: bool) -> str:
+        if self.name == "smoothgrad":
+            return "abs_grad"
+        if evaluate and self.options["sparsity"] is not None:
+            return "binary_topk"
+        return "normalized_abs_grad"
 
     def graph(
         self,
@@ -234,8 +258,43 @@ class DifferentiableExplainer:
         run: ExplainerRun,
     ) -> Tensors:
         """Attributions with the graph to ``inputs`` (``create_graph=True``)."""
-        noise = run.next_guide_noise()
-        return self._call(model, inputs, target, args, is_tuple, noise, True, False)
+        return self._call(model, inputs, target, args, is_tuple, run.guide_generator(), True, False)
+
+    def loss_gradient(
+        self,
+        model: Callable[..., Tensor],
+        inputs: Tensors,
+        target: Tensor | None,
+        args: tuple,
+        is_tuple: bool,
+        run: ExplainerRun,
+        loss_fn: Callable[[Tensors], Tensor],
+    ) -> tuple[Tensor, Tensors]:
+        """``loss_fn(graph map)`` and its gradient w.r.t. ``inputs`` (leaves requiring grad).
+
+        Smoothed explainers differentiate chunk by chunk (memory bounded by
+        ``nt_samples_batch_size``, not by ``n_guide``); the others through one graph.
+        """
+        if self.smoothed:
+            o = self.options
+            return smoothed_map_loss_gradient(
+                model,
+                inputs,
+                target,
+                args,
+                self._sample_map(False),
+                loss_fn,
+                n=o["n_guide"],
+                chunk=o["nt_samples_batch_size"],
+                stdevs=o["stdevs"],
+                generator=run.guide_generator(),
+            )
+        with torch.enable_grad():
+            loss = loss_fn(self.graph(model, inputs, target, args, is_tuple, run))
+            grads = torch.autograd.grad(loss.sum(), inputs, allow_unused=True)
+        return loss.detach(), tuple(
+            torch.zeros_like(t) if g is None else g.detach() for g, t in zip(grads, inputs)
+        )
 
     def evaluate(
         self,
@@ -247,9 +306,9 @@ class DifferentiableExplainer:
         run: ExplainerRun | None,
     ) -> Tensors:
         """Detached attributions (on the evaluation noise of ``run`` if smoothed)."""
-        noise = run.eval_noise if run is not None else None
+        gen = run.eval_generator() if run is not None else None
         out = self._call(
-            model, tuple(x.detach() for x in inputs), target, args, is_tuple, noise, False, True
+            model, tuple(x.detach() for x in inputs), target, args, is_tuple, gen, False, True
         )
         return tuple(t.detach() for t in out)
 
@@ -319,13 +378,12 @@ def differentiable_attribution(
     """
     exp = DifferentiableExplainer(explainer, explainer_kwargs)
     is_tuple = isinstance(inputs, tuple)
-    xs = inputs if is_tuple else (inputs,)
+    xs = inputs if isinstance(inputs, tuple) else (inputs,)
     if len(xs) == 0 or not all(isinstance(x, Tensor) for x in xs):
         raise TypeError("`inputs` must be a Tensor or a non-empty tuple of Tensors")
     args = gradients.format_args(additional_forward_args)
     tgt = gradients.format_target(target, xs[0].shape[0], xs[0].device)
-    run = exp.start(tuple(x.detach() for x in xs), generator)
-    out = exp._call(model, xs, tgt, args, is_tuple, run.next_guide_noise(), create_graph, False)
+    out = exp._call(model, xs, tgt, args, is_tuple, generator, create_graph, False)
     if not create_graph:
         out = tuple(t.detach() for t in out)
     return out if is_tuple else out[0]

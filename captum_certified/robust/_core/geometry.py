@@ -20,7 +20,10 @@ def _rows(norms: Tensor, like: Tensor) -> Tensor:
 
 def joint_l2_norm(deltas: Tensors) -> Tensor:
     """l2 norm of each example's perturbation over all tensors, shape ``(bsz,)``."""
-    sq = sum(d.reshape(d.shape[0], -1).pow(2).sum(dim=1) for d in deltas)
+    parts = [d.reshape(d.shape[0], -1).pow(2).sum(dim=1) for d in deltas]
+    sq = parts[0]
+    for part in parts[1:]:
+        sq = sq + part
     return sq.sqrt()
 
 

@@ -1,10 +1,12 @@
-"""Smoothed explainers with a graph: a Monte-Carlo "guide" over fixed or fresh noise draws.
+"""Smoothed explainers of the attacks, computed by the engine's sampling core.
 
 SmoothGrad and Sparsified SmoothGrad average a per-sample map over Gaussian noise. The binary
 top-tau map of Sparsified SmoothGrad is piecewise constant in the input, so it has no useful
 gradient; like Levine et al.'s "guider", the attacks differentiate a smooth per-sample map
-averaged over ``n_guide`` noisy copies (``create_graph=True``) and evaluate the real map without
-a graph.
+averaged over ``n_guide`` noisy copies and evaluate the real map without a graph. Both are
+:class:`~captum_certified.attr.CertifiedWrapper` runs over ``Saliency`` (the evaluation map of
+``"binary_topk"`` *is* :class:`~captum_certified.attr.SparseSmoothGrad`), so the attacked map
+is the certified map by construction: same noise layout, method, transform and chunking.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from captum.attr import Saliency
 from torch import Tensor
 
-from captum_certified._utils.expansion import expand_additional_forward_args
-from captum_certified.attr._core.noise_scale import expand_scale
-from captum_certified.noise import GaussianNoise
-from captum_certified.robust._core.gradients import input_gradients
-from captum_certified.transforms import TopKBinarize
+from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
+from captum_certified.attr._core.sparse_smoothgrad import SparseSmoothGrad
+from captum_certified.transforms import AttributionTransform
 
 Tensors = tuple[Tensor, ...]
 
@@ -29,19 +30,46 @@ Tensors = tuple[Tensor, ...]
 SAMPLE_MAPS = ("abs_grad", "normalized_abs_grad", "binary_topk")
 
 
-def draw_noise(
-    inputs: Tensors,
+class _AbsSumNormalize(AttributionTransform):
+    """``|a| / sum |a|`` per row (Levine et al.'s smooth guide); values in [0, 1]."""
+
+    kind = "unit"
+
+    def __call__(self, attributions: Tensor) -> Tensor:
+        mags = attributions.abs()
+        total = mags.sum(dim=1, keepdim=True)
+        return mags / total.clamp_min(torch.finfo(mags.dtype).tiny)
+
+
+def smoothed_wrapper(
+    model: Callable[..., Tensor], sample_map: str, sparsity: int | float = 0.1
+) -> CertifiedWrapper:
+    """The engine instance computing ``sample_map`` smoothed over noise for ``model``."""
+    if sample_map == "binary_topk":
+        return SparseSmoothGrad(model, sparsity)
+    if sample_map == "abs_grad":
+        return CertifiedWrapper(Saliency(model))
+    if sample_map == "normalized_abs_grad":
+        return CertifiedWrapper(Saliency(model), transform=_AbsSumNormalize())
+    raise ValueError(f"`sample_map` must be one of {SAMPLE_MAPS}, got {sample_map!r}")
+
+
+def _call_kwargs(
+    target: Tensor | None,
+    args: tuple,
     n: int,
-    scales: Tensors,
+    chunk: int | None,
+    stdevs: object,
     generator: torch.Generator | None,
-) -> Tensors:
-    """Gaussian noise for ``n`` copies of every example, rows ordered ``[x0 + e0, ..., x0 +
-    e(n-1), x1 + e0, ...]`` (Captum's repeat_interleave layout), drawn with ``generator``."""
-    shapes = [(x.shape[0] * n,) + tuple(x.shape[1:]) for x in inputs]
-    expanded = [expand_scale(s, x, n) for s, x in zip(scales, inputs)]
-    return GaussianNoise().sample(
-        shapes, expanded, generator=generator, dtype=inputs[0].dtype, device=inputs[0].device
-    )
+) -> dict:
+    return {
+        "target": target,
+        "additional_forward_args": args if args else None,
+        "nt_samples": n,
+        "nt_samples_batch_size": chunk,
+        "stdevs": stdevs,
+        "generator": generator,
+    }
 
 
 def smoothed_map(
@@ -49,9 +77,12 @@ def smoothed_map(
     inputs: Tensors,
     target: Tensor | None,
     args: tuple,
-    noise: Tensors,
     sample_map: str,
     *,
+    n: int,
+    chunk: int | None,
+    stdevs: object,
+    generator: torch.Generator | None,
     create_graph: bool,
     sparsity: int | float = 0.1,
 ) -> Tensors:
@@ -59,28 +90,36 @@ def smoothed_map(
 
     The gradient of each noisy copy is taken for the example's ``target`` (the same class for
     every copy). With ``create_graph`` (only meaningful for the smooth maps) the result is
-    differentiable in ``inputs``.
+    differentiable in ``inputs``; otherwise it is the engine's streamed (certified) estimate.
     """
-    batch = inputs[0].shape[0]
-    n = noise[0].shape[0] // batch
-    noisy = tuple(x.repeat_interleave(n, dim=0) + e for x, e in zip(inputs, noise))
-    tgt = None if target is None else target.repeat_interleave(n)
-    grads = input_gradients(
-        model,
-        noisy,
-        tgt,
-        expand_additional_forward_args(args, n) or (),
-        create_graph=create_graph and sample_map != "binary_topk",
-    )
-    mags = [g.abs() for g in grads]
-    if sample_map == "abs_grad":
-        per = mags
+    wrapper = smoothed_wrapper(model, sample_map, sparsity)
+    kwargs = _call_kwargs(target, args, n, chunk, stdevs, generator)
+    if create_graph and sample_map != "binary_topk":
+        out = wrapper.attribute(inputs, create_graph=True, **kwargs)
     else:
-        sizes = [int(m[0].numel()) for m in mags]
-        flat = torch.cat([m.reshape(m.shape[0], -1) for m in mags], dim=1)
-        if sample_map == "normalized_abs_grad":
-            flat = flat / flat.sum(dim=1, keepdim=True).clamp_min(torch.finfo(flat.dtype).tiny)
-        else:
-            flat = TopKBinarize(sparsity)(flat.detach())
-        per = [p.reshape(m.shape) for p, m in zip(flat.split(sizes, dim=1), mags)]
-    return tuple(p.reshape((batch, n) + tuple(p.shape[1:])).mean(dim=1) for p in per)
+        out = wrapper.attribute(tuple(x.detach() for x in inputs), **kwargs)
+    return out
+
+
+def smoothed_map_loss_gradient(
+    model: Callable[..., Tensor],
+    inputs: Tensors,
+    target: Tensor | None,
+    args: tuple,
+    sample_map: str,
+    loss_fn: Callable[[Tensors], Tensor],
+    *,
+    n: int,
+    chunk: int | None,
+    stdevs: object,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensors]:
+    """``loss_fn`` of the smoothed map and its gradient w.r.t. ``inputs``, memory bounded by
+    ``chunk`` (see :meth:`CertifiedWrapper.loss_gradient`)."""
+    wrapper = smoothed_wrapper(model, sample_map)
+    return wrapper.loss_gradient(
+        inputs,
+        lambda m: loss_fn(m if isinstance(m, tuple) else (m,)),
+        wrt=inputs,
+        **_call_kwargs(target, args, n, chunk, stdevs, generator),
+    )

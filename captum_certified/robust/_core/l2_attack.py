@@ -9,7 +9,8 @@ import torch
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_certified.robust._core.base import AttributionAttack, check_int, check_positive
+from captum_certified._utils.validation import check_int, check_positive
+from captum_certified.robust._core.base import AttributionAttack
 from captum_certified.robust._core.report import AttackReport
 
 Tensors = tuple[Tensor, ...]
@@ -55,7 +56,7 @@ class AttributionL2Attack(AttributionAttack):
                     Default: "topk"
         selection_metric (str or Callable, optional): Metric reported in
                     ``last_report.metric`` (iterates are chosen by the objective).
-                    Default: "topk"
+                    Default: "topk_intersection"
         higher_is_stronger (bool, optional): Direction of a callable ``selection_metric``.
                     Default: None
         surrogate (Callable, optional): Model differentiated for directions. Default: None
@@ -89,7 +90,7 @@ class AttributionL2Attack(AttributionAttack):
         upper_bound: float = float("inf"),
         *,
         objective: str = "topk",
-        selection_metric: str | Callable[[Any, Any], Tensor] = "topk",
+        selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
         higher_is_stronger: bool | None = None,
         surrogate: Callable[..., Tensor] | None = None,
         softplus_beta: float | None = None,

@@ -11,12 +11,11 @@ import torch
 from captum.log import log_usage
 from torch import Tensor, nn
 
+from captum_certified._utils.validation import check_int, check_positive
 from captum_certified.robust._core import geometry
 from captum_certified.robust._core.base import (
     AttributionAttack,
     Problem,
-    check_int,
-    check_positive,
     select_rows,
 )
 from captum_certified.robust._core.gradients import model_outputs
@@ -71,10 +70,11 @@ class ExplanationManipulation(AttributionAttack):
                     Default: None
         label_policy (str, optional): ``"soft"``, ``"reject_keep_best"`` or
                     ``"reject_keep_last"``. Default: "soft"
-        k (int or float, optional): Top-k size of the reported ``"topk"`` metric.
+        k (int or float, optional): Top-k size of the reported ``"topk_intersection"``.
                     Default: 0.1
         selection_metric (str or Callable, optional): Metric reported in
-                    ``last_report.metric`` (clean vs returned map). Default: "topk"
+                    ``last_report.metric`` (clean vs returned map).
+                    Default: "topk_intersection"
         explainer_kwargs (dict, optional): Options of a named explainer. Default: None
         reduce_channels (str, optional): Map convention. Default: "sum_abs"
         normalize (str, optional): Map convention. Default: "sum_to_one"
@@ -106,7 +106,7 @@ class ExplanationManipulation(AttributionAttack):
         softplus_beta: float | None = None,
         label_policy: str = "soft",
         k: int | float = 0.1,
-        selection_metric: str | Callable[[Any, Any], Tensor] = "topk",
+        selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
         explainer_kwargs: dict[str, Any] | None = None,
         reduce_channels: str | None = "sum_abs",
         normalize: str | None = "sum_to_one",

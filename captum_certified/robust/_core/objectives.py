@@ -12,22 +12,18 @@ import torch
 from torch import Tensor
 
 from captum_certified.metrics import preprocess_attributions
+from captum_certified.metrics._core.center_of_mass import _center_kernel
+from captum_certified.metrics._core.preprocess import _resolve_conventions
 from captum_certified.transforms import topk_mask
 
 Tensors = tuple[Tensor, ...]
 
 OBJECTIVES = ("topk", "mass_center", "targeted", "random")
-REDUCE_CHANNELS = ("sum_abs", "mean_abs", "abs", None)
-NORMALIZE = ("sum_to_hw", "sum_to_one", None)
 
 
 def check_conventions(reduce_channels: str | None, normalize: str | None) -> None:
-    if reduce_channels not in REDUCE_CHANNELS:
-        raise ValueError(
-            f"`reduce_channels` must be one of {REDUCE_CHANNELS}, got {reduce_channels!r}"
-        )
-    if normalize not in NORMALIZE:
-        raise ValueError(f"`normalize` must be one of {NORMALIZE}, got {normalize!r}")
+    """The metrics' map conventions (one list of choices, one check)."""
+    _resolve_conventions(reduce_channels, normalize, None)
 
 
 def attack_maps(
@@ -62,11 +58,7 @@ def center_of_mass(m: Tensor) -> Tensor:
             "objective='mass_center' needs maps with two spatial dims (e.g. (N, C, H, W) inputs)"
         )
     m = m.reshape((m.shape[0], -1) + tuple(m.shape[-2:])).sum(dim=1)
-    h, w = m.shape[-2:]
-    rows = torch.arange(h, dtype=m.dtype, device=m.device).reshape(1, h, 1)
-    cols = torch.arange(w, dtype=m.dtype, device=m.device).reshape(1, 1, w)
-    total = m.sum(dim=(1, 2)).clamp_min(torch.finfo(m.dtype).tiny)
-    return torch.stack([(m * rows).sum(dim=(1, 2)), (m * cols).sum(dim=(1, 2))], 1) / total[:, None]
+    return _center_kernel(m, min_total=torch.finfo(m.dtype).tiny)
 
 
 class Objective:
@@ -103,6 +95,7 @@ class Objective:
 
     def __call__(self, maps: Tensors) -> Tensor:
         if self.name == "topk":
+            assert self.topk is not None
             return (flatten_maps(maps) * self.topk).sum(dim=1)
         if self.name == "mass_center":
             return -(center_of_mass(maps[0]) - self.center).pow(2).sum(dim=1)

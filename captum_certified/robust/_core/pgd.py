@@ -9,11 +9,10 @@ import torch
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_certified._utils.validation import check_int, check_positive
 from captum_certified.robust._core import geometry
 from captum_certified.robust._core.base import (
     AttributionAttack,
-    check_int,
-    check_positive,
 )
 from captum_certified.robust._core.report import AttackReport
 
@@ -76,11 +75,12 @@ class AttributionPGD(AttributionAttack):
         lower_bound (float, optional): Smallest input value. Default: ``-inf``
         upper_bound (float, optional): Largest input value. Default: ``inf``
         label_policy (str, optional): See above. Default: "reject_keep_best"
-        selection_metric (str or Callable, optional): ``"topk"``, ``"kendall"``,
-                    ``"spearman"``, ``"center_of_mass"``, ``"cosine"`` (functions of
-                    :mod:`captum_certified.metrics`, applied to the preprocessed maps of the
-                    original model) or a callable ``(clean_maps, maps) -> (bsz,)``.
-                    Default: "topk"
+        selection_metric (str or Callable, optional): ``"topk_intersection"``,
+                    ``"kendall_tau"``, ``"spearman_rho"``, ``"center_of_mass_shift"``,
+                    ``"cosine_similarity"`` (functions of :mod:`captum_certified.metrics`,
+                    applied to the preprocessed maps of the original model; the short names
+                    ``"topk"``, ``"kendall"``, ... are deprecated) or a callable
+                    ``(clean_maps, maps) -> (bsz,)``. Default: "topk_intersection"
         higher_is_stronger (bool, optional): Direction of a callable ``selection_metric``
                     (None: named metrics' own direction, callables: lower is stronger).
                     Default: None
@@ -92,10 +92,11 @@ class AttributionPGD(AttributionAttack):
                     (saliency, default True); ``baselines``, ``n_steps`` (50), ``method``
                     ("gausslegendre") for integrated_gradients; ``n_guide`` (64), ``stdevs``
                     (0.25), ``noise`` ("fixed": one draw per ``perturb`` call, or
-                    "per_step"), ``n_eval`` (evaluation samples, default ``n_guide``) for the
-                    smoothed explainers, and ``sparsity`` (0.1; the top-tau of the binary maps
-                    that score iterates, None: score with the guide map) for
-                    sparse_smoothgrad.
+                    "per_step"), ``n_eval`` (evaluation samples, default ``n_guide``),
+                    ``nt_samples_batch_size`` (128: samples per chunk; bounds the attack's
+                    memory whatever ``n_guide``) for the smoothed explainers, and
+                    ``sparsity`` (0.1; the top-tau of the binary maps that score iterates,
+                    None: score with the guide map) for sparse_smoothgrad.
                     Default: None
         reduce_channels (str, optional): ``"sum_abs"``, ``"mean_abs"``, ``"abs"`` or None.
                     Default: "sum_abs"
@@ -128,7 +129,7 @@ class AttributionPGD(AttributionAttack):
         upper_bound: float = float("inf"),
         *,
         label_policy: str = "reject_keep_best",
-        selection_metric: str | Callable[[Any, Any], Tensor] = "topk",
+        selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
         higher_is_stronger: bool | None = None,
         surrogate: Callable[..., Tensor] | None = None,
         softplus_beta: float | None = None,

@@ -8,6 +8,7 @@ binds their preprocessing arguments and records which direction means a stronger
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -15,14 +16,44 @@ from torch import Tensor
 
 from captum_certified import metrics as metrics_module
 
-#: short name -> function of captum_certified.metrics
+#: metric name -> function of captum_certified.metrics (the names are the functions' names)
 METRICS: dict[str, str] = {
+    name: name
+    for name in (
+        "topk_intersection",
+        "kendall_tau",
+        "spearman_rho",
+        "center_of_mass_shift",
+        "cosine_similarity",
+    )
+}
+
+#: Deprecated short names (accepted with a DeprecationWarning for one release).
+METRIC_ALIASES: dict[str, str] = {
     "topk": "topk_intersection",
     "kendall": "kendall_tau",
     "spearman": "spearman_rho",
     "center_of_mass": "center_of_mass_shift",
     "cosine": "cosine_similarity",
 }
+
+
+def is_metric_name(spec: object) -> bool:
+    return isinstance(spec, str) and (spec in METRICS or spec in METRIC_ALIASES)
+
+
+def canonical_metric_name(spec: str, argname: str = "selection_metric") -> str:
+    """The metric's name in :data:`METRICS`; a deprecated alias warns."""
+    if spec in METRIC_ALIASES:
+        new = METRIC_ALIASES[spec]
+        warnings.warn(
+            f"`{argname}`={spec!r} is deprecated and will be removed in the next release; use "
+            f"{new!r} (the name of the captum_certified.metrics function)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return new
+    return spec
 
 
 class MapMetric:
@@ -67,20 +98,21 @@ def resolve_metric(
 ) -> MapMetric:
     """A :class:`MapMetric` from a name in :data:`METRICS` or a callable ``(a, b) -> (bsz,)``.
 
-    Named metrics get ``reduce_channels`` and ``normalize`` (and ``k`` for ``"topk"``); a
+    Named metrics get ``reduce_channels`` and ``normalize`` (and ``k`` for
+    ``"topk_intersection"``); a
     callable is used as given and is taken to be a similarity (lower = stronger attack) unless
     ``higher_is_stronger`` says otherwise.
     """
     if isinstance(spec, str):
-        if spec not in METRICS:
+        if not is_metric_name(spec):
             raise ValueError(
                 f"`{argname}` must be one of {sorted(METRICS)} or a callable, got {spec!r}"
             )
-        fname = METRICS[spec]
+        fname = METRICS[canonical_metric_name(spec, argname)]
         # a metric for which higher means *more similar* is weakened by a stronger attack
         higher = not metrics_module.METRIC_HIGHER_IS_SIMILAR[fname]
         kwargs: dict[str, Any] = {"reduce_channels": reduce_channels, "normalize": normalize}
-        if spec == "topk":
+        if fname == "topk_intersection":
             kwargs["k"] = k
         fn = functools.partial(getattr(metrics_module, fname), **kwargs)
         if higher_is_stronger is not None:

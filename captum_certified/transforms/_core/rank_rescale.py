@@ -7,8 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_count_spec, resolve_count
 from captum_certified.transforms._core.base import AttributionTransform
+from captum_certified.transforms._core.selection import topk_indices
 
 
 class RankRescale(AttributionTransform):
@@ -60,31 +60,6 @@ class RankRescale(AttributionTransform):
         n, d = attributions.shape
         v = self.scores(d).to(device=attributions.device, dtype=attributions.dtype)
         keys = attributions.abs() if self.by_magnitude else attributions
-        # stable descending sort: among ties the lower index gets the better rank
-        order = keys.sort(dim=1, descending=True, stable=True).indices[:, : v.numel()]
+        order = topk_indices(keys, v.numel())  # among ties the lower index ranks better
         out = torch.zeros_like(attributions)
         return out.scatter_(1, order, v.expand(n, -1))
-
-
-class LinearRank(RankRescale):
-    r"""Rank-linear map: rank ``r <= keep`` scores ``(keep - r + 1) / keep``, others 0.
-
-    Levine et al.'s ``LinearExplainer``.
-
-    Args:
-        keep (int or float): Number (or fraction of ``d``) of features with non-zero score.
-        by_magnitude (bool, optional): Rank by ``|a|``. Default: True
-    """
-
-    def __init__(self, keep: int | float, by_magnitude: bool = True) -> None:
-        self.keep = check_count_spec(keep, "keep")
-
-        def linear(d: int) -> Tensor:
-            k = resolve_count(keep, d, "keep")
-            return (k - torch.arange(k, dtype=torch.float64)) / k
-
-        super().__init__(linear, by_magnitude=by_magnitude)
-        self.kind = "unit"
-
-    def __repr__(self) -> str:
-        return f"LinearRank(keep={self.keep})"

@@ -117,6 +117,25 @@ class ScoringRescale(RankRescale):
 
     def __repr__(self) -> str:
         if self.scoring == "explicit":
-            return f"ScoringRescale(scores of length {self._scores.numel()})"
+            length = self._scores.numel() if isinstance(self._scores, Tensor) else "?"
+            return f"ScoringRescale(scores of length {length})"
         extra = f", gamma={self.gamma}" if self.scoring == "geometric" else ""
         return f"ScoringRescale({self.scoring!r}, keep={self.keep}{extra})"
+
+
+class LinearRank(ScoringRescale):
+    r"""Rank-linear map: rank ``r <= keep`` scores ``(keep - r + 1) / keep``, others 0.
+
+    Levine et al.'s ``LinearExplainer``; the same map as ``ScoringRescale("linear", keep)``.
+
+    Args:
+        keep (int or float): Number (or fraction of ``d``) of features with non-zero score.
+        by_magnitude (bool, optional): Rank by ``|a|``. Default: True
+    """
+
+    def __init__(self, keep: int | float, by_magnitude: bool = True) -> None:
+        keep = check_count_spec(keep, "keep")  # the error names this class's argument
+        super().__init__("linear", keep=keep, by_magnitude=by_magnitude)
+
+    def __repr__(self) -> str:
+        return f"LinearRank(keep={self.keep})"

@@ -29,6 +29,22 @@ def topk_mask(scores: Tensor, k: int) -> Tensor:
     return above | (tied & (tied.cumsum(dim=1) <= slots))
 
 
+def topk_indices(scores: Tensor, k: int) -> Tensor:
+    r"""Indices of the ``k`` largest entries per row, in rank order, ties by lowest index.
+
+    The same selection as :func:`topk_mask` (a stable descending sort keeps tied values in
+    index order), with the ranks: column ``r`` holds the feature of rank ``r + 1``.
+
+    Args:
+        scores (Tensor): ``(N, d)`` values.
+        k (int): Entries per row, ``0 <= k <= d``.
+
+    Returns:
+        Tensor: int64 indices of shape ``(N, k)``.
+    """
+    return scores.sort(dim=1, descending=True, stable=True).indices[:, :k]
+
+
 def kth_largest(scores: Tensor, k: int) -> Tensor:
     """The k-th largest value per row, shape ``(N, 1)``."""
     return scores.topk(k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
