@@ -29,8 +29,7 @@ def certify_example(
     with torch.no_grad():
         predicted = int(model(x).argmax(dim=1).item())
     target: object = {"label": label, "predicted": predicted}.get(config.target, "noisy_argmax")
-    sparsity = _count_or_fraction(config.sparsity)
-    k = _count_or_fraction(config.k)
+    sparsity, k = config.sparsity, config.k  # int: a count, float: a fraction (validated)
     radii = torch.tensor(config.radii, dtype=torch.float64)
     common = dict(
         target=target,
@@ -42,11 +41,12 @@ def certify_example(
     )
     bound = None if config.bound == "auto" else config.bound
     if config.method == "uniform":
-        _, cert = UniformSmoothedAttribution(model).attribute(
+        attr, cert = UniformSmoothedAttribution(model).attribute(
             x, radius=config.stdevs, noise=config.noise, **common
         )
         curve = [float(cert.cosine_lower_bound(r)[0]) for r in config.radii]
         return {
+            "map": attr.detach(),
             "predicted": predicted,
             "metric": METRICS["uniform"],
             "certified": curve,
@@ -56,19 +56,20 @@ def certify_example(
         }
     if config.method == "renyi":
         explainer = RenyiRobustSmooth(model, k=sparsity)
-        _, cert = explainer.attribute(
+        attr, cert = explainer.attribute(
             x, noise=config.noise, stdevs=config.stdevs, bound=bound, **common
         )
         curve = cert.overlap_curve(k, radii, norm=config.norm)[0]
         radius_at_level = cert.certified_radius(k, config.level, norm=config.norm)
     else:
-        _, cert = SparseSmoothGrad(model, sparsity=sparsity).attribute(
+        attr, cert = SparseSmoothGrad(model, sparsity=sparsity).attribute(
             x, stdevs=config.stdevs, bound=bound, **common
         )
         curve = cert.overlap_curve(k, radii)[0]
         radius_at_level = cert.certified_radius(k, config.level)
     k_count = resolve_count(k, cert.num_features, "k")
     return {
+        "map": attr.detach(),
         "predicted": predicted,
         "metric": METRICS[config.method],
         "certified": curve.tolist(),
@@ -76,7 +77,3 @@ def certify_example(
         "k_count": k_count,
         "radius_at_level": float(radius_at_level[0]),
     }
-
-
-def _count_or_fraction(value: float) -> int | float:
-    return int(value) if value >= 1 else float(value)
