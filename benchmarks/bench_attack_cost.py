@@ -75,7 +75,8 @@ def run(n_examples: int, threads: int, run_dir: Path | None) -> None:
         assert code == 0
         stats = pstats.Stats(profiler)
         print(
-            f"\nthreads: {threads or before}   examples: {n_examples}   "
+            f"\nthreads set before the attack: {threads or before} (since issue 15 the command "
+            f"sets the run's --threads itself)   examples: {n_examples}   "
             f"wall: {wall / n_examples:.2f} s/example   cpu: {cpu / n_examples:.2f} s/example"
         )
         print("where the time goes (cumulative, profiled wall time):")

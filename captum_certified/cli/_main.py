@@ -13,7 +13,8 @@ from captum_certified.cli._config import DEVICES, METHODS, NORMS, TARGETS, Confi
 ATTACK_COST = (
     "Cost per example: radii x restarts x steps x (3 x guide + 2 x guide) noisy-sample "
     "gradients plus (radii + 1) x eval-samples; with the defaults on the embedded digits "
-    "(10 radii) about 2 s of one CPU core per example. A progress bar shows the time left."
+    "(10 radii) about 7 s of one CPU core per example (benchmarks/bench_attack_cost.py). A "
+    "progress bar shows the time left."
 )
 
 
