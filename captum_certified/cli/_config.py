@@ -101,8 +101,9 @@ class RunConfig:
         the norm and the number of features ``d`` (``radii = "auto"``).
 
         The certified radii of each method scale with its noise scale: ``sigma`` for Gaussian
-        noise in l2 (and l1, since ``||.||_2 <= ||.||_1``), ``b`` for Laplace noise in l1, the
-        ball radius ``R`` over ``sqrt(d)`` for uniform l2-ball noise; a norm other than the
+        noise in l2 (and l1, since ``||.||_2 <= ||.||_1``), ``3 b`` for Laplace noise in l1
+        (its certificate decays more slowly), the ball radius ``R`` over ``sqrt(d)`` for
+        uniform l2-ball noise; a norm other than the
         noise's own divides by the norm ratio (``sqrt(d)`` between l2 and l1 or linf, ``d``
         between l1 and linf). The grid has 11 points from 0 to that scale.
         """
@@ -111,9 +112,9 @@ class RunConfig:
         d = max(1, int(num_features))
         scale = float(self.stdevs)
         if self.method == "uniform":
-            top = 1.5 * scale / math.sqrt(d)
+            top = scale / math.sqrt(d)
         elif self.noise == "laplace":
-            top = {"l1": scale, "l2": scale / math.sqrt(d), "linf": scale / d}[self.norm]
+            top = 3 * scale * {"l1": 1.0, "l2": 1 / math.sqrt(d), "linf": 1 / d}[self.norm]
         else:
             top = {"l1": scale, "l2": scale, "linf": scale / math.sqrt(d)}[self.norm]
         step = top / (AUTO_RADII - 1)

@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         "--radii",
         nargs="+",
         help="radii to certify, or 'auto' (default): 11 radii from 0 to the noise scale "
-        "(sigma; b for laplace; R/sqrt(d) for uniform), divided by the norm ratio to the "
+        "(sigma; 3b for laplace; R/sqrt(d) for uniform), divided by the norm ratio to the "
         "noise's own norm",
     )
     certify.add_argument(

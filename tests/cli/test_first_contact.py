@@ -168,10 +168,10 @@ def test_attack_uses_and_restores_the_recorded_thread_count(tmp_path, cache_dir)
         ("sparse_smoothgrad", "gaussian", "l2", 0.5),
         ("renyi", "gaussian", "l1", 0.5),
         ("renyi", "gaussian", "linf", 0.5 / 8),
-        ("renyi", "laplace", "l1", 0.5),
-        ("renyi", "laplace", "l2", 0.5 / 8),
-        ("renyi", "laplace", "linf", 0.5 / 64),
-        ("uniform", "l2_ball", "l2", 1.5 * 0.5 / 8),
+        ("renyi", "laplace", "l1", 1.5),
+        ("renyi", "laplace", "l2", 1.5 / 8),
+        ("renyi", "laplace", "linf", 1.5 / 64),
+        ("uniform", "l2_ball", "l2", 0.5 / 8),
     ],
 )
 def test_auto_radius_grid_scales_with_noise_and_norm(method, noise, norm, top):
