@@ -126,6 +126,7 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
             started = time.perf_counter()
             x, label = x_all[index : index + 1].to(device), int(y_all[index])
             result = certify_example(model, x, label, config, index)
+            seconds = time.perf_counter() - started
             if index - config.start < MAP_EXAMPLES:
                 maps_dir = out / "maps"
                 maps_dir.mkdir(exist_ok=True)
@@ -139,7 +140,6 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
                     },
                     maps_dir / f"example-{index}.pt",
                 )
-            seconds = time.perf_counter() - started
             rows = [
                 {
                     "index": index,
