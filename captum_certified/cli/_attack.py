@@ -8,11 +8,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from captum_certified.attr import SparseSmoothGrad
+from captum_certified.cli._checks import resolve_device
 from captum_certified.cli._config import ConfigError, RunConfig
+from captum_certified.cli._report import plot_attack
 from captum_certified.cli._results import (
     ATTACK_COLUMNS,
     append_example,
@@ -25,8 +28,14 @@ from captum_certified.metrics import topk_intersection
 from captum_certified.robust import AttributionL2Attack
 
 
-def _count_or_fraction(value: float) -> int | float:
-    return int(value) if value >= 1 else float(value)
+def attack_cost(
+    n_radii: int, step_num: int, num_restarts: int, n_guide: int, eval_samples: int
+) -> int:
+    """Noisy-sample gradient evaluations per example (a double backward counts 3, a plain
+    gradient 2 forward+backward units): the guide and the scoring map at every step, plus
+    the final re-estimates of the clean and the attacked maps."""
+    per_step = 3 * n_guide + 2 * n_guide
+    return n_radii * num_restarts * step_num * per_step + 2 * (n_radii + 1) * eval_samples
 
 
 def run_attack(
@@ -50,6 +59,10 @@ def run_attack(
     maps are then re-estimated with ``eval_samples`` fresh samples and their top-K overlap is
     recorded next to the certified one. Empirical overlaps are Monte-Carlo point estimates:
     the certificate speaks about expected maps, so a small shortfall can be sampling error.
+
+    All radii of an example are attacked in one batch (one row per radius, each with its own
+    ball, noise draws and label checks: the same attack as one call per radius, with the
+    per-call overhead paid once), on the run's recorded ``threads`` and ``device``.
     """
     config_file = run / "config.toml"
     results_file = run / "results.tsv"
@@ -70,76 +83,62 @@ def run_attack(
     certified = {}
     for row in parse_rows(results_file.read_text()):
         certified[(row["index"], row["radius"])] = row["certified"]
-    radii = [r for r in config.radii if r > 0]
+    if isinstance(config.radii, str):  # a finished run records its grid as a list
+        raise ConfigError("the run's config.toml records no radius list; re-run certify")
+    radii = [float(r) for r in config.radii if r > 0]
     if not radii:
         raise ConfigError("the run has no positive radius to attack")
     indices = sorted({i for i, _ in certified})[:n_examples]
-    model = load_model(config.model, seed=config.seed)
-    x_all, y_all = load_data(config.data, config.image_size)
-    sparsity, k = _count_or_fraction(config.sparsity), _count_or_fraction(config.k)
+    if len(indices) < n_examples:
+        print(
+            f"captum-certified: warning: --n-examples {n_examples} asked, but the run holds "
+            f"{len(indices)} certified examples; attacking {len(indices)}",
+            file=sys.stderr,
+        )
+    device = resolve_device(config.device)
+    model = load_model(config.model, seed=config.seed).to(device)
+    x_all, y_all = load_data(config.data, config.image_size, seed=config.seed)
+    sparsity, k = config.sparsity, config.k
     lower, upper = box if box is not None else (float("-inf"), float("inf"))
 
     part = run / "parts" / "attack-0.tsv"
     part.parent.mkdir(exist_ok=True)
     done = clean_part_file(part, len(radii), ATTACK_COLUMNS)
     todo = [i for i in indices if i not in done]
-    iterator = todo
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(todo, desc="attack", unit="example", file=sys.stderr)
-    ssg = SparseSmoothGrad(model, sparsity=sparsity)
-    for index in iterator:
-        started = time.perf_counter()
-        x = x_all[index : index + 1]
-        label = int(y_all[index])
-        with torch.no_grad():
-            predicted = int(model(x).argmax(1))
-        target = label if config.target == "label" else predicted
-        seed = config.seed * 1_000_003 + index
-
-        clean_map = _estimate(ssg, x, target, config, eval_samples, seed)
-        rows = []
-        for j, radius in enumerate(radii):
-            attack = AttributionL2Attack(
-                model,
-                explainer="sparse_smoothgrad",
-                k=k,
-                lower_bound=lower,
-                upper_bound=upper,
-                explainer_kwargs={
-                    "stdevs": config.stdevs,
-                    "sparsity": sparsity,
-                    "n_guide": n_guide,
-                },
-                softplus_beta=softplus_beta,
-            )
-            x_adv, report = attack.perturb(
-                x,
-                radius=radius,
-                step_num=step_num,
-                target=target,
-                num_restarts=num_restarts,
-                generator=torch.Generator().manual_seed(seed),
-                return_report=True,
-            )
-            attacked_map = _estimate(
-                ssg, x_adv, target, config, eval_samples, seed + 7919 * (1 + j)
-            )
-            empirical = topk_intersection(clean_map, attacked_map, k=k)
-            rows.append(
-                {
-                    "index": index,
-                    "label": label,
-                    "radius": radius,
-                    "certified": certified.get((index, radius), float("nan")),
-                    "empirical": float(empirical[0]),
-                    "attack_norm": float((x_adv - x).norm()),
-                    "label_kept": int(bool(report.label_kept[0])),
-                    "seconds": time.perf_counter() - started,
-                }
-            )
-        append_example(part, rows, ATTACK_COLUMNS)
+    cost = attack_cost(len(radii), step_num, num_restarts, n_guide, eval_samples)
+    if todo:
+        print(
+            f"attack: {len(todo)} examples x {len(radii)} radii, {num_restarts} restarts x "
+            f"{step_num} steps, guide {n_guide} samples: ~{cost:,} sample gradients per example",
+            file=sys.stderr,
+        )
+    threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        _attack_examples(
+            todo,
+            part,
+            model,
+            x_all,
+            y_all,
+            config,
+            certified,
+            radii,
+            device=device,
+            k=k,
+            sparsity=sparsity,
+            lower=lower,
+            upper=upper,
+            step_num=step_num,
+            num_restarts=num_restarts,
+            n_guide=n_guide,
+            eval_samples=eval_samples,
+            softplus_beta=softplus_beta,
+            progress=progress,
+        )
+    finally:
+        torch.set_num_threads(threads)
     rows = [r for r in parse_rows(part.read_text(), ATTACK_COLUMNS) if r["index"] in indices]
     (run / "attack.tsv").write_text(
         "\t".join(ATTACK_COLUMNS)
@@ -149,13 +148,95 @@ def run_attack(
     summary = summarize_attack(run / "attack.tsv")
     (run / "attack_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     echo(format_attack_summary(summary))
+    plot = plot_attack(summary, run / "attack.png", config)
+    if plot:
+        echo(f"plot: {plot}")
     return summary
+
+
+def _attack_examples(
+    todo: list[int],
+    part: Path,
+    model: torch.nn.Module,
+    x_all: torch.Tensor,
+    y_all: torch.Tensor,
+    config: RunConfig,
+    certified: dict,
+    radii: list[float],
+    *,
+    device: torch.device,
+    k: int | float,
+    sparsity: int | float,
+    lower: float,
+    upper: float,
+    step_num: int,
+    num_restarts: int,
+    n_guide: int,
+    eval_samples: int,
+    softplus_beta: float,
+    progress: bool,
+) -> None:
+    iterator: Any = todo
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(todo, desc="attack", unit="example", file=sys.stderr)
+    ssg = SparseSmoothGrad(model, sparsity=sparsity)
+    attack = AttributionL2Attack(
+        model,
+        explainer="sparse_smoothgrad",
+        k=k,
+        lower_bound=lower,
+        upper_bound=upper,
+        explainer_kwargs={"stdevs": config.stdevs, "sparsity": sparsity, "n_guide": n_guide},
+        softplus_beta=softplus_beta,
+    )
+    n_radii = len(radii)
+    radius = torch.tensor(radii, dtype=torch.float64, device=device)
+    for index in iterator:
+        started = time.perf_counter()
+        x = x_all[index : index + 1].to(device)
+        label = int(y_all[index])
+        with torch.no_grad():
+            predicted = int(model(x).argmax(1).item())
+        target = label if config.target == "label" else predicted
+        seed = config.seed * 1_000_003 + index
+        clean_map = _estimate(ssg, x, target, config, eval_samples, seed)
+        rows_x = x.expand(n_radii, *x.shape[1:]).clone()
+        targets = torch.full((n_radii,), target, dtype=torch.long, device=device)
+        x_adv, report = attack.perturb(
+            rows_x,
+            radius=radius,
+            step_num=step_num,
+            target=targets,
+            num_restarts=num_restarts,
+            generator=torch.Generator().manual_seed(seed),
+            return_report=True,
+        )
+        attacked_maps = _estimate(ssg, x_adv, targets, config, eval_samples, seed + 7919)
+        empirical = topk_intersection(clean_map.expand_as(attacked_maps), attacked_maps, k=k)
+        norms = (x_adv - rows_x).flatten(1).norm(dim=1)
+        seconds = time.perf_counter() - started
+        rows = [
+            {
+                "index": index,
+                "label": label,
+                "radius": r,
+                "certified": certified.get((index, r), float("nan")),
+                "empirical": float(empirical[j].item()),
+                "attack_norm": float(norms[j].item()),
+                "label_kept": int(bool(report.label_kept[j])),
+                "seconds": seconds,
+            }
+            for j, r in enumerate(radii)
+        ]
+        append_example(part, rows, ATTACK_COLUMNS)
 
 
 def _estimate(
     ssg: SparseSmoothGrad,
     inputs: torch.Tensor,
-    target: int,
+    target: int | torch.Tensor,
     config: RunConfig,
     n: int,
     seed: int,

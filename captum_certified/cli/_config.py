@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,9 @@ NOISES = {
 }
 NORMS = ("l1", "l2", "linf")
 TARGETS = ("label", "predicted", "noisy_argmax")
+DEVICES = ("cpu", "cuda", "auto")
+#: Points of the default radius grid (``radii = "auto"``): 0 and 10 positive radii.
+AUTO_RADII = 11
 
 
 class ConfigError(ValueError):
@@ -38,16 +41,17 @@ class RunConfig:
     nt_samples: int = 2048
     nt_samples_batch_size: int = 512
     stdevs: float = 0.5
-    sparsity: float = 0.2
-    k: float = 0.2
+    sparsity: int | float = 0.2
+    k: int | float = 0.2
     alpha: float = 0.05
     bound: str = "auto"
     target: str = "label"
     seed: int = 0
-    radii: list[float] = field(default_factory=lambda: [round(0.05 * i, 2) for i in range(11)])
+    radii: list[float] | str = "auto"
     level: float = 0.5
     threads: int = 1
     image_size: int = 0
+    device: str = "cpu"
 
     def validate(self) -> RunConfig:
         if self.method not in METHODS:
@@ -78,16 +82,47 @@ class RunConfig:
             raise ConfigError("--start, --image-size, --seed and --threads must be >= 0")
         if not (math.isfinite(self.stdevs) and self.stdevs > 0):
             raise ConfigError(f"--stdevs must be > 0, got {self.stdevs}")
-        for name in ("sparsity", "k"):
-            value = getattr(self, name)
-            if not (0 < value <= 1 or (value >= 1 and float(value).is_integer())):
-                raise ConfigError(f"--{name} must be a fraction in (0, 1] or a count, got {value}")
+        self.sparsity = parse_count(self.sparsity, "--sparsity")
+        self.k = parse_count(self.k, "--k")
         if not 0 < self.alpha < 1:
             raise ConfigError(f"--alpha must be in (0, 1), got {self.alpha}")
-        if not self.radii or any(not math.isfinite(r) or r < 0 for r in self.radii):
-            raise ConfigError("--radii must be a non-empty list of finite radii >= 0")
-        self.radii = sorted(float(r) for r in self.radii)
+        if self.device not in DEVICES:
+            raise ConfigError(f"--device must be one of {DEVICES}, got {self.device!r}")
+        if self.radii != "auto":
+            if isinstance(self.radii, str) or not self.radii:
+                raise ConfigError(f"--radii must be 'auto' or a list of radii, got {self.radii!r}")
+            if any(not math.isfinite(r) or r < 0 for r in self.radii):
+                raise ConfigError("--radii must be a non-empty list of finite radii >= 0")
+            self.radii = sorted(float(r) for r in self.radii)
         return self
+
+    def radius_grid(self, num_features: int) -> list[float]:
+        """The radii of the run: ``radii`` as given, or the grid derived from the noise scale,
+        the norm and the number of features ``d`` (``radii = "auto"``).
+
+        The certified radii of each method scale with its noise scale: ``sigma`` for Gaussian
+        noise in l2 (and l1, since ``||.||_2 <= ||.||_1``), ``3 b`` for Laplace noise in l1
+        (its certificate decays more slowly), the ball radius ``R`` over ``sqrt(d)`` for
+        uniform l2-ball noise; a norm other than the
+        noise's own divides by the norm ratio (``sqrt(d)`` between l2 and l1 or linf, ``d``
+        between l1 and linf). The grid has 11 points from 0 to that scale.
+        """
+        if self.radii != "auto":
+            return list(self.radii)  # type: ignore[arg-type]
+        d = max(1, int(num_features))
+        scale = float(self.stdevs)
+        if self.method == "uniform":
+            top = scale / math.sqrt(d)
+        elif self.noise == "laplace":
+            top = 3 * scale * {"l1": 1.0, "l2": 1 / math.sqrt(d), "linf": 1 / d}[self.norm]
+        else:
+            top = {"l1": scale, "l2": scale, "linf": scale / math.sqrt(d)}[self.norm]
+        step = top / (AUTO_RADII - 1)
+        return [float(f"{step * i:.6g}") for i in range(AUTO_RADII)]
+
+    def resolved(self, num_features: int) -> RunConfig:
+        """A copy with the radius grid made explicit (what ``config.toml`` records)."""
+        return dataclasses.replace(self, radii=self.radius_grid(num_features))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -137,6 +172,58 @@ class RunConfig:
         else:
             raise ConfigError(f"--config must be a .toml, .yaml or .json file, got {path.name}")
         return cls.from_dict(values)
+
+
+def parse_count(value: Any, option: str) -> int | float:
+    """``--k`` / ``--sparsity``: an int count, a fraction in (0, 1) or a percentage ``"20%"``.
+
+    Returns an ``int`` for a count and a ``float`` in (0, 1] for a fraction (the Python API's
+    convention: ``1.0`` is all features). On the command line (strings) ``"1"`` is one feature,
+    ``"20%"`` a fifth, ``"100%"`` all of them, and ``"1.0"`` is refused as ambiguous. In config
+    files a float that is a whole number above 1 (written by older versions) is a count.
+    """
+    text = value.strip() if isinstance(value, str) else None
+    if isinstance(value, bool):
+        raise ConfigError(f"{option} must be a count, a fraction or a percentage, got {value!r}")
+    if text is not None:
+        try:
+            if text.endswith("%"):
+                percent = float(text[:-1])
+                if not 0 < percent <= 100:
+                    raise ConfigError(f"{option} as a percentage must be in (0%, 100%], got {text}")
+                return percent / 100.0
+            if text.isdigit():
+                value = int(text)
+            else:
+                value = float(text)
+                if value == 1.0:
+                    raise ConfigError(
+                        f"{option} 1.0 is ambiguous: write 1 for one feature or 100% for all"
+                    )
+                if value > 1:
+                    raise ConfigError(
+                        f"{option} {text}: a count is an integer without a decimal point "
+                        f"(e.g. {int(value) if value.is_integer() else round(value)})"
+                    )
+        except ValueError as err:
+            if isinstance(err, ConfigError):
+                raise
+            raise ConfigError(
+                f"{option} must be a count (5), a fraction (0.2) or a percentage (20%), got "
+                f"{text!r}"
+            ) from None
+    if isinstance(value, int):
+        if value < 1:
+            raise ConfigError(f"{option} as a count must be >= 1, got {value}")
+        return value
+    if isinstance(value, float):
+        if 0 < value <= 1:
+            return value
+        if value > 1 and value.is_integer():
+            return int(value)
+    raise ConfigError(
+        f"{option} must be a count (>= 1), a fraction in (0, 1) or a percentage, got {value!r}"
+    )
 
 
 def _toml_value(value: Any) -> str:

@@ -7,7 +7,15 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from captum_certified.cli._config import METHODS, NORMS, TARGETS, ConfigError, RunConfig
+from captum_certified.cli._config import DEVICES, METHODS, NORMS, TARGETS, ConfigError, RunConfig
+
+#: What one default ``attack`` costs, for ``--help`` (benchmarks/bench_attack_cost.py).
+ATTACK_COST = (
+    "Cost per example: radii x restarts x steps x (3 x guide + 2 x guide) noisy-sample "
+    "gradients plus (radii + 1) x eval-samples; with the defaults on the embedded digits "
+    "(10 radii) about 7 s of one CPU core per example (benchmarks/bench_attack_cost.py). A "
+    "progress bar shows the time left."
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -15,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="captum-certified",
         description="Certified-robust attributions: certify a dataset, report the results.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     defaults = RunConfig()
 
@@ -34,7 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     certify.add_argument(
         "--level", type=float, help="overlap (or cosine, uniform) for the radius column"
     )
-    certify.add_argument("--model", help="'digits' or 'package.module:factory' (default: digits)")
+    certify.add_argument(
+        "--model",
+        help="'digits' or 'module:factory', a callable returning a torch.nn.Module; the module "
+        "is imported as `python -m` would, from the current folder first (default: digits)",
+    )
     certify.add_argument(
         "--data", help="'digits', 'tensors:PATH' (torch.save of (x, y)) or 'imagefolder:DIR'"
     )
@@ -52,14 +65,32 @@ def _parser() -> argparse.ArgumentParser:
         f"default: {defaults.stdevs}",
     )
     certify.add_argument(
-        "--sparsity", type=float, help="top-tau kept per sample (fraction or count)"
+        "--sparsity",
+        help="top-tau kept per sample: a count (50), a fraction (0.2) or a percentage (20%%); "
+        f"default: {defaults.sparsity}",
     )
-    certify.add_argument("-k", "--k", type=float, help="top-K certified (fraction or count)")
+    certify.add_argument(
+        "-k",
+        "--k",
+        help="top-K certified: a count (5), a fraction (0.2) or a percentage (20%%); 1.0 is "
+        f"refused as ambiguous (write 1 or 100%%); default: {defaults.k}",
+    )
     certify.add_argument("--alpha", type=float, help="failure probability (default: 0.05)")
     certify.add_argument("--bound", choices=["auto", "clopper_pearson", "kl", "hoeffding"])
     certify.add_argument("--target", choices=TARGETS, help="class explained (default: label)")
     certify.add_argument("--seed", type=int, help="base seed; example i uses seed*1000003 + i")
-    certify.add_argument("--radii", type=float, nargs="+", help="l2 radii to certify")
+    certify.add_argument(
+        "--radii",
+        nargs="+",
+        help="radii to certify, or 'auto' (default): 11 radii from 0 to the noise scale "
+        "(sigma; 3b for laplace; R/sqrt(d) for uniform), divided by the norm ratio to the "
+        "noise's own norm",
+    )
+    certify.add_argument(
+        "--device",
+        choices=DEVICES,
+        help="cpu (default), cuda (must be present) or auto (cuda when present)",
+    )
     certify.add_argument("--image-size", type=int, help="resize imagefolder images (0: keep)")
     certify.add_argument(
         "--threads",
@@ -73,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
         "attack",
         help="empirical top-K overlap under an l2 attribution attack, next to the certificate",
         description="Attacks the smoothed maps of a finished `certify` run (sparse_smoothgrad) "
-        "at each positive radius with Levine et al.'s l2 attack and writes attack.tsv.",
+        "at each positive radius with Levine et al.'s l2 attack (all radii of an example in one "
+        "batch, on the run's --threads and --device) and writes attack.tsv and attack.png. "
+        + ATTACK_COST,
     )
     attack.add_argument("run", help="output folder of a certify run")
     attack.add_argument("--n-examples", type=int, default=10, help="default: 10")
@@ -94,12 +127,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from captum_certified import __version__
+
+    return __version__
+
+
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
     config = RunConfig.load(args.config) if args.config else RunConfig()
     for f in fields(RunConfig):
         value = getattr(args, f.name, None)
         if value is not None:
             setattr(config, f.name, value)
+    if args.radii is not None:
+        if args.radii == ["auto"]:
+            config.radii = "auto"
+        else:
+            try:
+                config.radii = [float(r) for r in args.radii]
+            except ValueError:
+                raise ConfigError(
+                    f"--radii must be 'auto' or numbers, got {' '.join(args.radii)}"
+                ) from None
     return config.validate()
 
 
@@ -127,7 +176,13 @@ def main(argv: list[str] | None = None) -> int:
                 progress=not args.no_progress,
             )
         elif args.command == "report":
-            from captum_certified.cli._report import format_summary, plot_summary, summarize
+            from captum_certified.cli._report import (
+                format_summary,
+                plot_attack,
+                plot_maps,
+                plot_summary,
+                summarize,
+            )
 
             run = Path(args.run)
             results = run / "results.tsv"
@@ -140,16 +195,27 @@ def main(argv: list[str] | None = None) -> int:
             )
             summary = summarize(results, level=recorded.level, norm=recorded.norm)
             print(format_summary(summary))
-            plot = plot_summary(summary, run / "certified_vs_radius.png")
+            plot = plot_summary(summary, run / "certified_vs_radius.png", recorded)
             if plot:
                 print(f"plot: {plot}")
+            maps = plot_maps(run / "maps", run / "maps.png", recorded)
+            if maps:
+                print(f"heatmaps: {maps}")
             if (run / "attack.tsv").exists():
                 from captum_certified.cli._attack import format_attack_summary, summarize_attack
 
-                print(format_attack_summary(summarize_attack(run / "attack.tsv")))
+                attack_summary = summarize_attack(run / "attack.tsv")
+                print(format_attack_summary(attack_summary))
+                attack_plot = plot_attack(attack_summary, run / "attack.png", recorded)
+                if attack_plot:
+                    print(f"plot: {attack_plot}")
     except ConfigError as err:
         print(f"captum-certified: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `captum-certified report RUN | head`: the reader left; not an error of ours
+        _silence_stdout()
+        return 0
     except KeyboardInterrupt:
         print(
             "\ncaptum-certified: interrupted; finished examples are saved, rerun the same "
@@ -160,5 +226,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _silence_stdout() -> None:
+    """Point stdout at devnull so that the interpreter's final flush does not raise again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def console_main() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        code = 0
+    sys.exit(code)

@@ -31,24 +31,25 @@ def certify_example(
     with torch.no_grad():
         predicted = int(model(x).argmax(dim=1).item())
     target: object = {"label": label, "predicted": predicted}.get(config.target, "noisy_argmax")
-    sparsity = _count_or_fraction(config.sparsity)
-    k = _count_or_fraction(config.k)
+    sparsity, k = config.sparsity, config.k  # int: a count, float: a fraction (validated)
     radii = torch.tensor(config.radii, dtype=torch.float64)
     common: dict[str, Any] = dict(
         target=target,
         nt_samples=config.nt_samples,
         nt_samples_batch_size=config.nt_samples_batch_size,
+        return_certificate=True,
         alpha=config.alpha,
         generator=generator,
     )
     bound = None if config.bound == "auto" else config.bound
     cert: Any  # the certificate type depends on the method
     if config.method == "uniform":
-        _, cert = UniformSmoothedAttribution(model).attribute(
-            x, radius=config.stdevs, noise=config.noise, return_certificate=True, **common
+        attr, cert = UniformSmoothedAttribution(model).attribute(
+            x, radius=config.stdevs, noise=config.noise, **common
         )
         curve = [float(cert.cosine_lower_bound(r)[0]) for r in config.radii]
         return {
+            "map": attr.detach(),
             "predicted": predicted,
             "metric": METRICS["uniform"],
             "certified": curve,
@@ -58,24 +59,20 @@ def certify_example(
         }
     if config.method == "renyi":
         explainer = RenyiRobustSmooth(model, k=sparsity)
-        _, cert = explainer.attribute(
-            x,
-            noise=config.noise,
-            stdevs=config.stdevs,
-            bound=bound,
-            return_certificate=True,
-            **common,
+        attr, cert = explainer.attribute(
+            x, noise=config.noise, stdevs=config.stdevs, bound=bound, **common
         )
         curve = cert.overlap_curve(k, radii, norm=config.norm)[0]
         radius_at_level = cert.certified_radius(k, config.level, norm=config.norm)
     else:
-        _, cert = SparseSmoothGrad(model, sparsity=sparsity).attribute(
-            x, stdevs=config.stdevs, bound=bound, return_certificate=True, **common
+        attr, cert = SparseSmoothGrad(model, sparsity=sparsity).attribute(
+            x, stdevs=config.stdevs, bound=bound, **common
         )
         curve = cert.overlap_curve(k, radii)[0]
         radius_at_level = cert.certified_radius(k, config.level)
     k_count = resolve_count(k, cert.num_features, "k")
     return {
+        "map": attr.detach(),
         "predicted": predicted,
         "metric": METRICS[config.method],
         "certified": curve.tolist(),
@@ -83,7 +80,3 @@ def certify_example(
         "k_count": k_count,
         "radius_at_level": float(radius_at_level[0]),
     }
-
-
-def _count_or_fraction(value: float) -> int | float:
-    return int(value) if value >= 1 else float(value)

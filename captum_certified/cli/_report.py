@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
+from typing import Any
 
 from captum_certified.cli._results import COLUMNS, parse_rows
+
+#: Where the command line's parameter guide lives (printed in hints).
+PARAMETER_GUIDE = "docs/cli.rst, section 'Choosing parameters'"
 
 
 def summarize(results: Path, level: float = 0.5, norm: str = "l2") -> dict:
@@ -65,8 +69,7 @@ def format_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_summary(summary: dict, path: Path) -> Path | None:
-    """Write a PNG of the certified value vs radius; None if matplotlib is missing."""
+def _pyplot() -> Any:
     try:
         import matplotlib
 
@@ -74,7 +77,32 @@ def plot_summary(summary: dict, path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ModuleNotFoundError:
         return None
-    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=120)
+    return plt
+
+
+def run_context(config: Any, n_examples: int | None = None) -> str:
+    """One line naming what a plot shows: method, noise, K, sigma, n, alpha, examples, data."""
+    if config is None:
+        return ""
+    scale = {"l2_ball": "R", "laplace": "b"}.get(config.noise, "sigma")
+    k = f"K={config.k}" if config.method != "uniform" else "cosine"
+    examples = f"{n_examples} examples, " if n_examples is not None else ""
+    return (
+        f"{config.method} ({config.noise}), {k}, {scale}={config.stdevs:g}, n={config.nt_samples}, "
+        f"alpha={config.alpha:g}, {examples}data={config.data}, model={config.model}"
+    )
+
+
+def plot_summary(summary: dict, path: Path, config: Any = None) -> Path | None:
+    """Write a PNG of the certified value vs radius; None if matplotlib is missing.
+
+    The title names the run (method, K, noise scale, samples, alpha, examples, data); a note
+    explains why the value at radius 0 is below 1 (the Monte-Carlo confidence band).
+    """
+    plt = _pyplot()
+    if plt is None:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     ax.fill_between(summary["radii"], summary["q25"], summary["q75"], alpha=0.25, label="25-75 %")
     ax.plot(summary["radii"], summary["median"], marker="o", label="median")
     ax.plot(summary["radii"], summary["mean"], linestyle="--", label="mean")
@@ -87,10 +115,115 @@ def plot_summary(summary: dict, path: Path) -> Path | None:
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend()
+    context = run_context(config, summary["n_examples"])
+    ax.set_title(
+        ("Certified robustness\n" + context) if context else "Certified robustness", fontsize=7
+    )
+    fig.text(
+        0.01,
+        0.01,
+        "Below 1 at radius 0: the certificate holds with probability 1 - alpha for the expected "
+        "map,\nso it pays for the Monte-Carlo confidence band (more samples n narrow it).",
+        fontsize=6,
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_attack(summary: dict, path: Path, config: Any = None) -> Path | None:
+    """Attacked vs certified top-K overlap per radius (``attack.png``)."""
+    plt = _pyplot()
+    if plt is None:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    ax.plot(summary["radii"], summary["certified"], marker="o", label="certified (lower bound)")
+    ax.plot(summary["radii"], summary["empirical"], marker="s", label="attacked (l2 attack)")
+    ax.set_xlabel("l2 radius")
+    ax.set_ylabel("top-K overlap (mean over examples)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    context = run_context(config, summary["n_examples"])
+    ax.set_title("Attacked vs certified overlap\n" + context, fontsize=7)
+    fig.text(
+        0.01,
+        0.01,
+        "The attacked overlap is an upper bound on the worst case, the certified one a lower "
+        "bound;\nthe truth lies between them (up to Monte-Carlo error of the attacked maps).",
+        fontsize=6,
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_maps(folder: Path, path: Path, config: Any = None) -> Path | None:
+    """A heatmap figure of the saved examples: input, smoothed map, its top-K."""
+    plt = _pyplot()
+    files = sorted(folder.glob("example-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
+    if plt is None or not files:
+        return None
+    import torch
+
+    examples = [torch.load(f, weights_only=True) for f in files]
+    fig, axes = plt.subplots(len(examples), 3, figsize=(6.4, 2.2 * len(examples)), dpi=120)
+    axes = [axes] if len(examples) == 1 else axes
+    for row, ex in zip(axes, examples):
+        image = ex["input"].float()
+        image = image.permute(1, 2, 0) if image.dim() == 3 and image.shape[0] in (3, 4) else image
+        image = image[0] if image.dim() == 3 and image.shape[0] == 1 else image
+        heat = ex["map"].float().abs()
+        heat = heat.sum(0) if heat.dim() == 3 else heat
+        top = torch.zeros(heat.numel())
+        if ex["k_count"]:
+            top[heat.flatten().topk(min(int(ex["k_count"]), heat.numel())).indices] = 1.0
+        panels = (
+            (image, f"input #{ex['index']} (label {ex['label']})", "gray"),
+            (heat, "smoothed map", "viridis"),
+            (top.reshape(heat.shape), f"top-K (K={ex['k_count']})", "gray"),
+        )
+        for ax, (data, title, cmap) in zip(row, panels):
+            ax.imshow((data.clamp(0, 1) if data is image else data).tolist(), cmap=cmap)
+            ax.set_title(title, fontsize=7)
+            ax.axis("off")
+    fig.suptitle(run_context(config), fontsize=6)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
-__all__ = ["COLUMNS", "format_summary", "plot_summary", "summarize"]
+def low_certification_hint(summary: dict, config: Any, num_features: int | None = None) -> str:
+    """A one-line hint when almost nothing is certified ("" otherwise)."""
+    radii, mean = summary["radii"], summary["mean"]
+    at_zero = mean[0] if radii and radii[0] == 0 else None
+    positive = [(r, m) for r, m in zip(radii, mean) if r > 0]
+    if at_zero is not None and at_zero < 0.2:
+        d = f" of {num_features} features" if num_features else ""
+        return (
+            f"hint: almost nothing is certified even at radius 0 (mean {at_zero:.3f}): the "
+            f"confidence band of n={config.nt_samples} samples is too wide for K={config.k}{d}; "
+            f"raise --nt-samples, or raise --k/--sparsity; see {PARAMETER_GUIDE}"
+        )
+    if positive and positive[0][1] < 0.05:
+        return (
+            f"hint: almost nothing is certified at the smallest positive radius "
+            f"{positive[0][0]:g} (mean {positive[0][1]:.3f}): the radii are large for noise "
+            f"scale {config.stdevs:g}; "
+            f"raise --stdevs or use smaller --radii (default: auto); see {PARAMETER_GUIDE}"
+        )
+    return ""
+
+
+__all__ = [
+    "COLUMNS",
+    "format_summary",
+    "low_certification_hint",
+    "plot_attack",
+    "plot_maps",
+    "plot_summary",
+    "summarize",
+]

@@ -10,12 +10,22 @@ from pathlib import Path
 
 import torch
 
+from captum_certified.cli._checks import check_fit, resolve_device
 from captum_certified.cli._config import ConfigError, RunConfig
 from captum_certified.cli._distributed import DistributedContext
 from captum_certified.cli._methods import certify_example
-from captum_certified.cli._report import format_summary, plot_summary, summarize
+from captum_certified.cli._report import (
+    format_summary,
+    low_certification_hint,
+    plot_maps,
+    plot_summary,
+    summarize,
+)
 from captum_certified.cli._results import append_example, clean_part_file, merge_parts, read_parts
 from captum_certified.cli._sources import load_data, load_model
+
+#: Examples whose maps are kept (``maps.pt``) for the heatmap figure of ``report``.
+MAP_EXAMPLES = 3
 
 
 def _versions() -> dict[str, str]:
@@ -40,6 +50,8 @@ def _prepare_out(out: Path, config: RunConfig, ctx: DistributedContext) -> None:
     config_file = out / "config.toml"
     if ctx.rank == 0:
         (out / "parts").mkdir(parents=True, exist_ok=True)
+        if config_file.exists() and not read_parts(out, len(RunConfig.load(config_file).radii)):
+            config_file.unlink()  # nothing was certified under the old configuration
         if config_file.exists():
             previous = RunConfig.load(config_file)
             if previous.to_dict() != config.to_dict():
@@ -66,11 +78,25 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
     """Certify ``config.n_examples`` examples; returns the summary on rank 0."""
     config.validate()
     out = Path(config.out)
+    device = resolve_device(config.device)
     ctx = DistributedContext.from_env()
     threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
+        # everything that depends on the model and the data is checked before `out` exists
+        model = load_model(config.model, seed=config.seed).to(device)
+        x_all, y_all = load_data(config.data, config.image_size, seed=config.seed)
+        num_features = check_fit(model, x_all, y_all, config, device)
+        config = config.resolved(num_features)
+        stop = min(config.start + config.n_examples, len(x_all))
+        if stop - config.start < config.n_examples and ctx.rank == 0:
+            print(
+                f"captum-certified: warning: --n-examples {config.n_examples} asked, but --data "
+                f"holds {len(x_all) - config.start} examples from --start {config.start}; "
+                f"running {stop - config.start}",
+                file=sys.stderr,
+            )
         error: Exception | None = None
         try:
             _prepare_out(out, config, ctx)
@@ -81,11 +107,6 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
             raise error
         if not (out / "config.toml").exists():
             raise ConfigError(f"{out} could not be prepared (see rank 0)")
-        model = load_model(config.model, seed=config.seed)
-        x_all, y_all = load_data(config.data, config.image_size)
-        stop = min(config.start + config.n_examples, len(x_all))
-        if config.start >= len(x_all):
-            raise ConfigError(f"--start {config.start} is past the {len(x_all)} examples")
         n_radii = len(config.radii)
         part = out / "parts" / f"part-{ctx.rank}.tsv"
         clean_part_file(part, n_radii)
@@ -103,9 +124,22 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
             iterator = tqdm(todo, desc="certify", unit="example", file=sys.stderr)
         for index in iterator:
             started = time.perf_counter()
-            x, label = x_all[index : index + 1], int(y_all[index])
+            x, label = x_all[index : index + 1].to(device), int(y_all[index])
             result = certify_example(model, x, label, config, index)
             seconds = time.perf_counter() - started
+            if index - config.start < MAP_EXAMPLES:
+                maps_dir = out / "maps"
+                maps_dir.mkdir(exist_ok=True)
+                torch.save(
+                    {
+                        "index": index,
+                        "label": label,
+                        "input": x[0].cpu(),
+                        "map": result["map"][0].cpu(),
+                        "k_count": result["k_count"],
+                    },
+                    maps_dir / f"example-{index}.pt",
+                )
             rows = [
                 {
                     "index": index,
@@ -131,9 +165,13 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
         results = merge_parts(out, n_radii)
         summary = summarize(results, level=config.level, norm=config.norm)
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        plot = plot_summary(summary, out / "certified_vs_radius.png")
+        plot = plot_summary(summary, out / "certified_vs_radius.png", config)
+        plot_maps(out / "maps", out / "maps.png", config)
         echo(format_summary(summary))
         echo(f"results: {results}" + (f"   plot: {plot}" if plot else ""))
+        hint = low_certification_hint(summary, config, num_features)
+        if hint:
+            echo(hint)
         return summary
     finally:
         torch.set_num_threads(threads)

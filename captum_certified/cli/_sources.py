@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from pathlib import Path
 
 import torch
@@ -12,7 +14,12 @@ from captum_certified.cli._config import ConfigError
 
 
 def load_model(spec: str, seed: int = 0) -> nn.Module:
-    """``"digits"`` (the embedded default) or ``"package.module:factory"`` returning a module."""
+    """``"digits"`` (the embedded default) or ``"package.module:factory"`` returning a module.
+
+    The module is imported the way ``python -m`` imports: the current folder comes first on
+    the search path (for the import and the factory call only), so ``--model tinycnn:factory``
+    works from the folder holding ``tinycnn.py`` without setting ``PYTHONPATH``.
+    """
     if spec == "digits":
         from captum_certified.cli._digits import default_digits_model
 
@@ -20,23 +27,37 @@ def load_model(spec: str, seed: int = 0) -> nn.Module:
     if ":" not in spec:
         raise ConfigError(f"--model must be 'digits' or 'module:callable', got {spec!r}")
     module_name, _, attr = spec.partition(":")
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(f"--model {spec!r} cannot be imported: {err}") from err
-    model = factory()
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as err:
+            raise ConfigError(
+                f"--model {spec!r} cannot be imported: {err} (searched the current folder "
+                f"{cwd} first, then the installed packages)"
+            ) from err
+        model = factory()
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
     if not isinstance(model, nn.Module):
         raise ConfigError(f"--model factory {spec!r} must return a torch.nn.Module")
     return model.eval()
 
 
-def load_data(spec: str, image_size: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def load_data(spec: str, image_size: int = 0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Examples and labels.
 
-    ``"digits"``: the test split of scikit-learn's digits. ``"tensors:PATH"``: a file written
-    by ``torch.save`` holding ``(x, y)`` or ``{"x": ..., "y": ...}``. ``"imagefolder:DIR"``:
-    one sub-folder per class of image files, read with PIL as RGB in [0, 1] (resized to
-    ``image_size`` if given, else all images must share one size).
+    ``"digits"``: the test split of scikit-learn's digits (a seeded random permutation).
+    ``"tensors:PATH"``: a file written by ``torch.save`` holding ``(x, y)`` or
+    ``{"x": ..., "y": ...}``, used in the order given. ``"imagefolder:DIR"``: one sub-folder
+    per class of image files, read with PIL as RGB in [0, 1] (resized to ``image_size`` if
+    given, else all images must share one size), in an order drawn with ``seed`` that is
+    balanced over classes (each class shuffled, then the classes taken in turn), so the first
+    ``n`` examples cover the classes evenly.
     """
     if spec == "digits":
         from captum_certified.cli._digits import load_digits_split
@@ -58,11 +79,13 @@ def load_data(spec: str, image_size: int = 0) -> tuple[torch.Tensor, torch.Tenso
             raise ConfigError("--data tensors file must hold tensors x and y of equal length")
         return x.float(), y.long()
     if kind == "imagefolder" and location:
-        return _load_image_folder(Path(location), image_size)
+        return _load_image_folder(Path(location), image_size, seed)
     raise ConfigError(f"--data must be 'digits', 'tensors:PATH' or 'imagefolder:DIR', got {spec!r}")
 
 
-def _load_image_folder(root: Path, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _load_image_folder(
+    root: Path, image_size: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     if not root.is_dir():
         raise ConfigError(f"--data image folder {root} does not exist")
     try:
@@ -70,21 +93,34 @@ def _load_image_folder(root: Path, image_size: int) -> tuple[torch.Tensor, torch
     except ModuleNotFoundError as err:
         raise ConfigError("imagefolder data needs Pillow: pip install pillow") from err
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    images, labels = [], []
     suffixes = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp"}
-    for label, name in enumerate(classes):
-        for file in sorted((root / name).iterdir()):
-            if file.suffix.lower() not in suffixes:
-                continue
-            with Image.open(file) as opened:
-                img = opened.convert("RGB")
-                if image_size:
-                    img = img.resize((image_size, image_size))
-                data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-                images.append(data.reshape(img.size[1], img.size[0], 3).permute(2, 0, 1))
-                labels.append(label)
+    files = [
+        [f for f in sorted((root / name).iterdir()) if f.suffix.lower() in suffixes]
+        for name in classes
+    ]
+    generator = torch.Generator().manual_seed(seed)
+    files = [[c[i] for i in torch.randperm(len(c), generator=generator).tolist()] for c in files]
+    order = [
+        (label, c[i])
+        for i in range(max((len(c) for c in files), default=0))
+        for label, c in enumerate(files)
+        if i < len(c)
+    ]
+    images, labels = [], []
+    for label, file in order:
+        with Image.open(file) as img:
+            img = img.convert("RGB")
+            if image_size:
+                img = img.resize((image_size, image_size))
+            data = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+            images.append(data.reshape(img.size[1], img.size[0], 3).permute(2, 0, 1))
+            labels.append(label)
     if not images:
         raise ConfigError(f"--data image folder {root} holds no images in class sub-folders")
-    if len({tuple(i.shape) for i in images}) > 1:
-        raise ConfigError("--data images differ in size: pass --image-size")
+    sizes = sorted({tuple(i.shape[1:]) for i in images})
+    if len(sizes) > 1:
+        raise ConfigError(
+            f"--data images differ in size ({', '.join('x'.join(map(str, s)) for s in sizes[:3])}"
+            f"{', ...' if len(sizes) > 3 else ''}): pass --image-size"
+        )
     return torch.stack(images).float() / 255.0, torch.tensor(labels)

@@ -36,8 +36,13 @@ def cache_dir(tmp_path_factory):
         os.environ["CAPTUM_CERTIFIED_CACHE"] = old
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def _env(cache_dir):
     env = dict(os.environ, CAPTUM_CERTIFIED_CACHE=str(cache_dir), OMP_NUM_THREADS="1")
+    # subprocesses run this checkout's package, whatever their working folder
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.pop("WORLD_SIZE", None)
     return env
 

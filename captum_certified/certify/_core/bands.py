@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import torch
-from scipy import stats
 from torch import Tensor
 
 from captum_certified._utils.validation import check_positive_int, check_probability
@@ -83,6 +82,8 @@ def clopper_pearson_band(counts: Tensor, n: int, alpha: float) -> tuple[Tensor, 
     # Counts take at most n + 1 values: evaluate the quantiles once per distinct value.
     values, inverse = torch.unique(rounded, return_inverse=True)
     k = values.cpu().numpy()
+    from scipy import stats  # imported here: scipy.stats costs ~1 s at import time
+
     with np.errstate(all="ignore"):
         lower = np.where(k > 0, stats.beta.ppf(tail, k, n - k + 1), 0.0)
         upper = np.where(k < n, stats.beta.isf(tail, k + 1, n - k), 1.0)

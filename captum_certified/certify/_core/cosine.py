@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import special
 from torch import Tensor
 
 from captum_certified._utils.validation import (
@@ -94,6 +93,8 @@ def _as_cpu(t: Any, name: str) -> Tensor:
 
 def _ball_nonoverlap_ratio(ratio: Tensor, d: int) -> Tensor:
     """``1 - V_cap/V`` as a function of ``ratio = t / r`` (float64 tensor, ``>= 0``)."""
+    from scipy import special  # imported on first use (start-up time)
+
     rho = ratio.numpy()
     with np.errstate(over="ignore", invalid="ignore"):
         s = np.minimum(np.square(rho) / 4.0, 1.0)
@@ -104,6 +105,8 @@ def _ball_nonoverlap_ratio(ratio: Tensor, d: int) -> Tensor:
 
 def _ball_inverse(beta: Tensor, d: int) -> Tensor:
     """Largest ``t / r`` with ``1 - V_cap/V <= beta`` (``inf`` where ``beta >= 1``)."""
+    from scipy import special
+
     b = beta.numpy()
     with np.errstate(invalid="ignore"):
         s = special.betaincinv(0.5, (d + 1) / 2.0, np.clip(b, 0.0, 1.0))

@@ -42,6 +42,10 @@ from captum_certified.robust._core.surrogate import softplus_surrogate
 
 Tensors = tuple[Tensor, ...]
 
+#: Softplus sharpness of the surrogate chosen automatically for ReLU networks (the smallest
+#: value of Dombrowski et al.'s schedule, the one the README examples use).
+AUTO_SOFTPLUS_BETA = 10.0
+
 
 @dataclass
 class Problem:
@@ -88,8 +92,11 @@ class AttributionAttack(Perturbation):
         normalize: str | None,
         selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
         higher_is_stronger: bool | None = None,
+        auto_surrogate: bool = True,
     ) -> None:
         super().__init__()
+        if not isinstance(auto_surrogate, bool):
+            raise TypeError(f"`auto_surrogate` must be a bool, got {type(auto_surrogate).__name__}")
         if not callable(forward_func):
             raise TypeError(f"`forward_func` must be callable, got {type(forward_func).__name__}")
         for name, value in (("lower_bound", lower_bound), ("upper_bound", upper_bound)):
@@ -130,6 +137,8 @@ class AttributionAttack(Perturbation):
                 "`selection_metric` must be a metric name or a callable, got "
                 f"{type(selection_metric).__name__}"
             )
+        self.auto_surrogate = auto_surrogate
+        self._surrogate_is_auto = False
         self._metric_spec = selection_metric
         self._higher_is_stronger = higher_is_stronger
         self.metric: MapMetric | None = None
@@ -210,6 +219,8 @@ class AttributionAttack(Perturbation):
                 f"`generator` must be a torch.Generator, got {type(generator).__name__}"
             )
         x0, is_tuple = self._format_inputs(inputs)
+        if self._surrogate_is_auto:  # rebuilt from the current weights when needed again
+            self.surrogate, self._surrogate_is_auto = None, False
         masks = self._format_masks(mask, x0)
         args = format_args(additional_forward_args)
         label, tgt = label_and_target(self.forward_func, x0, args, target)
@@ -389,6 +400,8 @@ class AttributionAttack(Perturbation):
         for t in range(step_num):
             _, grads = self.loss_gradient(x, p)
             if t == 0 and p.objective.needs_gradient:
+                if self._all_zero(grads) and self._adopt_auto_surrogate():
+                    _, grads = self.loss_gradient(x, p)
                 self.warn_if_flat(grads)
             direction = geometry.normalized(grads, norm)
             s = step_size(t)
@@ -436,7 +449,7 @@ class AttributionAttack(Perturbation):
             objective=self.objective_value(maps, p).cpu(),
             restart=restart,
             policy=policy,
-            extra=extra,
+            extra={**extra, "auto_surrogate": self._surrogate_is_auto},
         )
 
     def run_restarts(
@@ -458,6 +471,28 @@ class AttributionAttack(Perturbation):
             restart[upd.cpu()] = run
             success = success | found
         return final, success, restart, accepted
+
+    @staticmethod
+    def _all_zero(grads: Tensors) -> bool:
+        return all(bool((g == 0).all()) for g in grads)
+
+    def _adopt_auto_surrogate(self) -> bool:
+        """With ``auto_surrogate`` and no surrogate given: when the map has no input gradient
+        and the model has ReLU/ReLU6 modules, differentiate ``softplus_surrogate(model,
+        AUTO_SOFTPLUS_BETA)`` for the rest of this ``perturb`` call (label checks and scores
+        stay on the original model). Returns whether a surrogate was adopted."""
+        model = self.forward_func
+        if (
+            not self.auto_surrogate
+            or self.surrogate is not None
+            or not isinstance(model, nn.Module)
+        ):
+            return False
+        if not any(isinstance(m, (nn.ReLU, nn.ReLU6)) for m in model.modules()):
+            return False
+        self.surrogate = softplus_surrogate(model, AUTO_SOFTPLUS_BETA)
+        self._surrogate_is_auto = True
+        return True
 
     @staticmethod
     def warn_if_flat(grads: Tensors) -> None:

@@ -68,6 +68,12 @@ class AttributionL2Attack(AttributionAttack):
         normalize (str, optional): Map convention. Default: "sum_to_one"
         max_halvings (int, optional): Step halvings per iteration. Default: 200
         search_iterations (int, optional): Random draws on the sphere per run. Default: 100
+        auto_surrogate (bool, optional): With no ``surrogate``/``softplus_beta``: when the
+                    map's input gradient is zero for every example at the first step (a ReLU
+                    network) and the model has ``nn.ReLU``/``nn.ReLU6`` modules, differentiate
+                    ``softplus_surrogate(model, 10.0)`` instead, rebuilt from the current
+                    weights in each ``perturb`` call (``report.extra["auto_surrogate"]``
+                    says when). False: keep the original model and warn. Default: True
 
     Attributes:
         last_report (AttackReport): The report of the last :meth:`perturb` call.
@@ -99,6 +105,7 @@ class AttributionL2Attack(AttributionAttack):
         normalize: str | None = "sum_to_one",
         max_halvings: int = 200,
         search_iterations: int = 100,
+        auto_surrogate: bool = True,
     ) -> None:
         if objective == "random":
             raise ValueError(
@@ -119,6 +126,7 @@ class AttributionL2Attack(AttributionAttack):
             normalize=normalize,
             selection_metric=selection_metric,
             higher_is_stronger=higher_is_stronger,
+            auto_surrogate=auto_surrogate,
         )
         self.max_halvings = check_int(max_halvings, "max_halvings", 0)
         self.search_iterations = check_int(search_iterations, "search_iterations", 1)

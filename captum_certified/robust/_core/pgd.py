@@ -106,6 +106,12 @@ class AttributionPGD(AttributionAttack):
                     Default: 200
         search_iterations (int, optional): Random draws tried for a label-keeping start.
                     Default: 100
+        auto_surrogate (bool, optional): With no ``surrogate``/``softplus_beta``: when the
+                    map's input gradient is zero for every example at the first step (a ReLU
+                    network) and the model has ``nn.ReLU``/``nn.ReLU6`` modules, differentiate
+                    ``softplus_surrogate(model, 10.0)`` instead, rebuilt from the current
+                    weights in each ``perturb`` call (``report.extra["auto_surrogate"]``
+                    says when). False: keep the original model and warn. Default: True
 
     Attributes:
         last_report (AttackReport): The report of the last :meth:`perturb` call.
@@ -138,6 +144,7 @@ class AttributionPGD(AttributionAttack):
         normalize: str | None = "sum_to_hw",
         max_halvings: int = 200,
         search_iterations: int = 100,
+        auto_surrogate: bool = True,
     ) -> None:
         super().__init__(
             forward_func,
@@ -153,6 +160,7 @@ class AttributionPGD(AttributionAttack):
             normalize=normalize,
             selection_metric=selection_metric,
             higher_is_stronger=higher_is_stronger,
+            auto_surrogate=auto_surrogate,
         )
         if label_policy not in LABEL_POLICIES:
             raise ValueError(
