@@ -23,7 +23,12 @@ from captum_certified._utils.validation import (
     check_positive_int,
     check_probability,
 )
-from captum_certified.attr._core.noise_scale import expand_scale, parse_scales, smallest_scale
+from captum_certified.attr._core.noise_scale import (
+    check_certifiable_scales,
+    expand_scale,
+    parse_scales,
+    smallest_scale,
+)
 from captum_certified.certify import Certificate, Certifier, StreamingMoments
 from captum_certified.noise import NoiseDistribution, resolve_noise
 from captum_certified.transforms import AttributionTransform, Identity
@@ -208,9 +213,10 @@ class CertifiedWrapper(Attribution):
         )
         noise_dist = self.noise if noise is None else resolve_noise(noise)
         transform_ = self.transform if transform is None else _check_transform(transform)
-        scales = parse_scales(stdevs, inputs_t, relative=relative_stdevs)
+        scales = parse_scales(stdevs, inputs_t, relative=relative_stdevs, allow_zero=True)
         certifier = None
         if return_certificate:
+            check_certifiable_scales(scales, inputs_t)
             alpha = check_probability(alpha, "alpha")
             certifier = self.certifier or noise_dist.default_certifier()
             certifier.check_transform(transform_)
