@@ -272,3 +272,27 @@ def test_negative_or_nan_stdevs_still_refused(stdevs):
     nt = NoiseTunnel(captum.attr.Saliency(_model()))
     with pytest.raises(ValueError, match="`stdevs` must be finite and >= 0"):
         nt.attribute(_x(), nt_samples=2, stdevs=stdevs, target=0)
+
+
+@pytest.mark.parametrize("per_example", [False, True])
+@pytest.mark.parametrize("as_tuple", [False, True])
+def test_feature_mask_is_expanded_as_captum_does(per_example, as_tuple):
+    model = _model()
+    x = _x()
+    mask = torch.tensor([[0, 0, 1, 1, 2]])
+    if per_example:
+        mask = torch.stack([mask[0], torch.tensor([0, 1, 1, 2, 2]), torch.tensor([2, 2, 2, 0, 1])])
+    kwargs = dict(
+        nt_samples=5,
+        nt_samples_batch_size=2,
+        stdevs=0.2,
+        target=[0, 2, 1],
+        feature_mask=(mask,) if as_tuple else mask,
+    )
+    torch.manual_seed(4)
+    theirs = captum.attr.NoiseTunnel(captum.attr.FeatureAblation(model)).attribute(x, **kwargs)
+    torch.manual_seed(4)
+    ours = NoiseTunnel(captum.attr.FeatureAblation(model)).attribute(x, **kwargs)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-7)
+    # masked features share one value per group
+    assert (ours[0, 0] == ours[0, 1]).item() and (ours[0, 2] == ours[0, 3]).item()

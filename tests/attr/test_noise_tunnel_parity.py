@@ -14,6 +14,7 @@ float64 variance of the very per-sample attributions each implementation compute
 from __future__ import annotations
 
 import copy
+import inspect
 import random
 
 import numpy as np
@@ -29,9 +30,17 @@ NT_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
 SEED = 7
 #: a positive noise scale for the chunked runs (the configs all use stdevs=0.0)
 POSITIVE_STDEVS = 0.1
-#: Captum's IntegratedGradients default is 50 steps; the parity concerns NoiseTunnel's
-#: plumbing, not IG's quadrature, and 8 steps keep the walk fast.
-IG_STEPS = 8
+#: Captum's path methods default to 50 steps; the parity concerns NoiseTunnel's plumbing,
+#: not their quadrature, and 8 steps keep the walk fast (configs that set n_steps keep it).
+N_STEPS = 8
+
+
+def _fewer_steps(algorithm: type, args: dict) -> dict:
+    if "n_steps" in inspect.signature(algorithm.attribute).parameters:
+        args.setdefault("n_steps", N_STEPS)
+    if args.get("n_samples", 0) > 20:  # GradientShap configs with 1000 samples
+        args["n_samples"] = 20
+    return args
 
 
 def _load_nt_configs() -> list[tuple[str, type, dict]]:
@@ -65,8 +74,7 @@ def _runs(entry: dict, algorithm: type):
     """
     args = dict(entry["attribute_args"])
     inputs = args.pop("inputs")
-    if algorithm.__name__ == "IntegratedGradients":
-        args["n_steps"] = IG_STEPS
+    _fewer_steps(algorithm, args)
     unchunked = {k: v for k, v in args.items() if k != "nt_samples_batch_size"}
     chunk = args.get("nt_samples_batch_size", 3)
     chunked = dict(args, nt_samples_batch_size=chunk, stdevs=POSITIVE_STDEVS)
@@ -160,3 +168,92 @@ def test_vargrad_is_closer_to_float64_than_captum(name, algorithm, entry):
         largest = max(r.abs().max().item() for r in ref_ours)
         assert err_ours <= 2.0**-24 * largest
         assert err_ours <= err_captum
+
+
+# -- layer and neuron methods --------------------------------------------------------------
+
+
+def _load_layer_configs() -> list[tuple[str, type, dict]]:
+    """One algorithm per layer/neuron config of Captum's test config, every class covered.
+
+    Each config takes its least-used algorithm so far (119 pairs -> 46 runs, all 21 layer
+    and neuron classes).
+    """
+    testing = pytest.importorskip("captum.testing.attr.helpers.test_config")
+    used: dict[str, int] = {}
+    cases = []
+    for entry in testing.config:
+        if "layer" not in entry or entry.get("noise_tunnel"):
+            continue
+        algorithm = min(entry["algorithms"], key=lambda a: used.get(a.__name__, 0))
+        used[algorithm.__name__] = used.get(algorithm.__name__, 0) + 1
+        cases.append((entry["name"], algorithm, entry))
+    for entry in testing.config:  # classes the greedy pass missed, in their first config
+        if "layer" in entry and not entry.get("noise_tunnel"):
+            for algorithm in entry["algorithms"]:
+                if algorithm.__name__ not in used:
+                    used[algorithm.__name__] = 1
+                    cases.append((entry["name"], algorithm, entry))
+    return cases
+
+
+def _import_layer_configs_leaving_rngs_as_found() -> list[tuple[str, type, dict]]:
+    states = (torch.random.get_rng_state(), np.random.get_state(), random.getstate())
+    try:
+        return _load_layer_configs()
+    finally:
+        torch.random.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
+
+
+LAYER_CASES = _import_layer_configs_leaving_rngs_as_found()
+
+
+def _layer_method(entry: dict, algorithm: type) -> Attribution:
+    from captum.testing.attr.helpers.gen_test_utils import get_target_layer
+
+    return algorithm(entry["model"], get_target_layer(entry["model"], entry["layer"]))
+
+
+@pytest.mark.parametrize(
+    "name, algorithm, entry",
+    LAYER_CASES,
+    ids=[f"{n}-{a.__name__}" for n, a, _ in LAYER_CASES],
+)
+def test_layer_and_neuron_methods_match_captum(name, algorithm, entry):
+    args = _fewer_steps(algorithm, dict(entry["attribute_args"]))
+    inputs = args.pop("inputs")
+    kw = dict(args, nt_samples=3, nt_samples_batch_size=2, stdevs=POSITIVE_STDEVS)
+    # baseline distributions: Captum draws rows with NumPy once, ours with torch per chunk
+    # (docs/noise_tunnel.rst), so only the result's structure can be compared
+    distribution = entry.get("baseline_distr", False)
+    if distribution:
+        kw["draw_baseline_from_distrib"] = True
+    try:
+        expected = _run(CaptumNoiseTunnel, _layer_method(entry, algorithm), inputs, kw)
+    except Exception as error:  # noqa: BLE001 - compared with ours below
+        expected = error
+    if isinstance(expected, AttributeError) and "__wrapped__" in str(expected):
+        # Captum's NoiseTunnel needs a @log_usage-decorated attribute (LayerLRP's is not)
+        got = _run(NoiseTunnel, _layer_method(entry, algorithm), inputs, kw)
+        assert all(torch.isfinite(g).all() for g in _as_tuple(got))
+        return
+    if isinstance(expected, Exception):  # e.g. a list of layers: both refuse
+        with pytest.raises(Exception):  # noqa: B017
+            _run(NoiseTunnel, _layer_method(entry, algorithm), inputs, kw)
+        return
+    got = _run(NoiseTunnel, _layer_method(entry, algorithm), inputs, kw)
+    assert type(got) is type(expected)
+    for g, e in zip(_as_tuple(got), _as_tuple(expected)):
+        assert g.shape == e.shape and g.dtype == e.dtype
+        if distribution:
+            assert torch.isfinite(g).all()
+            continue
+        scale = e.abs().max().item()
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5 * scale + 1e-12)
+
+
+def test_the_layer_walk_covers_every_layer_and_neuron_class():
+    assert len(LAYER_CASES) >= 46
+    assert len({a for _, a, _ in LAYER_CASES}) >= 21

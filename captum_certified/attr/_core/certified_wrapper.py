@@ -258,7 +258,10 @@ class CertifiedWrapper(Attribution):
                 if want_delta:
                     out, delta = out
                     deltas.append(delta)
-                outs = out if isinstance(out, tuple) else (out,)
+                # tuple out iff the method returns a tuple (as NoiseTunnel: a layer method may
+                # return one tensor for tuple inputs, or a tuple for one input tensor)
+                out_is_tuple = isinstance(out, tuple)
+                outs = out if out_is_tuple else (out,)
                 if not stats:
                     shapes = [o.shape[1:] for o in outs]
                     count = 1 if flat else len(outs)
@@ -296,7 +299,7 @@ class CertifiedWrapper(Attribution):
                     transform=transform_,
                     num_input_features=sum(int(x[0].numel()) for x in inputs_t),
                 )
-        result: Any = attributions if is_tuple else attributions[0]
+        result: Any = attributions if out_is_tuple else attributions[0]
         extras: list[Any] = []
         if want_delta:
             extras.append(torch.cat(deltas, dim=0))
