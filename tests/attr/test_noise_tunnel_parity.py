@@ -239,8 +239,9 @@ def test_layer_and_neuron_methods_match_captum(name, algorithm, entry):
         got = _run(NoiseTunnel, _layer_method(entry, algorithm), inputs, kw)
         assert all(torch.isfinite(g).all() for g in _as_tuple(got))
         return
-    if isinstance(expected, Exception):  # e.g. a list of layers: both refuse
-        with pytest.raises(Exception):  # noqa: B017
+    if isinstance(expected, Exception):  # a list of layers returns a list: both refuse
+        assert isinstance(entry["layer"], list), expected
+        with pytest.raises(TypeError, match="list of layers"):
             _run(NoiseTunnel, _layer_method(entry, algorithm), inputs, kw)
         return
     got = _run(NoiseTunnel, _layer_method(entry, algorithm), inputs, kw)

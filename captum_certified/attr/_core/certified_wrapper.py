@@ -262,6 +262,11 @@ class CertifiedWrapper(Attribution):
                 # return one tensor for tuple inputs, or a tuple for one input tensor)
                 out_is_tuple = isinstance(out, tuple)
                 outs = out if out_is_tuple else (out,)
+                if not all(isinstance(o, Tensor) for o in outs):
+                    raise TypeError(
+                        "`attribution_method` must return a tensor or a tuple of tensors, got "
+                        f"{type(out).__name__} (for a list of layers, wrap one layer at a time)"
+                    )
                 if not stats:
                     shapes = [o.shape[1:] for o in outs]
                     count = 1 if flat else len(outs)
