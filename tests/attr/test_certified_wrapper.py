@@ -21,7 +21,11 @@ def _x(batch: int = 2) -> torch.Tensor:
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        (dict(stdevs=0.0), ValueError, "stdevs"),
+        (
+            dict(stdevs=0.0, return_certificate=True, transform=TopKBinarize(2)),
+            ValueError,
+            "stdevs",
+        ),
         (dict(stdevs=-1.0), ValueError, "stdevs"),
         (dict(stdevs=float("nan")), ValueError, "stdevs"),
         (dict(stdevs="0.1"), TypeError, "stdevs"),

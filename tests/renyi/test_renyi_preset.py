@@ -140,9 +140,14 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="method"):
         RenyiRobustSmooth(model, method="equalized")
     rrs = RenyiRobustSmooth(model, k=2)
-    for bad in (0.0, -0.5, float("nan")):
+    for bad in (-0.5, float("nan")):
         with pytest.raises(ValueError, match="stdevs"):
             rrs.attribute(x, target=0, nt_samples=2, noise="laplace", stdevs=bad)
+    # stdevs=0 is plain (unsmoothed) attribution, as in NoiseTunnel, but never certified
+    with pytest.raises(ValueError, match="`stdevs` must be > 0 .*certificate"):
+        rrs.attribute(
+            x, target=0, nt_samples=2, noise="laplace", stdevs=0.0, return_certificate=True
+        )
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(ValueError, match="alpha"):
             rrs.attribute(x, target=0, nt_samples=2, return_certificate=True, alpha=bad)

@@ -36,7 +36,11 @@ from captum_certified.attr._core.certification_conditions import (
     refuse_shared_randomness,
 )
 from captum_certified.attr._core.default_certifiers import default_certifier
-from captum_certified.attr._core.noise_scale import parse_scales, smallest_scale
+from captum_certified.attr._core.noise_scale import (
+    check_certifiable_scales,
+    parse_scales,
+    smallest_scale,
+)
 from captum_certified.certify import Certificate, Certifier, StreamingMoments
 from captum_certified.noise import NoiseDistribution, resolve_noise
 from captum_certified.transforms import AttributionTransform, Identity
@@ -250,7 +254,9 @@ class CertifiedWrapper(Attribution):
             certifier.check_noise(noise_dist)
             certifier.check_transform(transform_)
             refuse_batch_statistics(self.attribution_method)
-        scales = parse_scales(stdevs, inputs_t, relative=relative_stdevs)
+        scales = parse_scales(stdevs, inputs_t, relative=relative_stdevs, allow_zero=True)
+        if return_certificate:
+            check_certifiable_scales(scales, inputs_t)
         target = kwargs.get("target")
         if isinstance(target, str) and target != NOISY_ARGMAX:
             raise ValueError(f"`target` string must be {NOISY_ARGMAX!r}, got {target!r}")
@@ -316,7 +322,7 @@ class CertifiedWrapper(Attribution):
                     requires_grad=requires_grad,
                 )
                 maps = sampling.smoothed_graph(chunks, batch, transform_, nt_type)
-            return maps if is_tuple else maps[0]
+            return maps if per_sample.returned_tuple[0] else maps[0]  # type: ignore[attr-defined]
 
         # with a certificate, a batch-statistics module hidden from the checks above (a model
         # inside a closure) is refused when it runs, before it touches its running statistics
@@ -360,7 +366,8 @@ class CertifiedWrapper(Attribution):
                     transform=transform_,
                     num_input_features=sum(int(x[0].numel()) for x in inputs_t),
                 )
-        result: Any = attributions if is_tuple else attributions[0]
+        out_is_tuple = per_sample.returned_tuple[0]  # type: ignore[attr-defined]
+        result: Any = attributions if out_is_tuple else attributions[0]
         extras: list[Any] = []
         if want_delta:
             extras.append(torch.cat(deltas, dim=0))
@@ -457,8 +464,20 @@ class CertifiedWrapper(Attribution):
             if deltas is not None:
                 out, delta = out
                 deltas.append(delta)
-            return out if isinstance(out, tuple) else (out,)
+            # tuple out iff the method returns a tuple (as NoiseTunnel: a layer method may
+            # return one tensor for tuple inputs, or a tuple for one input tensor)
+            out_is_tuple = isinstance(out, tuple)
+            outs = out if out_is_tuple else (out,)
+            if not all(isinstance(o, Tensor) for o in outs):
+                raise TypeError(
+                    "`attribution_method` must return a tensor or a tuple of tensors, got "
+                    f"{type(out).__name__} (for a list of layers, wrap one layer at a time)"
+                )
+            returned_tuple[:] = [out_is_tuple]
+            return outs
 
+        returned_tuple: list[bool] = [is_tuple]
+        per_sample.returned_tuple = returned_tuple  # type: ignore[attr-defined]
         return per_sample
 
     @staticmethod

@@ -11,7 +11,7 @@ from torch import Tensor
 from captum_certified._utils.validation import check_broadcasts
 
 
-def _one_scale(value: Any, x: Tensor, relative: bool, name: str) -> Tensor:
+def _one_scale(value: Any, x: Tensor, relative: bool, name: str, allow_zero: bool) -> Tensor:
     if isinstance(value, bool):
         raise TypeError(f"`{name}` must be a float, an int or a tensor, got bool")
     if isinstance(value, Real):
@@ -20,7 +20,10 @@ def _one_scale(value: Any, x: Tensor, relative: bool, name: str) -> Tensor:
         scale = value.detach().to(dtype=x.dtype, device=x.device)
     else:
         raise TypeError(f"`{name}` must be a float, an int or a tensor, got {type(value).__name__}")
-    if not torch.isfinite(scale).all() or (scale <= 0).any():
+    if allow_zero:
+        if not torch.isfinite(scale).all() or (scale < 0).any():
+            raise ValueError(f"`{name}` must be finite and >= 0")
+    elif not torch.isfinite(scale).all() or (scale <= 0).any():
         raise ValueError(f"`{name}` must be finite and > 0")
     check_broadcasts(scale, x, f"`{name}`")
     if scale.dim() == x.dim() and scale.shape[0] not in (1, x.shape[0]):
@@ -40,18 +43,41 @@ def _one_scale(value: Any, x: Tensor, relative: bool, name: str) -> Tensor:
 
 
 def parse_scales(
-    value: Any, inputs: tuple[Tensor, ...], *, relative: bool = False, name: str = "stdevs"
+    value: Any,
+    inputs: tuple[Tensor, ...],
+    *,
+    relative: bool = False,
+    name: str = "stdevs",
+    allow_zero: bool = False,
 ) -> tuple[Tensor, ...]:
     """One scale tensor per input, each broadcastable to that input's shape.
 
     Accepts a float or int (shared), a tensor broadcastable to the input (per-example,
     per-channel or per-feature scales), or a tuple of those with one entry per input.
+    With ``allow_zero`` a scale may be 0 (no noise there, as NoiseTunnel allows); a
+    certificate then needs :func:`check_certifiable_scales`.
     """
     if isinstance(value, tuple):
         if len(value) != len(inputs):
             raise ValueError(f"`{name}` has {len(value)} entries for {len(inputs)} input tensors")
-        return tuple(_one_scale(v, x, relative, name) for v, x in zip(value, inputs))
-    return tuple(_one_scale(value, x, relative, name) for x in inputs)
+        return tuple(_one_scale(v, x, relative, name, allow_zero) for v, x in zip(value, inputs))
+    return tuple(_one_scale(value, x, relative, name, allow_zero) for x in inputs)
+
+
+def check_certifiable_scales(
+    scales: tuple[Tensor, ...], inputs: tuple[Tensor, ...], name: str = "stdevs"
+) -> None:
+    """Refuse a certificate when any feature of any example gets zero noise.
+
+    Smoothing certificates bound how fast the smoothed map can change, which needs noise of
+    positive scale in every direction; with a zero scale the map is not smoothed there.
+    """
+    if (smallest_scale(scales, inputs) <= 0).any():
+        raise ValueError(
+            f"`{name}` must be > 0 in every feature with return_certificate=True: a "
+            "certificate needs noise of positive scale (sigma > 0) in every input feature; "
+            f"`{name}` = 0 gives plain, uncertified smoothing only"
+        )
 
 
 def expand_scale(scale: Tensor, x: Tensor, n: int) -> Tensor:
