@@ -8,6 +8,7 @@ Losses: :class:`IGNormLoss`, :class:`IGSumNormLoss` (Chen et al. 2019), :class:`
 """
 
 from captum_certified.train._core.art import ARTAttack, ARTRegularizer
+from captum_certified.train._core.evaluation import accuracy, attribution_robustness_eval
 from captum_certified.train._core.ig_norm import IGNormAttack, IGNormRegularizer
 from captum_certified.train._core.losses import (
     ARTLoss,
@@ -20,6 +21,7 @@ from captum_certified.train._core.losses import (
 from captum_certified.train._core.map_distance import MapDistanceRegularizer
 from captum_certified.train._core.sarkar import CACRRegularizer, WACRRegularizer
 from captum_certified.train._core.ssr import SSRRegularizer
+from captum_certified.train._core.trainer import AttributionalTrainer, default_eval
 
 __all__ = [
     "ARTAttack",
@@ -36,4 +38,8 @@ __all__ = [
     "SSRRegularizer",
     "SarkarLoss",
     "WACRRegularizer",
+    "AttributionalTrainer",
+    "accuracy",
+    "attribution_robustness_eval",
+    "default_eval",
 ]

@@ -87,7 +87,9 @@ def test_cacr_and_wacr_against_numpy_formulas():
             for br, cr in zip(bf, cf)
         ]
     )
-    assert float(CACRRegularizer(m)(model, x, x_adv, y).detach()) == pytest.approx(cacr.sum(), rel=1e-6)
+    assert float(CACRRegularizer(m)(model, x, x_adv, y).detach()) == pytest.approx(
+        cacr.sum(), rel=1e-6
+    )
     assert float(WACRRegularizer(m, "mean")(model, x, x_adv, y).detach()) == pytest.approx(
         wacr.mean(), rel=1e-6
     )
