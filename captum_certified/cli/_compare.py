@@ -113,6 +113,7 @@ def run_compare(
                 "loss": config.loss,
                 "accuracy": robust["accuracy"],
                 "topk": robust["topk"],
+                "topk_std": robust["topk_std"],
                 "kendall": robust["kendall"],
                 "attack_success": robust["success_rate"],
                 "n_attacked": robust["n_attacked"],
