@@ -161,3 +161,18 @@ def test_bad_calls():
         loss(model, x, y.double())
     with pytest.raises(ValueError, match="in 1..48"):
         ARTLoss(0.1, 0.05, 1, k=1000)(model, x, y)
+
+
+def test_surrogate_forward_uses_live_weights():
+    from captum_certified.robust import softplus_surrogate
+    from captum_certified.train._core.checks import SurrogateForward
+
+    model, (x, _, _) = tiny(act=nn.ReLU()), batch()
+    surrogate = SurrogateForward(5.0)
+    first = surrogate(model)(x)
+    with torch.no_grad():
+        model.head.bias.add_(1.0)
+    second = surrogate(model)(x)
+    torch.testing.assert_close(second - first, torch.ones_like(first))
+    torch.testing.assert_close(second, softplus_surrogate(model, 5.0)(x))
+    assert not any(isinstance(m, nn.Softplus) for m in model.modules())
