@@ -7,6 +7,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from captum_certified.cli import _train_commands
 from captum_certified.cli._config import DEVICES, METHODS, NORMS, TARGETS, ConfigError, RunConfig
 
 #: What one default ``attack`` costs, for ``--help`` (benchmarks/bench_attack_cost.py).
@@ -124,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="summarize a results folder and plot it")
     report.add_argument("run", help="output folder of a certify run")
+    _train_commands.add_parsers(sub)
     return parser
 
 
@@ -157,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "certify":
+        if _train_commands.run(args):
+            pass
+        elif args.command == "certify":
             from captum_certified.cli._runner import run_certify
 
             run_certify(_config_from_args(args), progress=not args.no_progress)

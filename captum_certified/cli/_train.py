@@ -1,0 +1,151 @@
+"""The ``train`` run: a model trained with one robust-attribution loss, resumable."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from captum_certified.cli._config import ConfigError
+from captum_certified.cli._train_config import TrainConfig
+
+
+def build_loss(config: TrainConfig, generator: torch.Generator) -> Any:
+    """The loss named by ``config.loss`` with the run's settings."""
+    from captum_certified import train
+
+    lam = None if config.lam < 0 else config.lam
+    pgd: dict[str, Any] = dict(
+        epsilon=config.epsilon,
+        steps=config.steps,
+        step_size=config.step_size,
+        n_steps=config.n_steps,
+        approx_factor=config.approx_factor,
+        reduction=config.reduction,
+        generator=generator,
+    )
+    if config.loss == "natural":
+        return train.AttributionalLoss()
+    if config.loss == "ig_norm":
+        return train.IGNormLoss(lam=1.0 if lam is None else lam, **pgd)
+    if config.loss == "ig_sum_norm":
+        return train.IGSumNormLoss(beta=0.1 if lam is None else lam, **pgd)
+    if config.loss in ("sarkar", "sarkar_adv"):
+        objective = "ar" if config.loss == "sarkar" else "adv_ar"
+        return train.SarkarLoss(lam=0.1 if lam is None else lam, objective=objective, **pgd)
+    if config.loss == "ssr":
+        return train.SSRLoss(alpha=config.alpha, scale=config.scale)
+    k = int(config.k) if config.k >= 1 else float(config.k)
+    return train.ARTLoss(
+        epsilon=config.epsilon,
+        step_size=config.step_size,
+        steps=config.steps,
+        k=k,
+        weight=0.5 if lam is None else lam,
+        generator=generator,
+    )
+
+
+def new_model(spec: str, seed: int) -> nn.Module:
+    """An untrained model: the digits CNN (initialised from ``seed``) or a factory's module."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if spec == "digits":
+            from captum_certified.cli._digits import DigitsCNN
+
+            return DigitsCNN()
+        from captum_certified.cli._sources import load_model
+
+        return load_model(spec).train()
+
+
+def train_split(spec: str, seed: int) -> tuple[torch.Tensor, ...]:
+    """``(x_train, y_train, x_val, y_val)``: the digits split, or 80/20 of a tensors file."""
+    if spec == "digits":
+        from captum_certified.cli._digits import load_digits_split
+
+        return load_digits_split(seed=0)
+    from captum_certified.cli._sources import load_data
+
+    x, y = load_data(spec)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    cut = int(0.8 * len(x))
+    return x[perm[:cut]], y[perm[:cut]], x[perm[cut:]], y[perm[cut:]]
+
+
+def run_train(config: TrainConfig, *, progress: bool = True, echo=print) -> list[dict]:
+    """Train (or resume) the run in ``config.out``; writes ``model.pt``, ``history.json``."""
+    from captum_certified.train import AttributionalTrainer
+
+    config.validate()
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    config_file = out / "train_config.json"
+    if config_file.exists():
+        previous = json.loads(config_file.read_text())
+        if previous != asdict(config):
+            changed = sorted(k for k, v in asdict(config).items() if previous.get(k) != v)
+            raise ConfigError(
+                f"{out} holds a run with a different configuration (differs in {changed}); "
+                "rerun with the same arguments to resume, or choose another --out"
+            )
+    else:
+        config_file.write_text(json.dumps(asdict(config), indent=2) + "\n")
+    threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        model = new_model(config.model, config.seed)
+        x_train, y_train, x_val, y_val = train_split(config.data, config.seed)
+        loader = DataLoader(
+            TensorDataset(x_train, y_train),
+            batch_size=config.batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(config.seed),
+        )
+        val = [(x_val, y_val)]
+        loss_fn = build_loss(config, torch.Generator().manual_seed(config.seed + 1))
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        trainer = AttributionalTrainer(
+            model, loss_fn, optimizer, loader, val, checkpoint_dir=out, progress=progress
+        )
+        if trainer.resume():
+            echo(f"resuming after epoch {trainer.epoch}")
+        started = time.perf_counter()
+        history = trainer.fit(config.epochs)
+        torch.save(model.state_dict(), out / "model.pt")
+        (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+        meta = {
+            "loss": repr(loss_fn),
+            "torch": torch.__version__,
+            "command": sys.argv,
+            "seconds_this_session": time.perf_counter() - started,
+        }
+        (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        last = history[-1]
+        per_epoch = sum(h["seconds"] for h in history) / len(history)
+        echo(
+            f"{config.loss}: {len(history)} epochs, val accuracy {last.get('accuracy', 0):.3f}, "
+            f"{per_epoch:.2f} s/epoch; model: {out / 'model.pt'}"
+        )
+        return history
+    finally:
+        torch.set_num_threads(threads)
+
+
+def load_trained(run: Path) -> tuple[nn.Module, TrainConfig]:
+    """The model and config of a finished ``train`` run."""
+    config_file, weights = run / "train_config.json", run / "model.pt"
+    if not config_file.exists() or not weights.exists():
+        raise ConfigError(f"{run} is not a finished train run (no train_config.json / model.pt)")
+    config = TrainConfig.from_dict(json.loads(config_file.read_text()))
+    model = new_model(config.model, config.seed)
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    return model.eval(), config

@@ -1,0 +1,113 @@
+"""The ``train`` and ``compare`` sub-commands (parsers and dispatch)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from captum_certified.cli._train_config import LOSSES, TrainConfig
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register ``train`` and ``compare``."""
+    defaults = TrainConfig()
+    train = sub.add_parser(
+        "train",
+        help="train a model with a robust-attribution loss (default: the digits CNN)",
+        description="Trains the digits CNN (or --model/--data) with --loss; rerun the same "
+        "command to resume after an interruption. Writes model.pt and history.json to --out.",
+    )
+    train.add_argument("--config", help="JSON file with any of the options below")
+    train.add_argument("--loss", choices=LOSSES, help=f"default: {defaults.loss}")
+    train.add_argument("--out", help="output folder (default: runs/<loss>)")
+    train.add_argument("--model", help="'digits' or 'package.module:factory' (untrained)")
+    train.add_argument("--data", help="'digits' or 'tensors:PATH' (80/20 train/validation)")
+    for name, kind, text in (
+        ("epochs", int, "epochs"),
+        ("batch-size", int, "batch size"),
+        ("lr", float, "Adam learning rate"),
+        ("seed", int, "seed of the initialisation, data order and attack starts"),
+        ("epsilon", float, "l_inf radius of the inner maximisation"),
+        ("steps", int, "inner PGD steps"),
+        ("step-size", float, "inner PGD step"),
+        ("n-steps", int, "IG path points"),
+        ("approx-factor", int, "path subsampling of the inner PGD"),
+        ("lam", float, "regularizer weight (lambda, beta; default: the loss's own)"),
+        ("k", float, "ART: top-k features of the alignment attack (fraction or count)"),
+        ("alpha", float, "SSR: mixing weight a"),
+        ("scale", float, "SSR: scale s"),
+        ("threads", int, "torch threads (0: torch's default)"),
+    ):
+        attr = name.replace("-", "_")
+        train.add_argument(
+            f"--{name}", type=kind, help=f"{text} (default: {getattr(defaults, attr)})"
+        )
+    train.add_argument(
+        "--reduction", choices=["sum", "mean"], help="batch reduction (default: mean)"
+    )
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    compare = sub.add_parser(
+        "compare",
+        help="put several train runs side by side: accuracy, attacked top-k, certified overlap",
+        description="For each finished train run: clean accuracy, top-k intersection and "
+        "Kendall's tau of IG maps under Ghorbani et al.'s top-k attack (l_inf), and the "
+        "certified top-K overlap of SparseSmoothGrad at each --radii. Writes compare.tsv, "
+        "compare.json and compare.png to --out.",
+    )
+    compare.add_argument("runs", nargs="+", help="output folders of train runs")
+    compare.add_argument("--out", default="runs/compare", help="default: runs/compare")
+    compare.add_argument("--n-examples", type=int, default=100, help="default: 100")
+    compare.add_argument("--epsilon", type=float, default=0.3, help="attack radius (0.3)")
+    compare.add_argument("--steps", type=int, default=20, help="attack steps (20)")
+    compare.add_argument("--step-size", type=float, default=0.03, help="attack step (0.03)")
+    compare.add_argument("--restarts", type=int, default=1, help="attack restarts (1)")
+    compare.add_argument("--ig-steps", type=int, default=16, help="IG path points (16)")
+    compare.add_argument("--k", type=float, default=0.125, help="evaluation top-k (8 of 64)")
+    compare.add_argument(
+        "--radii", type=float, nargs="+", default=[0.1, 0.2], help="certified l2 radii"
+    )
+    compare.add_argument("--nt-samples", type=int, default=1024, help="certificate samples")
+    compare.add_argument("--stdevs", type=float, default=0.5, help="certificate noise sigma")
+    compare.add_argument("--seed", type=int, default=0, help="default: 0")
+    compare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> bool:
+    """Run ``train`` or ``compare`` if that is the command; returns whether it was."""
+    if args.command == "train":
+        from captum_certified.cli._train import run_train
+
+        data = json.loads(Path(args.config).read_text()) if args.config else {}
+        config = TrainConfig.from_dict(data)
+        for f in fields(TrainConfig):
+            value = getattr(args, f.name, None)
+            if value is not None:
+                setattr(config, f.name, value)
+        if args.out is None and "out" not in data:
+            config.out = f"runs/{config.loss}"
+        run_train(config, progress=not args.no_progress)
+        return True
+    if args.command == "compare":
+        from captum_certified.cli._compare import run_compare
+
+        run_compare(
+            [Path(r) for r in args.runs],
+            Path(args.out),
+            n_examples=args.n_examples,
+            epsilon=args.epsilon,
+            steps=args.steps,
+            step_size=args.step_size,
+            restarts=args.restarts,
+            ig_steps=args.ig_steps,
+            k=args.k,
+            radii=args.radii,
+            nt_samples=args.nt_samples,
+            stdevs=args.stdevs,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+        return True
+    return False

@@ -1,0 +1,133 @@
+"""Chen et al.'s (RAR) building blocks: ``||IG(x, x')||_1`` of the loss, and the PGD inner
+maximisation on the approximate IG."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from captum_certified._utils.validation import check_int, check_positive
+from captum_certified.train._core.checks import (
+    SurrogateForward,
+    check_box,
+    check_nonnegative_float,
+    check_reduction,
+    check_steps,
+    frozen_eval,
+)
+from captum_certified.train._core.inner_max import linf_pgd
+from captum_certified.train._core.paths import loss_ig
+from captum_certified.train._core.reduce import reduce
+
+
+def ig_l1(model, x: Tensor, x_end: Tensor, y: Tensor, n_steps: int) -> Tensor:
+    """``||IG_loss(x, x_end)||_1`` per example, ``(bsz,)``, with a graph."""
+    return loss_ig(model, x, x_end, y, n_steps).reshape(x.shape[0], -1).abs().sum(dim=1)
+
+
+class IGNormRegularizer:
+    r"""``||IG(x, x')||_1``: the l1 norm of the integrated gradients of the cross-entropy
+    along ``x -> x'`` (right Riemann sum over ``n_steps`` points), reduced over the batch.
+
+    Args:
+        n_steps (int, optional): Path points ``m``. Default: 50
+        reduction (str, optional): ``"sum"`` (Chen et al.) or ``"mean"``. Default: "sum"
+
+    Examples::
+
+        >>> reg = IGNormRegularizer()
+        >>> value = reg(model, x, x_adv, y)      # scalar with a graph to the parameters
+    """
+
+    def __init__(self, n_steps: int = 50, reduction: str = "sum") -> None:
+        self.n_steps, _ = check_steps(n_steps, 1)
+        self.reduction = check_reduction(reduction)
+
+    def __call__(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
+        return reduce(ig_l1(model, x, x_adv, y, self.n_steps), self.reduction)
+
+    def __repr__(self) -> str:
+        return f"IGNormRegularizer(n_steps={self.n_steps}, reduction={self.reduction!r})"
+
+
+class IGNormAttack:
+    r"""Chen et al.'s inner maximisation: l_inf PGD with a random start on
+
+    ``loss_weight * CE(x') + ig_weight * ||IG_approx(x, x')||_1``,
+
+    where ``IG_approx`` keeps every ``approx_factor``-th of the ``n_steps`` path points and
+    rescales by ``approx_factor`` (a right Riemann sum with ``n_steps / approx_factor``
+    points). IG-NORM uses ``(loss_weight, ig_weight) = (0, 1)``, IG-SUM-NORM ``(1, beta)``.
+    The walk runs with the model in eval mode and its parameters frozen (restored after).
+
+    Args:
+        epsilon (float): l_inf radius, > 0.
+        step_size (float): Sign-step length, > 0.
+        steps (int): Number of steps, >= 1.
+        n_steps (int, optional): IG path points. Default: 50
+        approx_factor (int, optional): Subsampling of the path. Default: 5
+        loss_weight (float, optional): Weight of ``CE(x')``. Default: 0.0
+        ig_weight (float, optional): Weight of the IG norm. Default: 1.0
+        lower_bound (float, optional): Smallest input value. Default: 0.0
+        upper_bound (float, optional): Largest input value. Default: 1.0
+        random_start (bool, optional): Start at a uniform point of the cube. Default: True
+        softplus_beta (float, optional): Differentiate a Softplus(beta) twin. Default: None
+        generator (torch.Generator, optional): Random-start source. Default: None
+
+    Examples::
+
+        >>> attack = IGNormAttack(epsilon=0.3, step_size=0.01, steps=40, lower_bound=0,
+        >>>                       upper_bound=1)
+        >>> x_adv = attack(model, x, y)
+    """
+
+    def __init__(
+        self,
+        epsilon: float,
+        step_size: float,
+        steps: int,
+        n_steps: int = 50,
+        approx_factor: int = 5,
+        loss_weight: float = 0.0,
+        ig_weight: float = 1.0,
+        lower_bound: float = 0.0,
+        upper_bound: float = 1.0,
+        *,
+        random_start: bool = True,
+        softplus_beta: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.epsilon = check_positive(epsilon, "epsilon")
+        self.step_size = check_positive(step_size, "step_size")
+        self.steps = check_int(steps, "steps", 1)
+        self.n_steps, self.approx_factor = check_steps(n_steps, approx_factor)
+        self.loss_weight = check_nonnegative_float(loss_weight, "loss_weight")
+        self.ig_weight = check_nonnegative_float(ig_weight, "ig_weight")
+        self.lower, self.upper = check_box(lower_bound, upper_bound)
+        self.random_start = bool(random_start)
+        self.surrogate = SurrogateForward(softplus_beta)
+        self.generator = generator
+
+    def objective(self, model, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
+        """The maximised value per example (on the approximate IG)."""
+        value = self.ig_weight * ig_l1(model, x, x_adv, y, self.n_steps // self.approx_factor)
+        if self.loss_weight:
+            ce = F.cross_entropy(model(x_adv), y, reduction="none")
+            value = value + self.loss_weight * ce
+        return value
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        with frozen_eval(model):
+            forward = self.surrogate(model)
+            return linf_pgd(
+                lambda z: self.objective(forward, x.detach(), z, y),
+                x,
+                self.epsilon,
+                self.step_size,
+                self.steps,
+                self.lower,
+                self.upper,
+                random_start=self.random_start,
+                generator=self.generator,
+            )

@@ -1,0 +1,61 @@
+"""Inner maximisations of the min-max losses: l_inf PGD with a random start.
+
+The steps, projections, random starts and box clamps are those of the attribution attacks
+(:mod:`captum_certified.robust._core.geometry`); only the objective differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from captum_certified.robust._core import geometry
+
+
+def linf_pgd(
+    objective: Callable[[Tensor], Tensor] | None,
+    x: Tensor,
+    epsilon: float,
+    step_size: float,
+    steps: int,
+    lower: float,
+    upper: float,
+    *,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+    mask: Tensor | None = None,
+    init: Tensor | None = None,
+) -> Tensor:
+    r"""Maximise ``objective(x')`` (one value per example, summed for the gradient) over
+    ``||x' - x||_inf <= epsilon`` and the box, by ``steps`` sign-ascent steps::
+
+        x'_(t+1) = clip_box( x + clip_eps( x'_t + step_size * sign(grad) - x ) )
+
+    starting at ``x + U(-epsilon, epsilon)`` clipped to the box (or at ``x``). ``mask``
+    (0/1, broadcastable to ``x``) freezes features; ``init`` replaces the start. With
+    ``steps=0`` the start is returned. Returns the last iterate, detached.
+    """
+    x0: tuple[Tensor, ...] = (x.detach(),)
+    masks = (torch.ones((), dtype=x.dtype, device=x.device) if mask is None else mask,)
+    radius = torch.full((x.shape[0],), float(epsilon), dtype=x.dtype, device=x.device)
+    size = torch.full_like(radius, float(step_size))
+    cur: tuple[Tensor, ...] = x0
+    if init is not None:
+        cur = (init.detach(),)
+    elif random_start:
+        cur = geometry.clamp_box(
+            geometry.random_start(x0, radius, "Linf", masks, generator), lower, upper
+        )
+    if steps and objective is None:
+        raise ValueError("`objective` is needed when `steps` > 0")
+    for _ in range(steps):
+        assert objective is not None
+        point = cur[0].detach().requires_grad_()
+        with torch.enable_grad():
+            value = objective(point).sum()
+            (grad,) = torch.autograd.grad(value, point)
+        cur = geometry.step((point.detach(),), geometry.normalized((grad,), "Linf"), size, masks)
+        cur = geometry.clamp_box(geometry.project(x0, cur, radius, "Linf"), lower, upper)
+    return cur[0].detach()
