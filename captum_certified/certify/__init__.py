@@ -27,6 +27,11 @@ from captum_certified.certify._core.cosine import (
     cube_difference_bound,
     mcdiarmid_error,
 )
+from captum_certified.certify._core.feature import (
+    FeatureCertificate,
+    FeatureCertifier,
+    feature_radii,
+)
 from captum_certified.certify._core.gaussian_bounds import (
     gaussian_lower_bound,
     gaussian_upper_bound,
@@ -62,6 +67,8 @@ __all__ = [
     "CosineCertifier",
     "CubeCosineCertificate",
     "CubeCosineCertifier",
+    "FeatureCertificate",
+    "FeatureCertifier",
     "GaussianTopKCertificate",
     "GaussianTopKCertifier",
     "RDPTopKCertificate",
@@ -73,6 +80,7 @@ __all__ = [
     "confidence_band",
     "convert_radius",
     "cube_difference_bound",
+    "feature_radii",
     "gaussian_lower_bound",
     "gaussian_rdp",
     "gaussian_rdp_epsilon",

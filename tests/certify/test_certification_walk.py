@@ -62,6 +62,11 @@ PAIR_COVERAGE = {
         "uniform/test_uniform_mcdiarmid.py::test_mcdiarmid_coverage",
         "uniform/test_uniform_digits_attack.py::test_attacks_never_beat_the_cosine_certificate",
     ],
+    ("FeatureCertifier", "GaussianNoise"): [
+        "certify/test_feature_certificate.py::test_halfspace_closed_form_soundness",
+        "certify/test_feature_certificate.py::test_band_coverage_with_negative_control",
+        BAND,
+    ],
     ("CubeCosineCertifier", "UniformCubeNoise"): [
         "uniform/test_uniform_volume.py::test_cube_volume_term_matches_monte_carlo",
         "uniform/test_uniform_mcdiarmid.py::test_mcdiarmid_coverage",

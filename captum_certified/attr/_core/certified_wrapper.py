@@ -283,8 +283,7 @@ class CertifiedWrapper(Attribution):
                     )
                     stats = [StreamingMoments(track) for _ in range(count)]
                 if flat:
-                    maps = torch.cat([o.detach().reshape(o.shape[0], -1) for o in outs], dim=1)
-                    maps = transform_(maps)
+                    maps = transform_.from_outputs(tuple(o.detach() for o in outs))
                     if certifier is not None:
                         certifier.check_samples(maps, transform_)
                     stats[0].update(maps.reshape(batch, n_chunk, -1))
@@ -295,6 +294,7 @@ class CertifiedWrapper(Attribution):
             dtype = inputs_t[0].dtype
             results = [_reduce(s, nt_type) for s in stats]
             if flat:
+                shapes = _output_shapes(transform_, shapes, results[0].shape[1])
                 sizes_f = [int(torch.Size(s).numel()) for s in shapes]
                 results = [
                     r.reshape((batch,) + tuple(s))
@@ -407,6 +407,16 @@ def _reduce(stats: StreamingMoments, nt_type: str) -> Tensor:
     if nt_type == "smoothgrad_sq":
         return stats.second_moment
     return stats.variance
+
+
+def _output_shapes(
+    transform: AttributionTransform, shapes: list[torch.Size], width: int
+) -> list[torch.Size]:
+    # a transform that changes the width without declaring its layout returns one flat map
+    out = transform.output_shapes(shapes)
+    if sum(int(torch.Size(s).numel()) for s in out) != width:
+        return [torch.Size([width])]
+    return out
 
 
 def _check_transform(transform: Any) -> AttributionTransform:
