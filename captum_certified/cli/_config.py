@@ -17,6 +17,7 @@ NOISES = {
 }
 NORMS = ("l1", "l2", "linf")
 TARGETS = ("label", "predicted", "noisy_argmax")
+CERTIFICATES = ("topk", "feature")
 
 
 class ConfigError(ValueError):
@@ -48,6 +49,7 @@ class RunConfig:
     level: float = 0.5
     threads: int = 1
     image_size: int = 0
+    certificate: str = "topk"
 
     def validate(self) -> RunConfig:
         if self.method not in METHODS:
@@ -59,6 +61,12 @@ class RunConfig:
                 f"--noise for --method {self.method} must be one of {NOISES[self.method]}, "
                 f"got {self.noise!r}"
             )
+        if self.certificate not in CERTIFICATES:
+            raise ConfigError(
+                f"--certificate must be one of {CERTIFICATES}, got {self.certificate!r}"
+            )
+        if self.certificate == "feature" and self.method != "sparse_smoothgrad":
+            raise ConfigError("--certificate feature needs --method sparse_smoothgrad (Gaussian)")
         if self.norm not in NORMS:
             raise ConfigError(f"--norm must be one of {NORMS}, got {self.norm!r}")
         if self.method != "renyi" and self.norm != "l2":

@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     certify.add_argument("-k", "--k", type=float, help="top-K certified (fraction or count)")
     certify.add_argument("--alpha", type=float, help="failure probability (default: 0.05)")
     certify.add_argument("--bound", choices=["auto", "clopper_pearson", "hoeffding"])
+    certify.add_argument(
+        "--certificate",
+        choices=["topk", "feature"],
+        help="topk: certified top-K overlap (default); feature: per-pixel important / "
+        "unimportant / abstain (Anani et al.), with a heatmap per example",
+    )
     certify.add_argument("--target", choices=TARGETS, help="class explained (default: label)")
     certify.add_argument("--seed", type=int, help="base seed; example i uses seed*1000003 + i")
     certify.add_argument("--radii", type=float, nargs="+", help="l2 radii to certify")
