@@ -35,6 +35,11 @@ from captum_certified.certify._core.cube_topk import (
     cube_pair_radius,
     cube_tv_bound,
 )
+from captum_certified.certify._core.feature import (
+    FeatureCertificate,
+    FeatureCertifier,
+    feature_radii,
+)
 from captum_certified.certify._core.gaussian_bounds import (
     gaussian_lower_bound,
     gaussian_upper_bound,
@@ -77,6 +82,8 @@ __all__ = [
     "CubeCosineCertifier",
     "CubeTopKCertificate",
     "CubeTopKCertifier",
+    "FeatureCertificate",
+    "FeatureCertifier",
     "GaussianTopKCertificate",
     "GaussianTopKCertifier",
     "RDPTopKCertificate",
@@ -91,6 +98,7 @@ __all__ = [
     "cube_difference_bound",
     "cube_pair_radius",
     "cube_tv_bound",
+    "feature_radii",
     "gaussian_lower_bound",
     "gaussian_rdp",
     "gaussian_rdp_epsilon",

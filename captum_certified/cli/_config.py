@@ -20,6 +20,7 @@ TARGETS = ("label", "predicted", "noisy_argmax")
 DEVICES = ("cpu", "cuda", "auto")
 #: Points of the default radius grid (``radii = "auto"``): 0 and 10 positive radii.
 AUTO_RADII = 11
+CERTIFICATES = ("topk", "feature")
 
 
 class ConfigError(ValueError):
@@ -52,6 +53,7 @@ class RunConfig:
     threads: int = 1
     image_size: int = 0
     device: str = "cpu"
+    certificate: str = "topk"
 
     def validate(self) -> RunConfig:
         if self.method not in METHODS:
@@ -63,6 +65,12 @@ class RunConfig:
                 f"--noise for --method {self.method} must be one of {NOISES[self.method]}, "
                 f"got {self.noise!r}"
             )
+        if self.certificate not in CERTIFICATES:
+            raise ConfigError(
+                f"--certificate must be one of {CERTIFICATES}, got {self.certificate!r}"
+            )
+        if self.certificate == "feature" and self.method != "sparse_smoothgrad":
+            raise ConfigError("--certificate feature needs --method sparse_smoothgrad (Gaussian)")
         if self.norm not in NORMS:
             raise ConfigError(f"--norm must be one of {NORMS}, got {self.norm!r}")
         if self.method != "renyi" and self.norm != "l2":

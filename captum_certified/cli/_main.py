@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     certify.add_argument("--alpha", type=float, help="failure probability (default: 0.05)")
     certify.add_argument("--bound", choices=["auto", "clopper_pearson", "kl", "hoeffding"])
+    certify.add_argument(
+        "--certificate",
+        choices=["topk", "feature"],
+        help="topk: certified top-K overlap (default); feature: per-pixel important / "
+        "unimportant / abstain (Anani et al.), with a heatmap per example",
+    )
     certify.add_argument("--target", choices=TARGETS, help="class explained (default: label)")
     certify.add_argument("--seed", type=int, help="base seed; example i uses seed*1000003 + i")
     certify.add_argument(

@@ -64,6 +64,24 @@ def certify_example(
         )
         curve = cert.overlap_curve(k, radii, norm=config.norm)[0]
         radius_at_level = cert.certified_radius(k, config.level, norm=config.norm)
+    elif config.certificate == "feature":
+        from pathlib import Path
+
+        from captum_certified.cli._feature_map import certify_features, plot_feature_map
+
+        assert not isinstance(config.radii, str)  # resolved before the run starts
+        result, tri = certify_features(
+            SparseSmoothGrad(model, sparsity=sparsity),
+            x,
+            config.radii,
+            config.level,
+            stdevs=config.stdevs,
+            bound=bound,
+            **common,
+        )
+        path = Path(config.out) / "feature_maps" / f"example-{index:05d}.png"
+        plot_feature_map(x[0], tri, path, title=f"certified at r={config.radii[0]:g}")
+        return {"predicted": predicted, **result}
     else:
         attr, cert = SparseSmoothGrad(model, sparsity=sparsity).attribute(
             x, stdevs=config.stdevs, bound=bound, **common

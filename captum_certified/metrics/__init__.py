@@ -18,7 +18,12 @@ from captum_certified.metrics._core.certified import (
     certified_cosine_similarity,
     certified_topk_intersection,
 )
+from captum_certified.metrics._core.certified_fraction import certified_fraction
 from captum_certified.metrics._core.cosine import cosine_similarity
+from captum_certified.metrics._core.grid_pointing_game import (
+    certified_grid_pointing_game,
+    make_grid_images,
+)
 from captum_certified.metrics._core.preprocess import PRESETS, preprocess_attributions
 from captum_certified.metrics._core.rank_correlation import kendall_tau, spearman_rho
 from captum_certified.metrics._core.topk_intersection import topk_intersection
@@ -35,6 +40,9 @@ __all__ = [
     "center_of_mass_shift",
     "certified_topk_intersection",
     "certified_cosine_similarity",
+    "certified_fraction",
+    "certified_grid_pointing_game",
+    "make_grid_images",
     "attribution_robustness",
     "default_perturb_func",
 ]

@@ -2,6 +2,7 @@
 
 from captum_certified.transforms._core.base import AttributionTransform, Identity
 from captum_certified.transforms._core.clip_normalize import ClipNormalize
+from captum_certified.transforms._core.compose import Compose
 from captum_certified.transforms._core.norm_bound import (
     L2BoundedTransform,
     L2NormClip,
@@ -16,10 +17,12 @@ from captum_certified.transforms._core.scoring import (
 )
 from captum_certified.transforms._core.selection import topk_mask
 from captum_certified.transforms._core.topk_binarize import TopKBinarize
+from captum_certified.transforms._core.upsample import Upsample
 
 __all__ = [
     "AttributionTransform",
     "ClipNormalize",
+    "Compose",
     "Identity",
     "L2BoundedTransform",
     "L2NormClip",
@@ -29,6 +32,7 @@ __all__ = [
     "ScoringRescale",
     "TopKBinarize",
     "UnitL2Normalize",
+    "Upsample",
     "scoring_vector",
     "topk_mask",
 ]

@@ -70,6 +70,11 @@ PAIR_COVERAGE = {
         "certify/test_kl_band.py::test_simultaneous_coverage_non_binary",
         BAND,
     ],
+    ("FeatureCertifier", "GaussianNoise"): [
+        "certify/test_feature_certificate.py::test_halfspace_closed_form_soundness",
+        "certify/test_feature_certificate.py::test_band_coverage_with_negative_control",
+        BAND,
+    ],
     ("CubeCosineCertifier", "UniformCubeNoise"): [
         "uniform/test_uniform_volume.py::test_cube_volume_term_matches_monte_carlo",
         "uniform/test_uniform_mcdiarmid.py::test_mcdiarmid_coverage",

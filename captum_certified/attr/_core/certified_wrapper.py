@@ -353,6 +353,7 @@ class CertifiedWrapper(Attribution):
             dtype = inputs_t[0].dtype
             results = [_reduce(s, nt_type) for s in stats]
             if flat:
+                shapes = sampling.output_shapes(transform_, shapes, results[0].shape[1])
                 results = list(sampling.unflatten_outputs(results[0], shapes))
             attributions = tuple(r.to(dtype) for r in results)
             certificate = None

@@ -96,8 +96,18 @@ def sample_chunks(
 
 def flatten_outputs(outs: Tensors, transform: AttributionTransform) -> Tensor:
     """The per-sample outputs as one ``(rows, d)`` map (all outputs concatenated), transformed."""
-    flat = torch.cat([o.reshape(o.shape[0], -1) for o in outs], dim=1)
-    return transform(flat)
+    return transform.from_outputs(tuple(outs))
+
+
+def output_shapes(
+    transform: AttributionTransform, shapes: Sequence[torch.Size], width: int
+) -> list[torch.Size]:
+    """Per-example shapes of the transformed map; one flat map when a transform changes the
+    width without declaring its layout."""
+    out = transform.output_shapes(list(shapes))
+    if sum(int(torch.Size(s).numel()) for s in out) != width:
+        return [torch.Size([width])]
+    return out
 
 
 def unflatten_outputs(flat: Tensor, shapes: Sequence[torch.Size]) -> Tensors:
@@ -186,7 +196,7 @@ def smoothed_graph(
         else:
             assert total_sq is not None
             out = total_sq / n if nt_type == "smoothgrad_sq" else total_sq / n - mean.square()
-    return unflatten_outputs(out, shapes)
+    return unflatten_outputs(out, output_shapes(transform, shapes, out.shape[1]))
 
 
 def replayable(generator: torch.Generator | None, device: torch.device) -> torch.Generator:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import torch
 from torch import Tensor
 
 
@@ -27,6 +28,22 @@ class AttributionTransform(ABC):
     @abstractmethod
     def __call__(self, attributions: Tensor) -> Tensor:
         """Map ``(N, d)`` attributions to ``(N, d)`` values."""
+
+    def from_outputs(self, outputs: tuple[Tensor, ...]) -> Tensor:
+        """Map the wrapped method's outputs ``(N, *shape_i)`` to ``(N, d)`` per-sample maps.
+
+        The engine calls this on every chunk. The default flattens and concatenates the
+        outputs and applies the transform; a transform that needs the map's layout (e.g.
+        :class:`~captum_certified.transforms.Upsample`) overrides it.
+        """
+        return self(torch.cat([o.reshape(o.shape[0], -1) for o in outputs], dim=1))
+
+    def output_shapes(self, shapes: list[torch.Size]) -> list[torch.Size]:
+        """Per-example shapes of the transformed map, given those of the method's outputs.
+
+        The default keeps them (a transform that keeps ``d`` keeps the layout).
+        """
+        return list(shapes)
 
     @property
     def is_identity(self) -> bool:

@@ -1,0 +1,65 @@
+"""The share of certified features (Anani et al.'s %certified), read from a certificate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from captum.log import log_usage
+from torch import Tensor
+
+from captum_certified._utils.validation import check_radius
+
+
+def _certified_map(certificate: Any, radius: float | Tensor) -> Tensor:
+    method = getattr(certificate, "certified_map", None)
+    if not callable(method):
+        raise TypeError(
+            "certificate must provide a certified_map(radius) method (a FeatureCertificate), "
+            f"got {type(certificate).__name__}"
+        )
+    return method(radius)
+
+
+def _select(tri: Tensor, side: str) -> Tensor:
+    if side == "any":
+        return tri != 0
+    if side == "important":
+        return tri > 0
+    if side == "unimportant":
+        return tri < 0
+    raise ValueError(f"`side` must be 'any', 'important' or 'unimportant', got {side!r}")
+
+
+@log_usage()
+@torch.no_grad()
+def certified_fraction(certificate: Any, radii: float | Tensor, side: str = "any") -> Tensor:
+    r"""Share of features certified at each radius: the %certified-vs-radius curve.
+
+    A feature counts at radius ``r`` when the certificate keeps its side (important or
+    unimportant, see ``side``) for every l2 perturbation of norm up to ``r``. Abstentions count
+    as not certified. Nothing is re-sampled.
+
+    Args:
+        certificate (Any): An object with ``certified_map(radius)`` returning a ``(bsz, d)``
+                    map in {+1, -1, 0}, e.g. a
+                    :class:`~captum_certified.certify.FeatureCertificate`.
+        radii (float or Tensor): A radius ``>= 0`` or a 1-D tensor of radii.
+        side (str, optional): ``"any"``, ``"important"`` or ``"unimportant"``. Default: "any"
+
+    Returns:
+        Tensor: float64 fractions, ``(bsz,)`` for a scalar radius, else ``(bsz, len(radii))``.
+
+    Examples::
+
+        >>> certified_fraction(cert, torch.linspace(0, 0.3, 7))  # (bsz, 7)
+    """
+    grid = check_radius(radii, "radii")
+    if grid.dim() > 1:
+        raise ValueError(f"`radii` must be a scalar or 1-D, got shape {tuple(grid.shape)}")
+    values = [
+        _select(_certified_map(certificate, float(r)), side).to(torch.float64).mean(dim=-1)
+        for r in grid.reshape(-1)
+    ]
+    out = torch.stack(values, dim=-1)
+    return out[..., 0] if grid.dim() == 0 else out
