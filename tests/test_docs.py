@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBPACKAGES = ["attr", "certify", "noise", "transforms", "cli", "robust", "metrics"]
+SUBPACKAGES = ["attr", "certify", "noise", "transforms", "cli", "robust", "metrics", "interop"]
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)
