@@ -32,6 +32,7 @@ from captum_certified.certify._core.gaussian_bounds import (
     gaussian_upper_bound,
 )
 from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
+from captum_certified.certify._core.planning import min_samples_for_radius, radius_upper_bound
 from captum_certified.certify._core.rdp import (
     convert_radius,
     gaussian_rdp,
@@ -84,9 +85,11 @@ __all__ = [
     "laplace_rdp",
     "laplace_rdp_epsilon",
     "mcdiarmid_error",
+    "min_samples_for_radius",
     "paired_order_statistics",
     "pairwise_rdp_bound",
     "parse_norm",
+    "radius_upper_bound",
     "rdp_epsilon",
     "rdp_orders",
     "renyi_divergence",
