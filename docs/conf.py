@@ -1,10 +1,10 @@
 """Sphinx configuration. Tutorials are executed at build time and their output included."""
 
+import contextlib
+import io
 import os
 import runpy
 import sys
-import contextlib
-import io
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
