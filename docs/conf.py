@@ -31,8 +31,14 @@ html_static_path: list = []
 GENERATED = Path(__file__).parent / "_generated"
 GENERATED.mkdir(exist_ok=True)
 if not os.environ.get("CAPTUM_CERTIFIED_SKIP_TUTORIALS"):
+    os.environ.setdefault("MPLBACKEND", "Agg")
     for script in sorted((ROOT / "tutorials").glob("*.py")):
         buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer):
-            runpy.run_path(str(script), run_name="__main__")
+        cwd = os.getcwd()
+        os.chdir(GENERATED)  # the tutorials save their figures in the working directory
+        try:
+            with contextlib.redirect_stdout(buffer):
+                runpy.run_path(str(script), run_name="__main__")
+        finally:
+            os.chdir(cwd)
         (GENERATED / f"{script.stem}.txt").write_text(buffer.getvalue())

@@ -50,6 +50,7 @@ from captum_certified.certify._core.laplace_bounds import (
     laplace_pair_radius,
     laplace_upper_bound,
 )
+from captum_certified.certify._core.planning import min_samples_for_radius, radius_upper_bound
 from captum_certified.certify._core.rdp import (
     convert_radius,
     gaussian_rdp,
@@ -114,9 +115,11 @@ __all__ = [
     "laplace_rdp_epsilon",
     "laplace_upper_bound",
     "mcdiarmid_error",
+    "min_samples_for_radius",
     "paired_order_statistics",
     "pairwise_rdp_bound",
     "parse_norm",
+    "radius_upper_bound",
     "rdp_epsilon",
     "rdp_orders",
     "renyi_divergence",
