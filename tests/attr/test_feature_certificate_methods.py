@@ -21,7 +21,7 @@ from captum.attr import (
 from captum_certified.attr import CertifiedWrapper
 from captum_certified.certify import FeatureCertificate, FeatureCertifier
 from captum_certified.transforms import Compose, TopKBinarize, Upsample
-from tests._digits import pick_examples, trained_digits_cnn
+from _digits import pick_examples, trained_digits_cnn
 
 INPUT_METHODS = {
     "Saliency": (lambda m: Saliency(m), {}),
