@@ -4,6 +4,7 @@ its own band and the smoothed map it came with."""
 
 import pytest
 import torch
+from _digits import pick_examples, trained_digits_cnn
 from captum.attr import (
     LRP,
     Deconvolution,
@@ -21,7 +22,6 @@ from captum.attr import (
 from captum_certified.attr import CertifiedWrapper
 from captum_certified.certify import FeatureCertificate, FeatureCertifier
 from captum_certified.transforms import Compose, TopKBinarize, Upsample
-from _digits import pick_examples, trained_digits_cnn
 
 INPUT_METHODS = {
     "Saliency": (lambda m: Saliency(m), {}),
