@@ -58,6 +58,7 @@ def test_sphinx_build_has_no_warnings(tmp_path):
         "t1_certify_in_five_lines",
         "t2_attack_vs_certificate",
         "t3_any_captum_method",
+        "t4_train_robust",
         "t5_quantus",
     ]
     for stem in scripts:  # every tutorial ran during the build and drew its figure
@@ -72,10 +73,20 @@ def test_sphinx_build_has_no_warnings(tmp_path):
     assert min(float(v) for v in kept.split(",")) >= 0.5
     t3 = (generated / "t3_any_captum_method.txt").read_text()
     assert "same numbers as captum's NoiseTunnel: True" in t3
+    t4 = (generated / "t4_train_robust.txt").read_text()
+    rows4 = re.findall(r"^(natural|SSR)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.-]+)$", t4, flags=re.M)
+    assert {r[0] for r in rows4} == {"natural", "SSR"}  # both trained and attacked
+    for _, acc, kept, _tau in rows4:  # four epochs reach digits accuracy; kept is a share
+        assert float(acc) >= 0.85 and 0.0 <= float(kept) <= 1.0
     t5 = (generated / "t5_quantus.txt").read_text()
     rows = dict(re.findall(r"^(gradient|SparseSmoothGrad)\s+([0-9.]+)", t5, flags=re.M))
     assert float(rows["SparseSmoothGrad"]) < float(rows["gradient"])
     images = {p.name for p in (out / "_images").iterdir()}
-    for figure in ("t1_certified_maps", "t2_attack_vs_certificate", "t3_any_captum_method"):
+    for figure in (
+        "t1_certified_maps",
+        "t2_attack_vs_certificate",
+        "t3_any_captum_method",
+        "t4_train_robust",
+    ):
         assert any(name.startswith(figure) for name in images), images
     shutil.rmtree(out)

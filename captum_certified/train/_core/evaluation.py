@@ -65,7 +65,7 @@ def attribution_robustness_eval(
             k=k_attack,
             lower_bound=lower_bound,
             upper_bound=upper_bound,
-            selection_metric="kendall",
+            selection_metric="kendall_tau",
             softplus_beta=softplus_beta,
             explainer_kwargs={"n_steps": ig_steps, "method": "riemann_right"},
         )
