@@ -56,10 +56,10 @@ def plot_feature_map(
     image = x.detach().float().reshape(x.shape[-3:]).mean(0) if x.dim() >= 3 else x
     heat = tri.float().reshape(tri.shape[-2:]) if tri.dim() == 2 else tri.float().mean(0)
     fig, axes = plt.subplots(1, 2, figsize=(5, 2.6))
-    axes[0].imshow(image.numpy(), cmap="gray")
+    axes[0].imshow(image.detach().cpu().tolist(), cmap="gray")
     axes[0].set_title("input")
     cmap = ListedColormap(["#3b6fb6", "#ffffff", "#c0392b"])
-    axes[1].imshow(heat.numpy(), cmap=cmap, vmin=-1, vmax=1)
+    axes[1].imshow(heat.detach().cpu().tolist(), cmap=cmap, vmin=-1, vmax=1)
     axes[1].set_title(title or "certified map")
     for ax in axes:
         ax.set_axis_off()

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from captum_certified.cli._config import ConfigError
 from captum_certified.cli._train_config import TrainConfig
@@ -101,25 +101,44 @@ def run_train(config: TrainConfig, *, progress: bool = True, echo=print) -> list
     threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
+    world = _world_size()
+    if config.batch_size % world:
+        raise ConfigError(
+            f"--batch-size {config.batch_size} must be divisible by the {world} processes "
+            "(it is the global batch; each process takes an equal share)"
+        )
+    world, rank, created = _distributed()
     try:
         model = new_model(config.model, config.seed)
         x_train, y_train, x_val, y_val = train_split(config.data, config.seed)
-        loader = DataLoader(
-            TensorDataset(x_train, y_train),
-            batch_size=config.batch_size,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(config.seed),
+        dataset = TensorDataset(x_train, y_train)
+        # One shuffled order shared by every process count: rank r takes positions r::world,
+        # so 2 processes with half batches see exactly the batches of 1 process.
+        sampler: DistributedSampler[Any] = DistributedSampler(
+            dataset, num_replicas=world, rank=rank, shuffle=True, seed=config.seed
         )
+        loader = DataLoader(dataset, batch_size=config.batch_size // world, sampler=sampler)
         val = [(x_val, y_val)]
         loss_fn = build_loss(config, torch.Generator().manual_seed(config.seed + 1))
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        trained: nn.Module = model
+        if world > 1:  # gradients averaged over processes: the mean over the global batch
+            trained = nn.parallel.DistributedDataParallel(model)
         trainer = AttributionalTrainer(
-            model, loss_fn, optimizer, loader, val, checkpoint_dir=out, progress=progress
+            trained,
+            loss_fn,
+            optimizer,
+            loader,
+            val,
+            checkpoint_dir=out,
+            progress=progress and rank == 0,
         )
-        if trainer.resume():
+        if trainer.resume() and rank == 0:
             echo(f"resuming after epoch {trainer.epoch}")
         started = time.perf_counter()
         history = trainer.fit(config.epochs)
+        if rank != 0:
+            return history
         torch.save(model.state_dict(), out / "model.pt")
         (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
         meta = {
@@ -138,6 +157,28 @@ def run_train(config: TrainConfig, *, progress: bool = True, echo=print) -> list
         return history
     finally:
         torch.set_num_threads(threads)
+        if created:
+            torch.distributed.destroy_process_group()
+
+
+def _world_size() -> int:
+    """Processes of this run: torchrun's ``WORLD_SIZE`` (1 when not under torchrun)."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _distributed() -> tuple[int, int, bool]:
+    """``(world_size, rank, created)``: under torchrun (``WORLD_SIZE`` > 1) join the gloo
+    process group, creating it if the caller has not."""
+    world = _world_size()
+    if world <= 1:
+        return 1, 0, False
+    dist = torch.distributed
+    created = not dist.is_initialized()
+    if created:
+        dist.init_process_group("gloo")
+    return dist.get_world_size(), dist.get_rank(), created
 
 
 def load_trained(run: Path) -> tuple[nn.Module, TrainConfig]:

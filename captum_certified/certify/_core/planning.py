@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-from scipy.stats import norm
-
 from captum_certified._utils.validation import (
     check_positive_float,
     check_positive_int,
@@ -75,6 +73,8 @@ def radius_upper_bound(
     p_max = _best_band_endpoint(n, num_features, alpha, _check_bound(bound))
     if p_max <= 0.5:
         return 0.0
+    from scipy.stats import norm  # imported on first use (start-up time)
+
     return sigma * float(norm.ppf(p_max))
 
 
@@ -113,6 +113,8 @@ def min_samples_for_radius(
     num_features = check_positive_int(num_features, "num_features")
     alpha = check_probability(alpha, "alpha")
     bound = _check_bound(bound)
+    from scipy.stats import norm  # imported on first use (start-up time)
+
     # Need p_max(n) > q := Phi(radius / sigma).
     if bound == "clopper_pearson":
         # (alpha / 2d)^(1/n) > q  <=>  n > ln(alpha / 2d) / ln(q)
