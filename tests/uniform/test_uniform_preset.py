@@ -413,3 +413,9 @@ def test_seeded_determinism_is_bitwise(noise):
     assert torch.equal(a1, a2) and torch.equal(c1.estimate_norm, c2.estimate_norm)
     assert torch.equal(c1.certified_radius(0.5), c2.certified_radius(0.5))
     assert not torch.equal(a1, a3)
+
+
+def test_stdevs_is_refused_with_a_pointer_to_radius():
+    usa = UniformSmoothedAttribution(_model())
+    with pytest.raises(TypeError, match="`radius`"):
+        usa.attribute(_x(), target=0, nt_samples=2, stdevs=0.1)

@@ -217,6 +217,11 @@ class UniformSmoothedAttribution(CertifiedWrapper):
             >>>                            noise="l2_ball", return_certificate=True)
             >>> cert.min_smoothing_radius(radius=0.05, min_cosine=0.9)
         """
+        if "stdevs" in kwargs:  # NoiseTunnel's name; uniform noise has a radius instead
+            raise TypeError(
+                "UniformSmoothedAttribution takes `radius` (the cube's half-width or the "
+                "ball's radius), not `stdevs`"
+            )
         noise_dist = _resolve_uniform_noise(noise)
         inputs_t: tuple[Tensor, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
         if not isinstance(relative_radius, bool):
