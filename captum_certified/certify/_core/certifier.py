@@ -79,6 +79,12 @@ class Certifier(ABC):
             "this noise"
         )
 
+    def check_noise_name(self, noise: str) -> None:
+        """The same check for :meth:`certify` called directly, which receives the noise's name."""
+        names = tuple(c.name for c in self.supported_noises)
+        if noise not in names:
+            raise ValueError(f"{type(self).__name__} certifies {names} noise only, got {noise!r}")
+
     def check_transform(self, transform: AttributionTransform) -> None:
         """Raise ``ValueError`` if ``transform`` cannot produce certifiable maps."""
         if transform.kind not in ("binary", "unit"):

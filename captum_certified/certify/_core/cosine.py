@@ -570,9 +570,7 @@ class CosineCertifier(Certifier):
             raise ValueError(
                 f"`bound` must be None or 'mcdiarmid' for the cosine certificate, got {bound!r}"
             )
-        names = tuple(c.name for c in self.supported_noises)
-        if noise not in names:
-            raise ValueError(f"{type(self).__name__} certifies {names} noise only, got {noise!r}")
+        self.check_noise_name(noise)
         self.check_transform(transform)
         input_dim = check_positive_int(num_input_features, "num_input_features")
         if self.input_dim is not None and self.input_dim != input_dim:

@@ -290,12 +290,7 @@ class CubeTopKCertifier(Certifier):
         transform: AttributionTransform,
         num_input_features: int,
     ) -> CubeTopKCertificate:
-        # defensive: the engine's check_noise (supported_noises) normally refuses earlier
-        names = tuple(cls.name for cls in self.supported_noises)
-        if noise not in names:
-            raise ValueError(
-                f"CubeTopKCertifier is proven for uniform cube noise {names} only, not {noise!r}"
-            )
+        self.check_noise_name(noise)  # certify() may be called outside the engine
         binary = transform.kind == "binary"
         lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
         return CubeTopKCertificate(
