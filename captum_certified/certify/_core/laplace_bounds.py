@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor
 
+from captum_certified.noise._core.laplace import laplace_icdf
+
 
 def laplace_cdf(z: Tensor | float) -> Tensor:
     r"""CDF of the standard Laplace law (scale 1): ``F(z) = e^z / 2`` for ``z < 0``, else
@@ -21,24 +23,6 @@ def laplace_cdf(z: Tensor | float) -> Tensor:
     z = torch.as_tensor(z, dtype=torch.float64)
     half = 0.5 * torch.exp(-z.abs())
     return torch.where(z < 0, half, 1.0 - half)
-
-
-def laplace_icdf(q: Tensor | float) -> Tensor:
-    r"""Quantile function of the standard Laplace law, ``F^-1(0) = -inf`` and ``F^-1(1) = inf``.
-
-    ``F^-1(q) = log(2 q)`` for ``q < 1/2`` and ``-log(2 (1 - q))`` otherwise.
-
-    Args:
-        q (Tensor or float): Probabilities in [0, 1] (clamped).
-
-    Returns:
-        Tensor: float64 quantiles.
-    """
-    q = torch.as_tensor(q, dtype=torch.float64).clamp(0.0, 1.0)
-    with torch.no_grad():
-        low = torch.log(2.0 * q)
-        high = -torch.log(2.0 * (1.0 - q))
-    return torch.where(q < 0.5, low, high)
 
 
 def _shift(p: Tensor | float, radius: Tensor | float, scale: Tensor | float, sign: float) -> Tensor:

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from captum_certified.noise._core.base import NoiseDistribution
+from captum_certified.noise._core.renyi import gaussian_rdp_epsilon
 
 
 class GaussianNoise(NoiseDistribution):
@@ -21,6 +22,26 @@ class GaussianNoise(NoiseDistribution):
 
     name = "gaussian"
     certified_norms = ("l2",)
+    native_norm = "l2"
+    coordinate_rule = "phi"
+
+    def rdp_epsilon(
+        self,
+        orders: Tensor,
+        radius: Tensor | float,
+        scale: Tensor | float,
+        *,
+        norm: str | float | None = None,
+        num_features: int | None = None,
+    ) -> Tensor:
+        """:func:`~captum_certified.certify.gaussian_rdp_epsilon` with ``sigma = scale``."""
+        return gaussian_rdp_epsilon(
+            orders, radius, scale, norm="l2" if norm is None else norm, num_features=num_features
+        )
+
+    def unit_icdf(self, p: Tensor) -> Tensor:
+        """``Phi^-1``, the standard normal quantile function."""
+        return torch.special.ndtri(p)
 
     def sample_unit(
         self,

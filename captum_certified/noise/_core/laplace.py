@@ -17,6 +17,7 @@ from torch import Tensor
 
 from captum_certified._utils.validation import check_positive_float
 from captum_certified.noise._core.base import NoiseDistribution
+from captum_certified.noise._core.renyi import laplace_rdp_epsilon
 
 
 def _uniform_open_closed(
@@ -86,6 +87,24 @@ def sample_standard_gamma(
     return out
 
 
+def laplace_icdf(q: Tensor | float) -> Tensor:
+    r"""Quantile function of the standard Laplace law, ``F^-1(0) = -inf`` and ``F^-1(1) = inf``.
+
+    ``F^-1(q) = log(2 q)`` for ``q < 1/2`` and ``-log(2 (1 - q))`` otherwise.
+
+    Args:
+        q (Tensor or float): Probabilities in [0, 1] (clamped).
+
+    Returns:
+        Tensor: float64 quantiles.
+    """
+    q = torch.as_tensor(q, dtype=torch.float64).clamp(0.0, 1.0)
+    with torch.no_grad():
+        low = torch.log(2.0 * q)
+        high = -torch.log(2.0 * (1.0 - q))
+    return torch.where(q < 0.5, low, high)
+
+
 class LaplaceNoise(NoiseDistribution):
     r"""I.i.d. Laplace noise, density ``exp(-|z| / b) / (2 b)`` per coordinate.
 
@@ -108,6 +127,26 @@ class LaplaceNoise(NoiseDistribution):
 
     name = "laplace"
     certified_norms = ("l1", "l2", "linf")
+    native_norm = "l1"
+    coordinate_rule = "laplace"
+
+    def rdp_epsilon(
+        self,
+        orders: Tensor,
+        radius: Tensor | float,
+        scale: Tensor | float,
+        *,
+        norm: str | float | None = None,
+        num_features: int | None = None,
+    ) -> Tensor:
+        """:func:`~captum_certified.certify.laplace_rdp_epsilon` with ``b = scale``."""
+        return laplace_rdp_epsilon(
+            orders, radius, scale, norm="l1" if norm is None else norm, num_features=num_features
+        )
+
+    def unit_icdf(self, p: Tensor) -> Tensor:
+        """:func:`laplace_icdf`, the standard Laplace quantile function."""
+        return laplace_icdf(p)
 
     def sample_unit(
         self,
