@@ -14,6 +14,7 @@ from captum_certified._utils.norms import convert_radius
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.certifier import (
+    BandCertifier,
     Certifier,
     GaussianTopKCertifier,
     confidence_band,
@@ -54,6 +55,7 @@ from captum_certified.certify._core.rdp_certifier import RDPTopKCertifier
 from captum_certified.certify._core.statistics import StreamingMoments
 
 __all__ = [
+    "BandCertifier",
     "Certificate",
     "Certifier",
     "CosineCertificate",

@@ -13,7 +13,7 @@ from captum_certified._utils.validation import check_feature_count, check_radius
 from captum_certified.noise import NoiseDistribution, resolve_noise
 
 
-def noise_object(noise: NoiseDistribution | str, stacklevel: int = 4) -> NoiseDistribution:
+def noise_object(noise: NoiseDistribution | str, stacklevel: int = 3) -> NoiseDistribution:
     """The noise as an object; a name still works for one release, with a DeprecationWarning."""
     if isinstance(noise, str):
         warnings.warn(

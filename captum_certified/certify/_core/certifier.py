@@ -93,26 +93,6 @@ class Certifier(ABC):
         )
         self.check_noise(resolve_noise(noise))
 
-    def _band(
-        self,
-        statistics: StreamingMoments,
-        *,
-        scale: Tensor,
-        noise: NoiseDistribution | str,
-        alpha: float,
-        bound: str | None,
-        transform: AttributionTransform,
-    ) -> tuple[Tensor, Tensor, dict[str, Any]]:
-        """The steps every band-based :meth:`certify` shares: the confidence band (binary maps
-        get the exact one), the noise check (``certify`` may be called outside the engine),
-        and the fields every certificate records. Returns ``(lower, upper, fields)``."""
-        binary = transform.kind == "binary"
-        lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
-        noise = noise_object(noise)
-        self.check_noise(noise)
-        fields = dict(noise=noise, scale=scale, n=statistics.n, alpha=alpha, bound=bound)
-        return lower, upper, fields
-
     def check_transform(self, transform: AttributionTransform) -> None:
         """Raise ``ValueError`` if ``transform`` cannot produce certifiable maps."""
         if transform.kind not in ("binary", "unit"):
@@ -166,16 +146,13 @@ class Certifier(ABC):
         """
 
 
-class GaussianTopKCertifier(Certifier):
-    r"""Levine et al.'s top-K certificate for Gaussian noise (l2), with a simultaneous band.
+class BandCertifier(Certifier):
+    """A certifier whose certificate is built from a simultaneous band on the expected map.
 
-    The band is Clopper-Pearson for binary maps (default) or Hoeffding (the paper's choice,
-    valid for any [0, 1] map); it is combined with the Phi-bounds through the sorted
-    pigeonhole rule (:class:`GaussianTopKCertificate`). The Phi rule is a property of the
-    Gaussian law: any other noise is refused (:meth:`Certifier.check_noise`).
+    :meth:`certify` computes the band (Clopper-Pearson for binary maps, see
+    :func:`confidence_band`), checks the noise (``certify`` may be called outside the engine)
+    and hands the band to :meth:`build`, which subclasses implement.
     """
-
-    supported_noises = (GaussianNoise,)
 
     def certify(
         self,
@@ -186,11 +163,51 @@ class GaussianTopKCertifier(Certifier):
         alpha: float,
         bound: str | None,
         transform: AttributionTransform,
-        num_input_features: int,
-    ) -> GaussianTopKCertificate:
-        lower, upper, fields = self._band(
-            statistics, scale=scale, noise=noise, alpha=alpha, bound=bound, transform=transform
+        num_input_features: int | None = None,
+    ) -> Certificate:
+        binary = transform.kind == "binary"
+        lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
+        noise = noise_object(noise, stacklevel=3)
+        self.check_noise(noise)
+        fields = dict(noise=noise, scale=scale, n=statistics.n, alpha=alpha, bound=bound)
+        return self.build(
+            lower, upper, fields, transform=transform, num_input_features=num_input_features
         )
+
+    @abstractmethod
+    def build(
+        self,
+        lower: Tensor,
+        upper: Tensor,
+        fields: dict[str, Any],
+        *,
+        transform: AttributionTransform,
+        num_input_features: int | None,
+    ) -> Certificate:
+        """The certificate from the band ``(bsz, d)`` and the recorded ``fields`` (noise object,
+        scale, n, alpha, bound name)."""
+
+
+class GaussianTopKCertifier(BandCertifier):
+    r"""Levine et al.'s top-K certificate for Gaussian noise (l2), with a simultaneous band.
+
+    The band is Clopper-Pearson for binary maps (default) or Hoeffding (the paper's choice,
+    valid for any [0, 1] map); it is combined with the Phi-bounds through the sorted
+    pigeonhole rule (:class:`GaussianTopKCertificate`). The Phi rule is a property of the
+    Gaussian law: any other noise is refused (:meth:`Certifier.check_noise`).
+    """
+
+    supported_noises = (GaussianNoise,)
+
+    def build(
+        self,
+        lower: Tensor,
+        upper: Tensor,
+        fields: dict[str, Any],
+        *,
+        transform: AttributionTransform,
+        num_input_features: int | None,
+    ) -> GaussianTopKCertificate:
         return GaussianTopKCertificate(
             lower, upper, norm="l2", num_input_features=num_input_features, **fields
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -10,14 +11,13 @@ from torch import Tensor
 from captum_certified._utils.norms import parse_norm
 from captum_certified._utils.validation import check_feature_count, check_radius
 from captum_certified.certify._core.certificate import Certificate, needed_rank
-from captum_certified.certify._core.certifier import Certifier
-from captum_certified.certify._core.statistics import StreamingMoments
+from captum_certified.certify._core.certifier import BandCertifier
 from captum_certified.certify._core.topk_rule import (
     kept_count,
     paired_order_statistics,
     radius_below,
 )
-from captum_certified.noise import NoiseDistribution, UniformCubeNoise
+from captum_certified.noise import UniformCubeNoise
 from captum_certified.transforms import AttributionTransform
 
 
@@ -234,7 +234,7 @@ class CubeTopKCertificate(Certificate):
         return super().__repr__()[:-1] + f", num_input_features={self.num_input_features})"
 
 
-class CubeTopKCertifier(Certifier):
+class CubeTopKCertifier(BandCertifier):
     r"""Builds :class:`CubeTopKCertificate`: top-K certificates for uniform cube noise.
 
     Pass it to :class:`~captum_certified.attr.CertifiedWrapper` (or the Uniform Gradient preset)
@@ -258,20 +258,14 @@ class CubeTopKCertifier(Certifier):
     #: Noise distributions the rule is proven for.
     supported_noises = (UniformCubeNoise,)
 
-    def certify(
+    def build(
         self,
-        statistics: StreamingMoments,
+        lower: Tensor,
+        upper: Tensor,
+        fields: dict[str, Any],
         *,
-        scale: Tensor,
-        noise: NoiseDistribution | str,
-        alpha: float,
-        bound: str | None,
         transform: AttributionTransform,
-        num_input_features: int,
+        num_input_features: int | None,
     ) -> CubeTopKCertificate:
-        lower, upper, fields = self._band(
-            statistics, scale=scale, noise=noise, alpha=alpha, bound=bound, transform=transform
-        )
-        return CubeTopKCertificate(
-            lower, upper, num_input_features=num_input_features, norm="l1", **fields
-        )
+        count = check_feature_count(num_input_features, "num_input_features")
+        return CubeTopKCertificate(lower, upper, num_input_features=count, norm="l1", **fields)

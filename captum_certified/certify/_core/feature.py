@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from captum_certified._utils.validation import check_probability, check_radius
 from captum_certified.certify._core.certificate import Certificate
-from captum_certified.certify._core.certifier import Certifier
-from captum_certified.certify._core.statistics import StreamingMoments
+from captum_certified.certify._core.certifier import BandCertifier
 from captum_certified.certify._core.topk_rule import quantile_gap
-from captum_certified.noise import GaussianNoise, NoiseDistribution
+from captum_certified.noise import GaussianNoise
 from captum_certified.transforms import AttributionTransform
 
 
@@ -184,7 +185,7 @@ class FeatureCertificate(Certificate):
         return f"{base}, threshold={self.threshold})"
 
 
-class FeatureCertifier(Certifier):
+class FeatureCertifier(BandCertifier):
     r"""Per-feature certificates (Anani et al., ICML 2025) for Gaussian noise (l2).
 
     Each feature of the expected [0, 1] map is certified important (``p_j > threshold``),
@@ -211,20 +212,15 @@ class FeatureCertifier(Certifier):
     def __init__(self, threshold: float = 0.5) -> None:
         self.threshold = check_probability(threshold, "threshold")
 
-    def certify(
+    def build(
         self,
-        statistics: StreamingMoments,
+        lower: Tensor,
+        upper: Tensor,
+        fields: dict[str, Any],
         *,
-        scale: Tensor,
-        noise: NoiseDistribution | str,
-        alpha: float,
-        bound: str | None,
         transform: AttributionTransform,
-        num_input_features: int,
+        num_input_features: int | None,
     ) -> FeatureCertificate:
-        lower, upper, fields = self._band(
-            statistics, scale=scale, noise=noise, alpha=alpha, bound=bound, transform=transform
-        )
         return FeatureCertificate(
             lower,
             upper,

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from captum_certified._utils.validation import check_feature_count
-from captum_certified.certify._core.certifier import Certifier
+from captum_certified.certify._core.certifier import BandCertifier
 from captum_certified.certify._core.rdp import DEFAULT_ORDERS, rdp_orders
 from captum_certified.certify._core.rdp_certificate import METHODS, RDPTopKCertificate, check_rule
-from captum_certified.certify._core.statistics import StreamingMoments
 from captum_certified.noise import GaussianNoise, LaplaceNoise, NoiseDistribution
 from captum_certified.noise._core.renyi import check_orders
 from captum_certified.transforms import AttributionTransform
@@ -40,7 +40,7 @@ def score_mass(transform: AttributionTransform, num_features: int) -> float | No
     return transform.total_mass(num_features)
 
 
-class RDPTopKCertifier(Certifier):
+class RDPTopKCertifier(BandCertifier):
     r"""Builds :class:`RDPTopKCertificate` (Rényi-DP top-k certificates, Gaussian or Laplace).
 
     The band is Clopper-Pearson for binary maps (exact counts) and the Bernoulli-KL band
@@ -91,20 +91,15 @@ class RDPTopKCertifier(Certifier):
                     f"||v||_1 / v_1 = {mass:g}; the pairwise RDP bound needs constant totals"
                 )
 
-    def certify(
+    def build(
         self,
-        statistics: StreamingMoments,
+        lower: Tensor,
+        upper: Tensor,
+        fields: dict[str, Any],
         *,
-        scale: Tensor,
-        noise: NoiseDistribution | str,
-        alpha: float,
-        bound: str | None,
         transform: AttributionTransform,
-        num_input_features: int | None = None,
+        num_input_features: int | None,
     ) -> RDPTopKCertificate:
-        lower, upper, fields = self._band(
-            statistics, scale=scale, noise=noise, alpha=alpha, bound=bound, transform=transform
-        )
         method = self.method
         check_rule(method, fields["noise"])
         mass = transform.total_mass(lower.shape[-1])

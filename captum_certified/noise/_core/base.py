@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -38,11 +38,18 @@ class NoiseDistribution(ABC):
     joint: bool = False
     native_norm: str | None = None
     coordinate_rule: str | None = None
+    #: The law's Rényi curve ``f(orders, radius, scale, *, norm, num_features)`` (a
+    #: ``staticmethod``), or None; :meth:`rdp_epsilon` calls it with ``norm`` defaulting to
+    #: :attr:`native_norm`.
+    renyi_curve: Callable[..., Tensor] | None = None
 
     @property
     def has_rdp(self) -> bool:
-        """Whether the law implements its Rényi curve :meth:`rdp_epsilon`."""
-        return type(self).rdp_epsilon is not NoiseDistribution.rdp_epsilon
+        """Whether the law has a Rényi curve (:meth:`rdp_epsilon`)."""
+        return (
+            self.renyi_curve is not None
+            or type(self).rdp_epsilon is not NoiseDistribution.rdp_epsilon
+        )
 
     def rdp_epsilon(
         self,
@@ -70,10 +77,14 @@ class NoiseDistribution(ABC):
         Returns:
             Tensor: float64, shape ``(bsz, A)``.
         """
-        raise ValueError(
-            f"no Rényi-DP bound is implemented for {self!r} noise; certified noises are "
-            "GaussianNoise ('gaussian') and LaplaceNoise ('laplace')"
-        )
+        curve = self.renyi_curve
+        if curve is None:
+            raise ValueError(
+                f"no Rényi-DP bound is implemented for {self!r} noise; certified noises are "
+                "GaussianNoise ('gaussian') and LaplaceNoise ('laplace')"
+            )
+        norm = self.native_norm if norm is None else norm
+        return curve(orders, radius, scale, norm=norm, num_features=num_features)
 
     def unit_icdf(self, p: Tensor) -> Tensor:
         """Quantile function of the unit-scale one-dimensional law (``coordinate_rule``)."""

@@ -25,19 +25,8 @@ class GaussianNoise(NoiseDistribution):
     native_norm = "l2"
     coordinate_rule = "phi"
 
-    def rdp_epsilon(
-        self,
-        orders: Tensor,
-        radius: Tensor | float,
-        scale: Tensor | float,
-        *,
-        norm: str | float | None = None,
-        num_features: int | None = None,
-    ) -> Tensor:
-        """:func:`~captum_certified.certify.gaussian_rdp_epsilon` with ``sigma = scale``."""
-        return gaussian_rdp_epsilon(
-            orders, radius, scale, norm="l2" if norm is None else norm, num_features=num_features
-        )
+    #: :func:`~captum_certified.noise._core.renyi.gaussian_rdp_epsilon`, ``scale`` = ``sigma``.
+    renyi_curve = staticmethod(gaussian_rdp_epsilon)
 
     def unit_icdf(self, p: Tensor) -> Tensor:
         """``Phi^-1``, the standard normal quantile function."""

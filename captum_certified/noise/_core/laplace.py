@@ -130,19 +130,8 @@ class LaplaceNoise(NoiseDistribution):
     native_norm = "l1"
     coordinate_rule = "laplace"
 
-    def rdp_epsilon(
-        self,
-        orders: Tensor,
-        radius: Tensor | float,
-        scale: Tensor | float,
-        *,
-        norm: str | float | None = None,
-        num_features: int | None = None,
-    ) -> Tensor:
-        """:func:`~captum_certified.certify.laplace_rdp_epsilon` with ``b = scale``."""
-        return laplace_rdp_epsilon(
-            orders, radius, scale, norm="l1" if norm is None else norm, num_features=num_features
-        )
+    #: :func:`~captum_certified.noise._core.renyi.laplace_rdp_epsilon`, ``scale`` = ``b``.
+    renyi_curve = staticmethod(laplace_rdp_epsilon)
 
     def unit_icdf(self, p: Tensor) -> Tensor:
         """:func:`laplace_icdf`, the standard Laplace quantile function."""
