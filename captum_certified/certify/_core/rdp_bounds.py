@@ -36,9 +36,11 @@ def holder_bounds(q: Tensor, epsilons: Tensor, orders: Tensor) -> tuple[Tensor, 
 
     Examples::
 
-        >>> from captum_certified.certify import gaussian_rdp_epsilon, rdp_orders
+        >>> from captum_certified.certify import rdp_orders
+        >>> from captum_certified.noise import GaussianNoise
         >>> a = rdp_orders()
-        >>> lo, _ = holder_bounds(torch.tensor([[0.8]]), gaussian_rdp_epsilon(a, 0.3, 1.0), a)
+        >>> eps = GaussianNoise().rdp_epsilon(a, 0.3, 1.0)
+        >>> lo, _ = holder_bounds(torch.tensor([[0.8]]), eps, a)
         >>> round(lo.item(), 3)
         0.626
     """

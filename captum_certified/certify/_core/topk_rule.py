@@ -65,6 +65,21 @@ def quantile_gap(
     return torch.where(torch.isnan(gap), torch.full_like(gap, -math.inf), gap)
 
 
+def quantile_shift(
+    p: Tensor | float,
+    radius: Tensor | float,
+    scale: Tensor | float,
+    sign: float,
+    cdf: Callable[[Tensor], Tensor],
+    icdf: Callable[[Tensor], Tensor],
+) -> Tensor:
+    """``F(F^-1(p) + sign * radius / scale)``: the per-coordinate bound of the quantile rule
+    (lower for ``sign = -1``, upper for ``+1``), float64; ``p`` is clamped to [0, 1]."""
+    p = torch.as_tensor(p, dtype=torch.float64)
+    a = torch.as_tensor(radius, dtype=torch.float64) / torch.as_tensor(scale, dtype=torch.float64)
+    return cdf(icdf(p.clamp(0.0, 1.0)) + sign * a)
+
+
 def radius_below(boundary: Tensor) -> Tensor:
     """The certified radius for rank radii ``boundary`` (certified strictly below them).
 

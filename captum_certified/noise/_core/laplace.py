@@ -115,8 +115,8 @@ class LaplaceNoise(NoiseDistribution):
     Each unit draw is ``E1 - E2`` with ``E = -log(1 - U)``, ``U ~ U[0, 1)`` (two float64
     uniforms per coordinate from the generator). Its certificate
     (:class:`~captum_certified.certify.RDPTopKCertifier`) uses Mironov's Rényi-DP bound for the
-    l1 norm (and valid conversions for any l_p, see
-    :func:`~captum_certified.certify.laplace_rdp_epsilon`).
+    l1 norm (and valid conversions for any l_p, see :meth:`rdp_epsilon` and
+    :doc:`/renyi`).
 
     Examples::
 
