@@ -91,23 +91,17 @@ def _base() -> dict[str, Any]:
     }
 
 
-def _seed() -> torch.Generator:
-    return torch.Generator().manual_seed(0)
+def _certify(explainer: Any, ns: dict[str, Any], **kwargs: Any) -> tuple[Any, Any]:
+    """``explainer.attribute(x, ..., return_certificate=True)`` with a generator seeded to 0."""
+    generator = torch.Generator().manual_seed(0)
+    return explainer.attribute(ns["x"], return_certificate=True, generator=generator, **kwargs)
 
 
 def _gaussian(ns: dict[str, Any]) -> dict[str, Any]:
     from captum_certified.attr import SparseSmoothGrad
 
     ssg = SparseSmoothGrad(ns["model"], sparsity=0.1)
-    _, cert = ssg.attribute(
-        ns["x"],
-        target=3,
-        nt_samples=1024,
-        stdevs=0.25,
-        return_certificate=True,
-        alpha=0.05,
-        generator=_seed(),
-    )
+    _, cert = _certify(ssg, ns, target=3, nt_samples=1024, stdevs=0.25, alpha=0.05)
     return {"ssg": ssg, "cert": cert}
 
 
@@ -115,16 +109,8 @@ def _uniform(ns: dict[str, Any]) -> dict[str, Any]:
     from captum_certified.attr import UniformSmoothedAttribution
 
     usa = UniformSmoothedAttribution(ns["model"])
-    _, cert = usa.attribute(
-        ns["x"],
-        target=ns["y"],
-        nt_samples=2048,
-        radius=2.0,
-        noise="l2_ball",
-        return_certificate=True,
-        alpha=0.05,
-        generator=_seed(),
-    )
+    kwargs = {"nt_samples": 2048, "radius": 2.0, "noise": "l2_ball", "alpha": 0.05}
+    _, cert = _certify(usa, ns, target=ns["y"], **kwargs)
     return {"usa": usa, "cert": cert}
 
 
@@ -141,9 +127,7 @@ def _cube(ns: dict[str, Any]) -> dict[str, Any]:
         transform=TopKBinarize(0.1),
         certifier=CubeTopKCertifier(),
     )
-    _, cert = cw.attribute(
-        ns["x"], target=0, nt_samples=256, stdevs=0.5, return_certificate=True, generator=_seed()
-    )
+    _, cert = _certify(cw, ns, target=0, nt_samples=256, stdevs=0.5)
     return {"cert": cert}
 
 
@@ -157,15 +141,7 @@ def _feature(ns: dict[str, Any]) -> dict[str, Any]:
     cw = CertifiedWrapper(
         Saliency(ns["model"]), transform=TopKBinarize(0.25), certifier=FeatureCertifier()
     )
-    attr, cert = cw.attribute(
-        ns["x"],
-        target=ns["y"],
-        nt_samples=100,
-        stdevs=0.25,
-        return_certificate=True,
-        alpha=0.001,
-        generator=_seed(),
-    )
+    attr, cert = _certify(cw, ns, target=ns["y"], nt_samples=100, stdevs=0.25, alpha=0.001)
     return {"attr": attr, "cert": cert}
 
 
