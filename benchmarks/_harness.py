@@ -2,7 +2,7 @@
 
 Used by the scripts in this folder (run by hand, never by the test suite)::
 
-    from _harness import MALLOC_ENV, PeakRSS, build, git_revision, run_worker
+    from _harness import MALLOC_ENV, PeakRSS, best_of, build, environment, run_worker
 """
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ import ctypes
 import gc
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -220,3 +223,49 @@ def run_worker(script: str, spec: dict) -> dict | None:
         print(proc.stderr, file=sys.stderr)
         return None
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------------------------
+
+
+def best_of(fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
+    """Best-of-``repeats`` wall seconds of ``fn()`` and its last output (no warm-up call)."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def best_interleaved(
+    fns: Sequence[Callable[[], Any]], repeats: int
+) -> tuple[list[float], list[float]]:
+    """Best-of-``repeats`` wall and process-CPU seconds of each function, after one warm-up
+    call each, the functions interleaved round-robin (so machine load hits them alike)."""
+    for fn in fns:
+        fn()
+    wall = [float("inf")] * len(fns)
+    cpu = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            wall[i] = min(wall[i], time.perf_counter() - t0)
+            cpu[i] = min(cpu[i], time.process_time() - c0)
+    return wall, cpu
+
+
+def environment() -> str:
+    """One line: versions, revision, machine, threads and load (print it above every table)."""
+    import captum
+
+    return (
+        f"python {platform.python_version()}, torch {torch.__version__}, captum "
+        f"{captum.__version__}, captum_certified {captum_certified.__version__} "
+        f"({git_revision()}), {platform.machine()}; torch.get_num_threads() = "
+        f"{torch.get_num_threads()}, os.cpu_count() = {os.cpu_count()}, load average "
+        f"{os.getloadavg()[0]:.1f}"
+    )

@@ -18,6 +18,7 @@ import argparse
 import time
 
 import torch
+from _harness import best_of
 from captum.attr import (
     GuidedBackprop,
     InputXGradient,
@@ -84,16 +85,6 @@ def methods(model: nn.Module, x: torch.Tensor):
     return out
 
 
-def timed(fn, repeats=3):
-    best = float("inf")
-    out = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--examples", type=int, default=20)
@@ -143,11 +134,11 @@ def curves_and_costs(model, x, y, n, alpha, header) -> None:
             print(f"             {name:<20} {row}   {100 * float(imp):5.1f}  {wall / len(x):.4f}")
             if sigma == 0.25 and name in ("Saliency", "LayerGradCam"):
                 stats, kw = rec.statistics, rec.kw
-                t_feat, _ = timed(
+                t_feat, _ = best_of(
                     lambda s=stats, k=kw: FeatureCertifier().certify(s, **k).fraction_curve(RADII)
                 )
                 topk = GaussianTopKCertifier()
-                t_topk, _ = timed(
+                t_topk, _ = best_of(
                     lambda s=stats, k=kw, c=topk: c.certify(s, **k).certified_radius(
                         k=0.25, overlap=0.5
                     )
@@ -164,7 +155,7 @@ def curves_and_costs(model, x, y, n, alpha, header) -> None:
         ("GaussianTopKCertifier", GaussianTopKCertifier()),
     ):
         cw = CertifiedWrapper(Saliency(model), transform=TopKBinarize(0.25), certifier=certifier)
-        t, _ = timed(
+        t, _ = best_of(
             lambda cw=cw: cw.attribute(
                 x,
                 target=y,

@@ -14,12 +14,12 @@ parallel region can make torch many times slower; use ``--threads 1`` or set
 """
 
 import argparse
-import time
 import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _harness import best_of
 from scipy import stats
 
 from captum_certified import metrics as M
@@ -51,15 +51,6 @@ def sparsified_pairs(n, gen, samples=16, density=0.1):
     base = smooth_field(n, gen)
     other = base + 0.3 * smooth_field(n, gen)
     return sparsified(base), sparsified(other)
-
-
-def best_time(fn, repeats):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def scipy_loop(fn, a, b):
@@ -96,13 +87,13 @@ def main():
         ("kendall_tau", M.kendall_tau, stats.kendalltau),
         ("spearman_rho", M.spearman_rho, stats.spearmanr),
     ]:
-        t_ours, v_ours = best_time(lambda: ours(a, b), args.repeats)  # noqa: B023
-        t_ref, v_ref = best_time(lambda: scipy_loop(ref, a, b), args.repeats)  # noqa: B023
+        t_ours, v_ours = best_of(lambda: ours(a, b), args.repeats)  # noqa: B023
+        t_ref, v_ref = best_of(lambda: scipy_loop(ref, a, b), args.repeats)  # noqa: B023
         diff = np.abs(v_ours.double().numpy() - v_ref).max()
         print(f"{name:<12} {t_ours:>13.3f}s {t_ref:>11.3f}s {t_ref / t_ours:>8.2f}x {diff:>11.1e}")
         for part, sl in (("continuous", slice(0, half)), ("sparsified", slice(half, None))):
-            t_o, _ = best_time(lambda: ours(a[sl], b[sl]), args.repeats)  # noqa: B023
-            t_r, _ = best_time(lambda: scipy_loop(ref, a[sl], b[sl]), args.repeats)  # noqa: B023
+            t_o, _ = best_of(lambda: ours(a[sl], b[sl]), args.repeats)  # noqa: B023
+            t_r, _ = best_of(lambda: scipy_loop(ref, a[sl], b[sl]), args.repeats)  # noqa: B023
             print(f"  {part:<10} {t_o:>13.3f}s {t_r:>11.3f}s {t_r / t_o:>8.2f}x")
 
 

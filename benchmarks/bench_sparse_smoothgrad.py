@@ -34,6 +34,8 @@ Usage::
     python benchmarks/bench_sparse_smoothgrad.py            # full run (~10 min on 2 cores)
     python benchmarks/bench_sparse_smoothgrad.py --quick    # reduced run (~2-3 min)
     python benchmarks/bench_sparse_smoothgrad.py --threads 1 --json rows.json
+
+The cost of each stage per chunk (steadier on a busy machine): ``bench_ssg_stages.py``.
 """
 
 from __future__ import annotations
@@ -41,22 +43,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-import captum
 import torch
 from captum.attr import NoiseTunnel, Saliency
 from torch import Tensor, nn
 
-import captum_certified
 from captum_certified.attr import SparseSmoothGrad
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import PeakRSS, build, git_revision, run_worker  # noqa: E402
+from _harness import PeakRSS, best_interleaved, build, environment, run_worker  # noqa: E402
 
 SIGMA = 0.25
 SPARSITY = 0.1
@@ -200,17 +198,11 @@ class Row:
 def time_config(model_name: str, batch: int, n: int, b: int, repeats: int) -> list[Row]:
     """Best-of-``repeats`` wall and CPU time per method, methods interleaved round-robin."""
     model, x, y = build(model_name, batch)
-    wall = dict.fromkeys(METHODS, float("inf"))
-    cpu = dict.fromkeys(METHODS, float("inf"))
-    outputs: dict[str, Tensor] = {}
-    for m in METHODS:  # warm-up
-        outputs[m] = run_method(m, model, x, y, n, b)
-    for _ in range(repeats):
-        for m in METHODS:
-            c0, t0 = time.process_time(), time.perf_counter()
-            run_method(m, model, x, y, n, b)
-            wall[m] = min(wall[m], time.perf_counter() - t0)
-            cpu[m] = min(cpu[m], time.process_time() - c0)
+    outputs = {m: run_method(m, model, x, y, n, b) for m in METHODS}
+    walls, cpus = best_interleaved(
+        [lambda m=m: run_method(m, model, x, y, n, b) for m in METHODS], repeats
+    )
+    wall, cpu = dict(zip(METHODS, walls)), dict(zip(METHODS, cpus))
     # sanity: the hand-written top-k map is SparseSmoothGrad's map (same noise), up to ties
     diff = (outputs["grad+topk"] - outputs["SSG"]).abs().max().item()
     print(
@@ -257,120 +249,6 @@ def print_table(rows: list[Row]) -> None:
         print()
 
 
-def _best_ms(fns: list[Callable[[], object]], repeats: int) -> list[float]:
-    """Best-of-``repeats`` milliseconds of each function, interleaved round-robin."""
-    for fn in fns:
-        fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return [1e3 * t for t in best]
-
-
-def breakdown(configs: list[tuple[str, int, int]], repeats: int) -> None:
-    """Per-chunk cost of each stage of SparseSmoothGrad+cert vs the hand-written gradient.
-
-    Every stage is timed alone on one chunk of ``b`` noisy samples (best of ``repeats``,
-    stages interleaved round-robin), so the figures are far steadier than end-to-end ratios
-    on a shared machine.
-    """
-    for model_name, n, b in configs:
-        reps = repeats if model_name == "SmallCNN" else max(2, repeats // 10)
-        _breakdown_one(model_name, n, b, reps)
-
-
-def _breakdown_one(model_name: str, n: int, b: int, reps: int) -> None:
-    from captum._utils.gradient import compute_gradients
-
-    from captum_certified.certify import (
-        GaussianTopKCertifier,
-        StreamingMoments,
-        clopper_pearson_band,
-    )
-    from captum_certified.transforms import TopKBinarize, topk_mask
-
-    try:  # the engine's single-root replacement for compute_gradients (private helper)
-        from captum_certified._utils.captum_compat import summed_output_gradients
-    except ImportError:  # older or newer layouts
-        summed_output_gradients = None
-
-    model, x, y = build(model_name, 1)
-    gen = torch.Generator().manual_seed(0)
-    z = x.repeat_interleave(b, 0) + torch.randn((b,) + x.shape[1:], generator=gen) * SIGMA
-    z.requires_grad_(True)
-    yb = y.repeat_interleave(b).unsqueeze(1)
-    target = int(y.item())
-    d = x[0].numel()
-    k = int(SPARSITY * d + 1e-9)
-
-    def hand() -> Tensor:
-        return torch.autograd.grad(model(z).gather(1, yb).sum(), z)[0]
-
-    grads = hand().abs().reshape(b, d)
-    transform = TopKBinarize(SPARSITY)
-    maps = transform(grads)
-    certifier = GaussianTopKCertifier()
-    stats = StreamingMoments()
-    for _ in range(n // b):
-        stats.update(maps.reshape(1, b, d))
-    stages: list[tuple[str, Callable[[], object], int]] = [
-        ("forward+backward, hand-written (one root)", hand, 1),
-        (
-            "  Captum compute_gradients (b roots, unbind)",
-            lambda: compute_gradients(model, (z,), target),
-            1,
-        ),
-    ]
-    if summed_output_gradients is not None:
-        stages.append(
-            (
-                "  engine summed_output_gradients",
-                lambda: summed_output_gradients(model, (z,), target),
-                1,
-            )
-        )
-    stages += [
-        ("randn noise", lambda: torch.randn((b,) + x.shape[1:], generator=gen), 1),
-        ("abs (Saliency)", lambda: grads.abs(), 1),
-        ("TopKBinarize (abs + topk_mask + to float)", lambda: transform(grads), 1),
-        ("  topk_mask", lambda: topk_mask(grads, k), 1),
-        ("  torch.topk values alone (floor)", lambda: grads.topk(k, 1, sorted=False), 1),
-        (
-            "  hand-written topk + scatter",
-            lambda: torch.zeros_like(grads).scatter_(
-                1, grads.topk(k, 1, sorted=False).indices, 1.0
-            ),
-            1,
-        ),
-        (
-            "certifier.check_samples (min, max, isnan)",
-            lambda: certifier.check_samples(maps, transform),
-            1,
-        ),
-        (
-            "StreamingMoments.update (float64 sum)",
-            lambda: StreamingMoments().update(maps.reshape(1, b, d)),
-            1,
-        ),
-        (
-            "clopper_pearson_band (once per call, / chunks)",
-            lambda: clopper_pearson_band(stats.total, stats.n, ALPHA),
-            n // b,
-        ),
-    ]
-    print(
-        f"\n{model_name}, n = {n}, b = {b} ({n // b} chunks, d = {d}, k = {k}): ms per chunk, "
-        f"best of {reps}; % of the hand-written forward+backward"
-    )
-    times = _best_ms([fn for _, fn, _ in stages], reps)
-    base = times[0]
-    for (name, _, per), ms in zip(stages, times):
-        print(f"  {name:<48} {ms / per:9.3f} ms {100 * ms / per / base:6.1f} %")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="reduced configurations")
@@ -380,11 +258,6 @@ def main(argv: list[str] | None = None) -> None:
         "--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)"
     )
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
-    parser.add_argument(
-        "--breakdown",
-        action="store_true",
-        help="only time each stage of SparseSmoothGrad+cert per chunk (steady on busy machines)",
-    )
     parser.add_argument("--memory-worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -393,20 +266,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(
-        f"python {platform.python_version()}, torch {torch.__version__}, captum "
-        f"{captum.__version__}, captum_certified {captum_certified.__version__} "
-        f"({git_revision()}), {platform.machine()}; torch.get_num_threads() = "
-        f"{torch.get_num_threads()}, os.cpu_count() = {os.cpu_count()}, load average "
-        f"{os.getloadavg()[0]:.1f}"
-    )
-    if args.breakdown:
-        cfgs = [("SmallCNN", 1024, 64), ("SmallCNN", 1024, 256), ("ResNet-18", 64, 8)]
-        if not args.quick:
-            cfgs.append(("ResNet-18", 64, 32))
-        breakdown(cfgs, args.repeats or 30)
-        return
-
+    print(environment())
     if args.quick:
         # (model, batch, n, nt_samples_batch_sizes, repeats)
         configs = [

@@ -1,15 +1,19 @@
 """l2 attacks on the top-K of a Gaussian-smoothed binary top-tau saliency map, and a sound judge.
 
-Used by the attack-based soundness tests of the certificates (ALGORITHMS 8.8). Everything here is
+Used by the attack-based soundness tests of the certificates: certify at rho, attack the smoothed
+map inside the rho-ball, re-estimate the attacked map with fresh samples and its own band; the
+band-adjusted overlap must never fall below the certified one (docs/levine.rst, "Our numbers and
+the paper's"; the rule being attacked is in docs/certificates.rst). Everything here is
 written independently of the package's certificate code: the band is an exact Clopper-Pearson band
 computed with scipy, and the judge below is a *provable upper bound* on the overlap of the true
 (expected) top-K sets, so Monte-Carlo error can never manufacture a violation.
 
 The binary top-tau map has zero gradient, so the attacks use either
 
-- a differentiable surrogate (Levine et al.'s l2 attack, ALGORITHMS 4.3): the smoothed soft saliency
-  of a softplus copy of the model, on a fixed set of noise draws (common random numbers), with
-  second-order gradients; or
+- a differentiable surrogate (Levine et al.'s l2 attack, docs/robust.rst, AttributionL2Attack:
+  random starts on the sphere, normalized steps of decaying length, projection, step halving
+  until the label holds): the smoothed soft saliency of a softplus copy of the model, on a fixed
+  set of noise draws (common random numbers), with second-order gradients; or
 - the exact gradient of the *smoothed* binary map, which is differentiable because of the Gaussian
   noise: grad E s(x + eps) = E[s(x + eps) eps] / sigma^2 (Stein's lemma), estimated with antithetic
   pairs. This attacks the very quantity the certificate speaks about.

@@ -90,7 +90,7 @@ def test_ci_runs_the_static_checks_exactly_as_the_readme_says():
     ci = (README.parent / ".ci" / "run").read_text()
     command = (
         'pip install torch==2.13.0 && pip install -e ".[test]" && pytest && ruff check . && '
-        "ruff format --check . && mypy"
+        "ruff format --check . && mypy && .ci/lowest-captum"
     )
     lines = [line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd "))]
     assert lines == [command]

@@ -1,4 +1,7 @@
-"""Attacks never beat SparseSmoothGrad's certificate (ALGORITHMS 1, 4.3 and 8.8).
+"""Attacks never beat SparseSmoothGrad's certificate.
+
+The method and its top-K rule: docs/levine.rst and docs/certificates.rst; Levine et al.'s l2
+attack: docs/robust.rst (AttributionL2Attack).
 
 A small CNN is trained on scikit-learn's real 8x8 digits (d = 64). For a few test digits we
 certify the top-K of the Sparsified SmoothGrad map (binary top-tau of |grad| per noisy sample),

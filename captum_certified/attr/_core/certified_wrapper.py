@@ -78,7 +78,7 @@ class CertifiedWrapper(Attribution):
         >>> from captum.attr import IntegratedGradients
         >>> cw = CertifiedWrapper(IntegratedGradients(model))
         >>> attr = cw.attribute(x, nt_type="smoothgrad", nt_samples=64, stdevs=0.2,
-        >>>                     target=3, generator=torch.Generator().manual_seed(0))
+        ...                     target=3, generator=torch.Generator().manual_seed(0))
     """
 
     def __init__(
@@ -408,11 +408,12 @@ class CertifiedWrapper(Attribution):
 
         Examples::
 
+            >>> from captum.attr import Saliency
             >>> sg = CertifiedWrapper(Saliency(model))
             >>> loss, (grad,) = sg.loss_gradient(
-            >>>     x, lambda m: m.flatten(1)[:, :10].sum(1), target=3, nt_samples=4096,
-            >>>     nt_samples_batch_size=128, stdevs=0.2,
-            >>>     generator=torch.Generator().manual_seed(0))
+            ...     x, lambda m: m.flatten(1)[:, :10].sum(1), target=3, nt_samples=1024,
+            ...     nt_samples_batch_size=128, stdevs=0.2,
+            ...     generator=torch.Generator().manual_seed(0))
         """
         if not callable(loss_fn):
             raise TypeError(f"`loss_fn` must be callable, got {type(loss_fn).__name__}")

@@ -45,7 +45,7 @@ class NoiseTunnel(CertifiedWrapper):
         >>> input = torch.randn(2, 3, 32, 32, requires_grad=True)
         >>> nt = NoiseTunnel(ig)
         >>> attribution = nt.attribute(input, nt_type='smoothgrad',
-        >>>                            nt_samples=10, target=3)
+        ...                            nt_samples=10, target=3)
     """
 
     is_delta_supported: bool

@@ -51,10 +51,12 @@ class SparseSmoothGrad(CertifiedWrapper):
 
         >>> ssg = SparseSmoothGrad(model, sparsity=0.1)
         >>> attr, cert = ssg.attribute(x, target=3, nt_samples=1024, stdevs=0.25,
-        >>>                            return_certificate=True, alpha=0.05,
-        >>>                            generator=torch.Generator().manual_seed(0))
+        ...                            return_certificate=True, alpha=0.05,
+        ...                            generator=torch.Generator().manual_seed(0))
         >>> cert.topk_overlap(k=0.2, radius=0.1)        # (bsz,) certified fraction
+        tensor([0.451, 0.424, 0.477, 0.431], dtype=torch.float64)
         >>> cert.certified_radius(k=0.2, overlap=0.5)   # (bsz,) l2 radius
+        tensor([0.080, 0.080, 0.093, 0.075], dtype=torch.float64)
     """
 
     def __init__(

@@ -88,9 +88,11 @@ class UniformSmoothedAttribution(CertifiedWrapper):
         >>> usa = UniformSmoothedAttribution(model)
         >>> ug = usa.attribute(x, target=y, nt_samples=50, radius=4/255, noise="cube")
         >>> attr, cert = usa.attribute(x, target=y, nt_samples=2048, radius=2.0,
-        >>>                            noise="l2_ball", return_certificate=True, alpha=0.05)
+        ...                            noise="l2_ball", return_certificate=True, alpha=0.05)
         >>> cert.cosine_lower_bound(radius=0.05)     # (bsz,)
+        tensor([0.778, 0.786, 0.785, 0.780], dtype=torch.float64)
         >>> cert.certified_radius(min_cosine=0.9)    # (bsz,)
+        tensor([0.034, 0.034, 0.034, 0.034], dtype=torch.float64)
     """
 
     def __init__(
@@ -214,8 +216,9 @@ class UniformSmoothedAttribution(CertifiedWrapper):
         Examples::
 
             >>> attr, cert = usa.attribute(x, target=y, nt_samples=2048, radius=2.0,
-            >>>                            noise="l2_ball", return_certificate=True)
+            ...                            noise="l2_ball", return_certificate=True)
             >>> cert.min_smoothing_radius(radius=0.05, min_cosine=0.9)
+            tensor([2.909, 2.864, 2.866, 2.902], dtype=torch.float64)
         """
         if "stdevs" in kwargs:  # NoiseTunnel's name; uniform noise has a radius instead
             raise TypeError(

@@ -196,6 +196,7 @@ class CubeTopKCertificate(Certificate):
         Examples::
 
             >>> cert.topk_overlap(k=0.2, radius=0.01, norm="l1")
+            tensor([0.496, 0.464, 0.575, 0.522], dtype=torch.float64)
         """
         count = self._count(k)
         return self.certified_count(count, radius, norm).to(torch.float64) / count
@@ -249,10 +250,11 @@ class CubeTopKCertifier(BandCertifier):
         >>> from captum_certified.attr import CertifiedWrapper
         >>> from captum_certified.transforms import TopKBinarize
         >>> cw = CertifiedWrapper(Saliency(model), noise="cube", transform=TopKBinarize(0.1),
-        >>>                       certifier=CubeTopKCertifier())
+        ...                       certifier=CubeTopKCertifier())
         >>> _, cert = cw.attribute(x, target=0, nt_samples=256, stdevs=0.5,
-        >>>                        return_certificate=True)
+        ...                        return_certificate=True)
         >>> cert.topk_overlap(k=0.1, radius=0.05, norm="l1")
+        tensor([0.394, 0.486, 0.486, 0.500], dtype=torch.float64)
     """
 
     #: Noise distributions the rule is proven for.

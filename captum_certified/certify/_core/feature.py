@@ -136,7 +136,8 @@ class FeatureCertificate(Certificate):
 
         Examples::
 
-            >>> cert.certified_map(radius=0.1).reshape(attr.shape)
+            >>> cert.certified_map(radius=0.1).reshape(attr.shape).shape
+            torch.Size([4, 3, 16, 16])
         """
         r = self._per_example(radius).to(self._radius.device)
         keep = self._radius > r.unsqueeze(-1)
@@ -200,11 +201,16 @@ class FeatureCertifier(BandCertifier):
 
     Examples::
 
+        >>> from captum.attr import Saliency
+        >>> from captum_certified.attr import CertifiedWrapper
+        >>> from captum_certified.transforms import TopKBinarize
         >>> cw = CertifiedWrapper(Saliency(model), transform=TopKBinarize(0.25),
-        >>>                       certifier=FeatureCertifier())
+        ...                       certifier=FeatureCertifier())
         >>> attr, cert = cw.attribute(x, target=y, nt_samples=100, stdevs=0.25,
-        >>>                           return_certificate=True, alpha=0.001)
-        >>> cert.certified_map(radius=0.1)  # (bsz, d) in {+1, -1, 0}
+        ...                           return_certificate=True, alpha=0.001)
+        >>> m = cert.certified_map(radius=0.1)  # (bsz, d) in {+1, -1, 0}
+        >>> (m == 1).sum(1), (m == -1).sum(1)  # certified in / out of the top 25 %
+        (tensor([24, 28, 28, 36]), tensor([318, 337, 322, 325]))
     """
 
     supported_noises = (GaussianNoise,)

@@ -90,6 +90,7 @@ class GaussianTopKCertificate(Certificate):
         Examples::
 
             >>> cert.topk_overlap(k=0.2, radius=0.1)
+            tensor([0.451, 0.424, 0.477, 0.431], dtype=torch.float64)
         """
         count = self._count(k)
         return self.certified_count(count, radius).to(torch.float64) / count

@@ -69,10 +69,10 @@ def quantus_explain_func(
         >>> from captum_certified.attr import SparseSmoothGrad
         >>> from captum_certified.interop import quantus_explain_func
         >>> explain = quantus_explain_func(SparseSmoothGrad, method_kwargs={"sparsity": 0.2},
-        >>>                                nt_samples=256, stdevs=0.25)
+        ...                                nt_samples=256, stdevs=0.25)
         >>> metric = quantus.MaxSensitivity(nr_samples=10, disable_warnings=True)
         >>> scores = metric(model=model, x_batch=x.numpy(), y_batch=y.numpy(),
-        >>>                 explain_func=explain, device="cpu")
+        ...                 explain_func=explain, device="cpu")
     """
     if not callable(method):
         raise TypeError(f"`method` must be a class or a callable, got {type(method).__name__}")

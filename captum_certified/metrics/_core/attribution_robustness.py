@@ -398,6 +398,7 @@ def attribution_robustness(
 
     Examples::
 
+        >>> from captum.attr import Saliency
         >>> saliency = Saliency(net)
         >>> g = torch.Generator().manual_seed(0)
         >>> # worst top-100 intersection over 10 uniform perturbations of radius 0.1

@@ -178,6 +178,7 @@ def center_of_mass_shift(
         >>> a = saliency.attribute(x, target=y)
         >>> b = saliency.attribute(x_adv, target=y)
         >>> center_of_mass_shift(a, b, protocol="ghorbani", round_centers=True)
+        tensor([1., 0., 0., 0.])
     """
     reduce_channels, normalize = _resolve_conventions(reduce_channels, normalize, protocol)
     a, a_is_tuple = _format_attr(attr_a, "attr_a")

@@ -53,6 +53,11 @@ def certified_fraction(certificate: Any, radii: float | Tensor, side: str = "any
     Examples::
 
         >>> certified_fraction(cert, torch.linspace(0, 0.3, 7))  # (bsz, 7)
+        tensor([[0.701, 0.569, 0.445, 0.302, 0.175, 0.092, 0.000],
+                [0.726, 0.606, 0.475, 0.350, 0.217, 0.144, 0.000],
+                [0.727, 0.584, 0.455, 0.325, 0.225, 0.161, 0.000],
+                [0.730, 0.600, 0.470, 0.345, 0.243, 0.166, 0.000]],
+               dtype=torch.float64)
     """
     grid = check_radius(radii, "radii")
     if grid.dim() > 1:

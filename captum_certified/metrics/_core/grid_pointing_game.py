@@ -37,7 +37,10 @@ def make_grid_images(
 
     Examples::
 
-        >>> grids, cells = make_grid_images(x, y, num_grids=8)
+        >>> grids, cells = make_grid_images(x, y, num_grids=8,
+        ...                                generator=torch.Generator().manual_seed(0))
+        >>> grids.shape, cells.shape  # 2 x 2 grids of 16 x 16 images
+        (torch.Size([8, 3, 32, 32]), torch.Size([8, 4]))
         >>> target_cell = torch.zeros(8, dtype=torch.long)  # attribute the top-left digit
         >>> target = cells[:, 0]
     """
@@ -96,8 +99,19 @@ def certified_grid_pointing_game(
 
     Examples::
 
-        >>> certified_grid_pointing_game(cert, target_cell=0, map_shape=(1, 16, 16),
-        >>>                              radius=0.1)
+        >>> from captum.attr import Saliency
+        >>> from captum_certified.attr import CertifiedWrapper
+        >>> from captum_certified.certify import FeatureCertifier
+        >>> from captum_certified.transforms import TopKBinarize
+        >>> g = torch.Generator().manual_seed(0)
+        >>> grids, cells = make_grid_images(x, y, num_grids=2, generator=g)
+        >>> cw = CertifiedWrapper(Saliency(model), transform=TopKBinarize(0.1),
+        ...                       certifier=FeatureCertifier())
+        >>> _, cert = cw.attribute(grids, target=cells[:, 0], nt_samples=100, stdevs=0.25,
+        ...                        return_certificate=True, generator=g)
+        >>> certified_grid_pointing_game(cert, target_cell=0, map_shape=(3, 32, 32),
+        ...                              radius=0.1)
+        tensor([0.547, 0.117], dtype=torch.float64)
     """
     check_radius(radius)
     tri = _certified_map(certificate, radius)

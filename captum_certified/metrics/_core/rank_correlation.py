@@ -357,6 +357,7 @@ def kendall_tau(
 
     Examples::
 
+        >>> from captum.attr import Saliency
         >>> saliency = Saliency(net)
         >>> a = saliency.attribute(x, target=y)
         >>> b = saliency.attribute(x + 0.01 * torch.randn_like(x), target=y)

@@ -70,11 +70,14 @@ def topk_intersection(
 
     Examples::
 
+        >>> from captum.attr import Saliency
         >>> saliency = Saliency(net)
-        >>> a = saliency.attribute(x, target=y)              # (N, 3, 32, 32)
+        >>> a = saliency.attribute(x, target=y)              # (N, 3, 16, 16)
         >>> b = saliency.attribute(x_adv, target=y)
         >>> topk_intersection(a, b, k=100, protocol="ghorbani")  # (N,)
-        >>> topk_intersection(a, b, k=0.25, protocol="levine")   # 25 % of 3*32*32 elements
+        tensor([0.950, 0.960, 0.950, 0.920])
+        >>> topk_intersection(a, b, k=0.25, protocol="levine")   # 25 % of 3*16*16 elements
+        tensor([0.916, 0.947, 0.947, 0.890])
     """
     fa, fb, dtype = _prepare_pair_flat(attr_a, attr_b, reduce_channels, normalize, protocol)
     kk = _resolve_k(k, fa.shape[1])

@@ -122,7 +122,7 @@ class LaplaceNoise(NoiseDistribution):
 
         >>> from captum_certified.attr import RenyiRobustSmooth
         >>> attr, cert = RenyiRobustSmooth(model).attribute(
-        >>>     x, target=3, noise="laplace", stdevs=0.5, return_certificate=True)
+        ...     x, target=3, noise="laplace", stdevs=0.5, return_certificate=True)
     """
 
     name = "laplace"
@@ -171,6 +171,7 @@ class GeneralizedGaussianNoise(NoiseDistribution):
 
     Examples::
 
+        >>> from captum_certified.attr import RenyiRobustSmooth
         >>> noise = GeneralizedGaussianNoise(q=1.5)
         >>> attr = RenyiRobustSmooth(model).attribute(x, target=3, noise=noise, stdevs=0.5)
     """

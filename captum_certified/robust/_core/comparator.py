@@ -95,15 +95,17 @@ class AttributionAttackComparator:
 
     Examples::
 
+        >>> from captum_certified.robust import AttributionPGD
         >>> comp = AttributionAttackComparator(
-        >>>     model, "saliency", k=10,
-        >>>     metrics={"topk": "topk_intersection", "kendall": "kendall_tau"})
+        ...     model, "saliency", k=10,
+        ...     metrics={"topk": "topk_intersection", "kendall": "kendall_tau"})
         >>> comp.add_attack(AttributionPGD(model, k=10, lower_bound=0, upper_bound=1,
-        >>>                                softplus_beta=10.0), "pgd",
-        >>>                 attack_kwargs={"radius": 0.1, "step_size": 0.01, "step_num": 20},
-        >>>                 additional_attack_arg_names=["target"])
+        ...                                softplus_beta=10.0), "pgd",
+        ...                 attack_kwargs={"radius": 0.1, "step_size": 0.01, "step_num": 20},
+        ...                 additional_attack_arg_names=["target"])
         >>> batch = comp.evaluate(x, target=y)
         >>> comp.summary()["pgd"]["mean"]["topk"]
+        0.225
     """
 
     def __init__(

@@ -370,6 +370,7 @@ def differentiable_attribution(
 
     Examples::
 
+        >>> from captum_certified.robust import softplus_surrogate
         >>> twin = softplus_surrogate(model, beta=10.0)
         >>> x = images.clone().requires_grad_()
         >>> sal = differentiable_attribution(twin, x, target=labels)

@@ -81,10 +81,11 @@ class AttributionL2Attack(AttributionAttack):
     Examples::
 
         >>> attack = AttributionL2Attack(model, explainer="sparse_smoothgrad", k=0.2,
-        >>>                              lower_bound=0, upper_bound=1, softplus_beta=10.0,
-        >>>                              explainer_kwargs={"n_guide": 64, "stdevs": 0.25})
-        >>> x_adv, report = attack.perturb(x, radius=0.5, target=y, return_report=True,
-        >>>                                generator=torch.Generator().manual_seed(0))
+        ...                              lower_bound=0, upper_bound=1, softplus_beta=10.0,
+        ...                              explainer_kwargs={"n_guide": 64, "stdevs": 0.25})
+        >>> x_adv, report = attack.perturb(x, radius=0.5, target=y, num_restarts=1,
+        ...                                return_report=True,
+        ...                                generator=torch.Generator().manual_seed(0))
     """
 
     def __init__(

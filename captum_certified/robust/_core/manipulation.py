@@ -86,10 +86,11 @@ class ExplanationManipulation(AttributionAttack):
 
     Examples::
 
+        >>> from captum_certified.robust import differentiable_attribution
         >>> attack = ExplanationManipulation(model, lower_bound=0, upper_bound=1)
         >>> h_target = differentiable_attribution(model, x_other, target=y_other,
-        >>>                                       create_graph=False)
-        >>> x_adv = attack.perturb(x, step_size=1e-3, step_num=500, target_map=h_target)
+        ...                                       create_graph=False)
+        >>> x_adv = attack.perturb(x, step_size=1e-3, step_num=100, target_map=h_target)
     """
 
     def __init__(

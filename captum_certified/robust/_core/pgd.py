@@ -119,10 +119,11 @@ class AttributionPGD(AttributionAttack):
     Examples::
 
         >>> attack = AttributionPGD(model, explainer="saliency", objective="topk", k=100,
-        >>>                         lower_bound=0, upper_bound=1, softplus_beta=10.0)
-        >>> x_adv = attack.perturb(x, radius=8 / 255, step_size=0.5 / 255, step_num=300,
-        >>>                        target=y)
+        ...                         lower_bound=0, upper_bound=1, softplus_beta=10.0)
+        >>> x_adv = attack.perturb(x, radius=8 / 255, step_size=0.5 / 255, step_num=30,
+        ...                        target=y)
         >>> attack.last_report.success      # (bsz,) bool: found a label-keeping iterate
+        tensor([True, True, True, True])
     """
 
     def __init__(

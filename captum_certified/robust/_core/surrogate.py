@@ -72,6 +72,7 @@ def softplus_surrogate(model: nn.Module, beta: float, *, relu6: bool = True) -> 
     Examples::
 
         >>> twin = softplus_surrogate(model, beta=10.0)
+        >>> from captum_certified.robust import AttributionPGD
         >>> attack = AttributionPGD(model, surrogate=twin, lower_bound=0, upper_bound=1)
     """
     if not isinstance(model, nn.Module):

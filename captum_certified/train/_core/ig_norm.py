@@ -78,7 +78,7 @@ class IGNormAttack:
     Examples::
 
         >>> attack = IGNormAttack(epsilon=0.3, step_size=0.01, steps=40, lower_bound=0,
-        >>>                       upper_bound=1)
+        ...                       upper_bound=1)
         >>> x_adv = attack(model, x, y)
     """
 

@@ -54,9 +54,10 @@ class AttributionalLoss(nn.Module):
 
     Examples::
 
+        >>> from captum_certified.train import CACRRegularizer
         >>> loss_fn = AttributionalLoss(
-        >>>     [IGNormRegularizer(reduction="mean"), my_term], weights=[1.0, 0.1],
-        >>>     attack=IGNormAttack(epsilon=0.1, step_size=0.02, steps=5))
+        ...     [IGNormRegularizer(reduction="mean"), CACRRegularizer()], weights=[1.0, 0.1],
+        ...     attack=IGNormAttack(epsilon=0.1, step_size=0.02, steps=5))
         >>> loss = loss_fn(model, x, y)
         >>> loss.backward()
     """

@@ -20,9 +20,17 @@ class Compose(AttributionTransform):
 
     Examples::
 
+        >>> from captum.attr import LayerGradCam
+        >>> from captum_certified.attr import CertifiedWrapper
+        >>> from captum_certified.certify import FeatureCertifier
+        >>> from captum_certified.transforms import TopKBinarize, Upsample
         >>> t = Compose(Upsample(to=x), TopKBinarize(0.25))
         >>> cw = CertifiedWrapper(LayerGradCam(model, layer), transform=t,
-        >>>                       certifier=FeatureCertifier())
+        ...                       certifier=FeatureCertifier())
+        >>> attr, cert = cw.attribute(x, target=y, nt_samples=64, stdevs=0.1,
+        ...                           return_certificate=True)
+        >>> attr.shape  # the upsampled, binarized Grad-CAM map
+        torch.Size([4, 1, 16, 16])
     """
 
     def __init__(self, *transforms: AttributionTransform) -> None:
