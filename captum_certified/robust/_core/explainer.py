@@ -154,7 +154,7 @@ class DifferentiableExplainer:
     def _check_options(self) -> None:
         o = self.options
         if self.name == "integrated_gradients":
-            gradients.quadrature(o["method"], o["n_steps"])
+            gradients.check_ig_options(o["method"], o["n_steps"])
         if self.name == "saliency" and not isinstance(o["abs"], bool):
             raise TypeError(f"`abs` must be a bool, got {type(o['abs']).__name__}")
         if self.smoothed_name:
