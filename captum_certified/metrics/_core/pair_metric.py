@@ -88,18 +88,6 @@ class KendallTau(PairMetric):
         return _kendall_tau_flat(rep_a, rep_b)
 
 
-class SpearmanRho(PairMetric):
-    """Spearman's rho: the cosine (Pearson correlation) of the centred average ranks."""
-
-    name = "spearman_rho"
-
-    def prepare_flat(self, flat: Tensor) -> Tensor:
-        return _centered_ranks(flat)
-
-    def compare(self, rep_a: Tensor, rep_b: Tensor) -> Tensor:
-        return _cosine_flat(rep_a, rep_b)
-
-
 class CosineSimilarity(PairMetric):
     """Cosine similarity of the flat maps."""
 
@@ -107,6 +95,15 @@ class CosineSimilarity(PairMetric):
 
     def compare(self, rep_a: Tensor, rep_b: Tensor) -> Tensor:
         return _cosine_flat(rep_a, rep_b)
+
+
+class SpearmanRho(CosineSimilarity):
+    """Spearman's rho: the cosine (Pearson correlation) of the centred average ranks."""
+
+    name = "spearman_rho"
+
+    def prepare_flat(self, flat: Tensor) -> Tensor:
+        return _centered_ranks(flat)
 
 
 class CenterOfMassShift(PairMetric):

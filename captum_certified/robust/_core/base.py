@@ -436,9 +436,14 @@ class AttributionAttack(Perturbation):
         p: Problem,
         policy: str,
         extra: dict,
+        objective: Tensor | None = None,
     ) -> AttackReport:
+        """The report of ``final`` (original model); ``objective`` defaults to the attack
+        objective on the final maps."""
         maps = self.eval_maps(final, p)
         assert self.metric is not None
+        if objective is None:
+            objective = self.objective_value(maps, p)
         return AttackReport(
             success=success.cpu(),
             label=p.label.cpu(),
@@ -446,11 +451,19 @@ class AttributionAttack(Perturbation):
             metric=self.metric_value(maps, p).cpu(),
             metric_name=self.metric.name,
             higher_is_stronger=self.metric.higher_is_stronger,
-            objective=self.objective_value(maps, p).cpu(),
+            objective=objective.cpu(),
             restart=restart,
             policy=policy,
             extra={**extra, "auto_surrogate": self._surrogate_is_auto},
         )
+
+    def finish(self, final: Tensors, p: Problem, report: AttackReport, return_report: bool) -> Any:
+        """Record ``report`` as :attr:`last_report`; the detached result in the inputs'
+        structure (and the report with ``return_report``)."""
+        self.last_report = report
+        out = tuple(t.detach() for t in final)
+        result = out if p.is_tuple else out[0]
+        return (result, report) if return_report else result
 
     def run_restarts(
         self, p: Problem, num_restarts: int, one_run: Callable[[int], tuple]

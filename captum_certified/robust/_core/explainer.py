@@ -8,6 +8,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import torch
+from captum.attr import InputXGradient, Saliency
 from torch import Tensor
 
 from captum_certified._utils.validation import check_count_spec
@@ -209,12 +210,12 @@ class DifferentiableExplainer:
             return outs
         o = self.options
         if self.name == "saliency":
-            return gradients.saliency(
-                model, inputs, target, args, create_graph=create_graph, abs=o["abs"]
+            return gradients.attribute_with_graph(
+                Saliency, model, inputs, target, args, create_graph=create_graph, abs=o["abs"]
             )
         if self.name == "input_x_gradient":
-            return gradients.input_x_gradient(
-                model, inputs, target, args, create_graph=create_graph
+            return gradients.attribute_with_graph(
+                InputXGradient, model, inputs, target, args, create_graph=create_graph
             )
         if self.name == "integrated_gradients":
             return gradients.integrated_gradients(

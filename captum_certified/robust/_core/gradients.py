@@ -15,7 +15,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import torch
-from captum.attr import GradientAttribution, InputXGradient, IntegratedGradients, Saliency
+from captum.attr import GradientAttribution, IntegratedGradients
 from torch import Tensor
 
 from captum_certified._utils import expansion
@@ -167,51 +167,7 @@ def attribute_with_graph(
             additional_forward_args=args if args else None,
             **kwargs,
         )
-    return tuple(out)
-
-
-def input_gradients(
-    model: Callable[..., Tensor],
-    inputs: Tensors,
-    target: Tensor | None,
-    args: tuple = (),
-    *,
-    create_graph: bool = True,
-) -> Tensors:
-    r"""``d model(inputs)[target] / d inputs`` per example, with the graph kept if
-    ``create_graph`` (Captum's ``Saliency`` with ``abs=False``)."""
-    return attribute_with_graph(
-        Saliency, model, inputs, target, args, create_graph=create_graph, abs=False
-    )
-
-
-def saliency(
-    model: Callable[..., Tensor],
-    inputs: Tensors,
-    target: Tensor | None,
-    args: tuple = (),
-    *,
-    create_graph: bool = True,
-    abs: bool = True,
-) -> Tensors:
-    """Captum's ``Saliency``: ``|grad|`` (or the signed gradient with ``abs=False``)."""
-    return attribute_with_graph(
-        Saliency, model, inputs, target, args, create_graph=create_graph, abs=abs
-    )
-
-
-def input_x_gradient(
-    model: Callable[..., Tensor],
-    inputs: Tensors,
-    target: Tensor | None,
-    args: tuple = (),
-    *,
-    create_graph: bool = True,
-) -> Tensors:
-    """Captum's ``InputXGradient``: ``x * grad``."""
-    return attribute_with_graph(
-        InputXGradient, model, inputs, target, args, create_graph=create_graph
-    )
+    return tuple(out) if create_graph else tuple(o.detach() for o in out)
 
 
 def check_ig_options(method: str, n_steps: int) -> None:

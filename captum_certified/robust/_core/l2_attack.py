@@ -238,7 +238,4 @@ class AttributionL2Attack(AttributionAttack):
             report = self.make_report(
                 final, success, restart, p, "backtrack", {"accepted_steps": accepted}
             )
-        self.last_report = report
-        out = tuple(t.detach() for t in final)
-        result = out if p.is_tuple else out[0]
-        return (result, report) if return_report else result
+        return self.finish(final, p, report, return_report)

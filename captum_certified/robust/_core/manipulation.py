@@ -250,24 +250,16 @@ class ExplanationManipulation(AttributionAttack):
             final, success, mse, out_mse = self._optimize(
                 p, r, norm, step_size, step_num, h_target, probs0
             )
-            maps = self.eval_maps(final, p)
-            assert self.metric is not None
-            report = AttackReport(
-                success=success.cpu(),
-                label=p.label.cpu(),
-                label_kept=self.keeps_label(final, p).cpu(),
-                metric=self.metric_value(maps, p).cpu(),
-                metric_name=self.metric.name,
-                higher_is_stronger=self.metric.higher_is_stronger,
-                objective=mse.cpu(),
-                restart=torch.where(success.cpu(), 0, -1),
-                policy=self.label_policy,
-                extra={"output_mse": out_mse.cpu()},
+            report = self.make_report(
+                final,
+                success,
+                torch.where(success.cpu(), 0, -1),
+                p,
+                self.label_policy,
+                {"output_mse": out_mse.cpu()},
+                objective=mse,
             )
-        self.last_report = report
-        out = tuple(t.detach() for t in final)
-        result = out if p.is_tuple else out[0]
-        return (result, report) if return_report else result
+        return self.finish(final, p, report, return_report)
 
     def _target_maps(self, target_map: Any, p: Problem) -> Tensor:
         items = target_map if isinstance(target_map, tuple) else (target_map,)

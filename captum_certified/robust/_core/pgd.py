@@ -290,7 +290,4 @@ class AttributionPGD(AttributionAttack):
             report = self.make_report(
                 final, success, restart, p, self.label_policy, {"accepted_steps": accepted}
             )
-        self.last_report = report
-        out = tuple(t.detach() for t in final)
-        result = out if p.is_tuple else out[0]
-        return (result, report) if return_report else result
+        return self.finish(final, p, report, return_report)
