@@ -11,7 +11,7 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_certified._utils.expansion import expand_additional_forward_args, expand_target
-from captum_certified._utils.validation import check_int
+from captum_certified._utils.validation import check_int, format_inputs
 from captum_certified.metrics._core.pair_metric import (
     METRIC_HIGHER_IS_SIMILAR,
     PairMetric,
@@ -92,27 +92,6 @@ def _resolve_metric(
         # a callable is taken to be a similarity unless told otherwise
         return _CallableMetric(metric, higher_is_similar is not False)
     raise TypeError(f"metric must be a metric name or a callable, got {metric!r}")
-
-
-def _format_inputs(inputs: object) -> tuple[tuple[Tensor, ...], bool]:
-    is_tuple = isinstance(inputs, tuple)
-    elems: tuple[Any, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
-    if len(elems) == 0:
-        raise ValueError("inputs is an empty tuple")
-    for i, t in enumerate(elems):
-        if not isinstance(t, Tensor):
-            raise TypeError(
-                f"inputs{f'[{i}]' if is_tuple else ''} must be a torch.Tensor, "
-                f"got {type(t).__name__}"
-            )
-        if t.dim() == 0 or t.shape[0] != elems[0].shape[0]:
-            raise ValueError(
-                "inputs must have a common batch dimension (dim 0); got shapes "
-                f"{[tuple(e.shape) for e in elems]}"
-            )
-    if elems[0].shape[0] == 0:
-        raise ValueError("inputs is empty (batch size 0)")
-    return tuple(elems), is_tuple
 
 
 @log_usage()
@@ -354,7 +333,7 @@ def attribution_robustness(
         ...     saliency.attribute, x, metric="kendall_tau", forward_func=net,
         ...     exclude_label_changes=True, return_excluded=True, target=y)
     """
-    inputs_t, is_tuple = _format_inputs(inputs)
+    inputs_t, is_tuple = format_inputs(inputs)
     bsz = inputs_t[0].shape[0]
     check_int(n_perturb_samples, "n_perturb_samples", 1)
     if max_examples_per_batch is not None:

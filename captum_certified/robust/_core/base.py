@@ -18,6 +18,7 @@ from captum_certified._utils.validation import (
     check_broadcasts,
     check_count_spec,
     check_radius,
+    format_inputs,
     resolve_count,
     rng_guard,
 )
@@ -158,21 +159,14 @@ class AttributionAttack(Perturbation):
     # -- setup -----------------------------------------------------------------------------
 
     def _format_inputs(self, inputs: Any) -> tuple[Tensors, bool]:
-        is_tuple = isinstance(inputs, tuple)
-        xs = inputs if isinstance(inputs, tuple) else (inputs,)
-        if len(xs) == 0:
-            raise ValueError("`inputs` must not be an empty tuple")
+        xs, is_tuple = format_inputs(inputs)
         for i, x in enumerate(xs):
-            if not isinstance(x, Tensor):
-                raise TypeError(f"`inputs`[{i}] must be a torch.Tensor, got {type(x).__name__}")
             if not x.is_floating_point():
                 raise TypeError(f"`inputs`[{i}] must be floating point, got {x.dtype}")
             if x.dim() < 2:
                 raise ValueError(f"`inputs`[{i}] must have a batch dimension and features")
             if not torch.isfinite(x).all():
                 raise ValueError(f"`inputs`[{i}] contains NaN or infinite values")
-            if x.shape[0] != xs[0].shape[0]:
-                raise ValueError("all `inputs` tensors must have the same batch size (dim 0)")
             if (x < self.lower_bound).any() or (x > self.upper_bound).any():
                 raise ValueError(
                     f"`inputs`[{i}] lies outside [lower_bound, upper_bound] = "

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import torch
 from captum.attr import InputXGradient, Saliency
 from torch import Tensor
 
-from captum_certified._utils.validation import check_count_spec
+from captum_certified._utils.validation import (
+    check_count_spec,
+    check_int,
+    check_positive,
+    format_inputs,
+)
 from captum_certified.attr._core.noise_scale import parse_scales
 from captum_certified.robust._core import gradients
 from captum_certified.robust._core.guide import smoothed_map, smoothed_map_loss_gradient
@@ -160,16 +165,12 @@ class DifferentiableExplainer:
             raise TypeError(f"`abs` must be a bool, got {type(o['abs']).__name__}")
         if self.smoothed_name:
             for key in ("n_guide", "n_eval", "nt_samples_batch_size"):
-                v = o[key]
-                if v is None and key != "n_guide":
-                    continue
-                if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
-                    raise ValueError(f"`{key}` must be a positive int, got {v!r}")
+                if o[key] is not None or key == "n_guide":
+                    check_int(o[key], key, 1)
             if o["noise"] not in NOISE_MODES:
                 raise ValueError(f"`noise` must be one of {NOISE_MODES}, got {o['noise']!r}")
-            s = o["stdevs"]
-            if isinstance(s, Real) and not isinstance(s, bool) and not float(s) > 0:
-                raise ValueError(f"`stdevs` must be > 0, got {s}")
+            if isinstance(o["stdevs"], Real):  # tensors and tuples are checked per run
+                check_positive(o["stdevs"], "stdevs")
             if self.name == "sparse_smoothgrad" and o["sparsity"] is not None:
                 o["sparsity"] = check_count_spec(o["sparsity"], "sparsity")
 
@@ -378,10 +379,7 @@ def differentiable_attribution(
         >>> (direction,) = torch.autograd.grad(loss, x)
     """
     exp = DifferentiableExplainer(explainer, explainer_kwargs)
-    is_tuple = isinstance(inputs, tuple)
-    xs = inputs if isinstance(inputs, tuple) else (inputs,)
-    if len(xs) == 0 or not all(isinstance(x, Tensor) for x in xs):
-        raise TypeError("`inputs` must be a Tensor or a non-empty tuple of Tensors")
+    xs, is_tuple = format_inputs(inputs)
     args = gradients.format_args(additional_forward_args)
     tgt = gradients.format_target(target, xs[0].shape[0], xs[0].device)
     out = exp._call(model, xs, tgt, args, is_tuple, generator, create_graph, False)

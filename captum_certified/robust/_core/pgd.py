@@ -18,7 +18,7 @@ from captum_certified.robust._core.report import AttackReport
 
 Tensors = tuple[Tensor, ...]
 
-#: Label-constraint policies of :class:`AttributionPGD` (ALGORITHMS 4.1).
+#: Label-constraint policies of :class:`AttributionPGD` (docs/robust.rst, "Label policies").
 LABEL_POLICIES = ("reject_keep_best", "reject_keep_last", "backtrack")
 
 
