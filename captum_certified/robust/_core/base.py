@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from captum_certified._utils.validation import (
     check_broadcasts,
     check_count_spec,
+    check_int,
     check_radius,
     format_inputs,
     resolve_count,
@@ -94,6 +95,8 @@ class AttributionAttack(Perturbation):
         selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
         higher_is_stronger: bool | None = None,
         auto_surrogate: bool = True,
+        max_halvings: int = 200,
+        search_iterations: int = 100,
     ) -> None:
         super().__init__()
         if not isinstance(auto_surrogate, bool):
@@ -139,6 +142,8 @@ class AttributionAttack(Perturbation):
                 f"{type(selection_metric).__name__}"
             )
         self.auto_surrogate = auto_surrogate
+        self.max_halvings = check_int(max_halvings, "max_halvings", 0)
+        self.search_iterations = check_int(search_iterations, "search_iterations", 1)
         self._surrogate_is_auto = False
         self._metric_spec = selection_metric
         self._higher_is_stronger = higher_is_stronger
@@ -458,6 +463,59 @@ class AttributionAttack(Perturbation):
         out = tuple(t.detach() for t in final)
         result = out if p.is_tuple else out[0]
         return (result, report) if return_report else result
+
+    def attack_with_restarts(
+        self,
+        inputs: Any,
+        radius: Any,
+        target: Any,
+        additional_forward_args: Any,
+        mask: Any,
+        target_region: Any,
+        generator: torch.Generator | None,
+        return_report: bool,
+        *,
+        norm: str,
+        step_num: int,
+        step_size: Callable[[Tensor], Callable[[int], float | Tensor]],
+        num_restarts: int,
+        random_start: bool,
+        start: str,
+        restarts_start_random: bool,
+        policy: str,
+        score: Callable[[Tensors, Problem], Tensor],
+    ) -> Any:
+        """The ``perturb`` of the walking attacks: checks, setup, ``num_restarts`` walks (the
+        first from the clean input unless ``random_start``; later ones from a random
+        ``start`` point if ``restarts_start_random``), the strongest admissible result per
+        example, the report. ``step_size(radius)`` gives the step schedule ``t -> size``."""
+        step_num = check_int(step_num, "step_num", 0)
+        num_restarts = check_int(num_restarts, "num_restarts", 1)
+        if not isinstance(random_start, bool):
+            raise TypeError(f"`random_start` must be a bool, got {type(random_start).__name__}")
+        with self.rng_guard(generator, inputs), torch.no_grad():
+            p = self._setup(inputs, target, additional_forward_args, mask, generator, target_region)
+            r = self._radius(radius, p.batch).to(p.x0[0].device)
+            schedule = step_size(r)
+
+            def one_run(run: int) -> tuple:
+                random = random_start or (restarts_start_random and run > 0)
+                return self.walk(
+                    p,
+                    r,
+                    norm,
+                    step_num=step_num,
+                    step_size=schedule,
+                    policy=policy,
+                    start=start if random else "clean",
+                    score=score,
+                )
+
+            final, success, restart, accepted = self.run_restarts(p, num_restarts, one_run)
+            report = self.make_report(
+                final, success, restart, p, policy, {"accepted_steps": accepted}
+            )
+        return self.finish(final, p, report, return_report)
 
     def run_restarts(
         self, p: Problem, num_restarts: int, one_run: Callable[[int], tuple]
