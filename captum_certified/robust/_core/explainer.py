@@ -331,11 +331,12 @@ def differentiable_attribution(
 ) -> Tensor | tuple[Tensor, ...]:
     r"""An attribution map that can be differentiated with respect to the input.
 
-    Computes what Captum's ``Saliency`` (``|grad|``), ``InputXGradient`` (``x * grad``) and
-    ``IntegratedGradients`` (Captum's quadrature, ``multiply_by_inputs=True``) compute, but
-    with ``torch.autograd.grad(..., create_graph=True)`` so that the result has a graph to
-    ``inputs`` (and to the model's parameters). Captum's own methods cannot be differentiated
-    (Captum issue #361). The smoothed explainers average a per-sample map over
+    Runs Captum's own ``Saliency`` (``|grad|``), ``InputXGradient`` (``x * grad``) and
+    ``IntegratedGradients`` (Captum's quadrature, ``multiply_by_inputs=True``) with their
+    gradient function replaced by one that keeps the graph
+    (``torch.autograd.grad(..., create_graph=True)``), so the values are Captum's and the
+    result has a graph to ``inputs`` (and to the model's parameters). Captum's methods as
+    shipped cannot be differentiated (Captum issue #361). The smoothed explainers average a per-sample map over
     ``n_guide`` Gaussian noise draws from ``generator``:
 
     - ``"smoothgrad"``: mean of ``|grad|`` (what ``NoiseTunnel(Saliency)`` computes, from the
