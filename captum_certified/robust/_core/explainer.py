@@ -336,8 +336,8 @@ def differentiable_attribution(
     gradient function replaced by one that keeps the graph
     (``torch.autograd.grad(..., create_graph=True)``), so the values are Captum's and the
     result has a graph to ``inputs`` (and to the model's parameters). Captum's methods as
-    shipped cannot be differentiated (Captum issue #361). The smoothed explainers average a per-sample map over
-    ``n_guide`` Gaussian noise draws from ``generator``:
+    shipped cannot be differentiated (Captum issue #361). The smoothed explainers average a
+    per-sample map over ``n_guide`` Gaussian noise draws from ``generator``:
 
     - ``"smoothgrad"``: mean of ``|grad|`` (what ``NoiseTunnel(Saliency)`` computes, from the
       same noise);
