@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from contextlib import AbstractContextManager, nullcontext
 from numbers import Integral, Real
 from typing import Any
@@ -144,6 +145,33 @@ def check_count_spec(k: int | float, name: str) -> int | float:
     if not 0.0 < float(k) <= 1.0:
         raise ValueError(f"`{name}` as a fraction must be in (0, 1], got {k}")
     return float(k)
+
+
+def renamed_argument(
+    new_value: Any, old_value: Any, *, new: str, old: str, owner: str, default: Any = None
+) -> Any:
+    """Resolve an argument renamed from ``old`` to ``new`` (one release of deprecation).
+
+    ``old_value`` (None when not given) is accepted with a ``DeprecationWarning`` naming the new
+    name; giving both is a ``TypeError``. Returns the value to use (``default`` if neither).
+    """
+    if old_value is None:
+        return default if new_value is None else new_value
+    if new_value is not None:
+        raise TypeError(f"{owner} got both `{new}` and its deprecated name `{old}`; pass `{new}`")
+    warnings.warn(
+        f"{owner}: `{old}` is deprecated and will be removed in the next release; use `{new}`",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return old_value
+
+
+def check_feature_count(value: Any, name: str) -> int:
+    """A number of features: a positive int (``ValueError`` naming ``name`` otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+    return int(value)
 
 
 def format_inputs(inputs: Any, name: str = "inputs") -> tuple[tuple[Tensor, ...], bool]:

@@ -1,4 +1,4 @@
-"""Coverage of the simultaneous confidence bands (ALGORITHMS 1.5, 8.6).
+"""Coverage of the simultaneous confidence bands (certificates.rst §7).
 
 A band fails on a repetition when *any* coordinate of the true p lies outside [L, U]. The
 failure probability must be at most ``alpha``. Simulated failure counts are checked with a
@@ -21,7 +21,8 @@ import pytest
 import torch
 from scipy import stats
 
-from captum_certified.certify import clopper_pearson_band, hoeffding_band, hoeffding_error
+from captum_certified.certify import clopper_pearson_band, hoeffding_band
+from captum_certified.certify._core.bands import hoeffding_error
 
 TEST_LEVEL = 1e-3
 

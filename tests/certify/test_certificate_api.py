@@ -14,9 +14,10 @@ from captum_certified.certify import (
     StreamingMoments,
     clopper_pearson_band,
     hoeffding_band,
-    hoeffding_error,
     kl_band,
 )
+from captum_certified.certify._core.bands import hoeffding_error
+from captum_certified.noise import GaussianNoise
 from captum_certified.transforms import ClipNormalize, TopKBinarize
 
 BSZ, D = 6, 20
@@ -259,7 +260,7 @@ def test_certifier_uses_the_named_band():
     cp = certifier.certify(
         stats,
         scale=scale,
-        noise="gaussian",
+        noise=GaussianNoise(),
         alpha=0.1,
         bound=None,
         transform=BINARY,
@@ -271,7 +272,7 @@ def test_certifier_uses_the_named_band():
     ho = certifier.certify(
         stats,
         scale=scale,
-        noise="gaussian",
+        noise=GaussianNoise(),
         alpha=0.1,
         bound="hoeffding",
         transform=BINARY,
@@ -283,7 +284,7 @@ def test_certifier_uses_the_named_band():
     default_nonbinary = certifier.certify(
         stats,
         scale=scale,
-        noise="gaussian",
+        noise=GaussianNoise(),
         alpha=0.1,
         bound=None,
         transform=UNIT,
@@ -300,7 +301,7 @@ def test_certifier_uses_the_named_band():
         certifier.certify(
             stats,
             scale=scale,
-            noise="g",
+            noise=GaussianNoise(),
             alpha=0.1,
             bound="bernstein",
             transform=BINARY,
@@ -310,7 +311,7 @@ def test_certifier_uses_the_named_band():
         certifier.certify(
             stats,
             scale=scale,
-            noise="g",
+            noise=GaussianNoise(),
             alpha=0.1,
             bound="clopper_pearson",
             transform=UNIT,
@@ -321,7 +322,7 @@ def test_certifier_uses_the_named_band():
             certifier.certify(
                 stats,
                 scale=scale,
-                noise="g",
+                noise=GaussianNoise(),
                 alpha=alpha,
                 bound=None,
                 transform=BINARY,

@@ -23,7 +23,7 @@ from captum_certified.certify import (
     StreamingMoments,
     feature_radii,
 )
-from captum_certified.noise import LaplaceNoise
+from captum_certified.noise import GaussianNoise, LaplaceNoise
 from captum_certified.transforms import AttributionTransform, TopKBinarize
 
 TEST_LEVEL = 1e-3
@@ -247,7 +247,7 @@ def _coverage_failures(p: torch.Tensor, n: int, reps: int, alpha: float, per_fea
         cert = FeatureCertifier(tau).certify(
             stats_,
             scale=torch.ones(reps, dtype=torch.float64),
-            noise="gaussian",
+            noise=GaussianNoise(),
             alpha=alpha,
             bound=None,
             transform=TopKBinarize(1),

@@ -1,4 +1,4 @@
-"""The Gaussian Phi-bounds on toy [0, 1]-valued functions (ALGORITHMS 1.3, 8.2).
+"""The Gaussian Phi-bounds on toy [0, 1]-valued functions (certificates.rst §5).
 
 For h: R^d -> [0, 1] and hbar(x) = E h(x + eps), eps ~ N(0, sigma^2 I), every ||delta||_2 <= rho
 gives lo_a(hbar(x)) <= hbar(x + delta) <= hi_a(hbar(x)) with a = rho / sigma. A half-space

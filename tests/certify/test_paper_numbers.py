@@ -1,4 +1,4 @@
-"""Regression values of ALGORITHMS 1.5 and 7 (Levine et al.'s settings, eta = 0.95)."""
+"""Regression values of certificates.rst §7 (Levine et al.'s settings, eta = 0.95)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from captum_certified.certify import (
     gaussian_lower_bound,
     gaussian_upper_bound,
     hoeffding_band,
-    hoeffding_error,
 )
+from captum_certified.certify._core.bands import hoeffding_error
 
 D_IMAGENET = 224 * 224 * 3  # 150528
 N = 8192
@@ -35,7 +35,7 @@ def test_hoeffding_error_imagenet():
     [(3072, 8192, 0.0267), (784, 8192, 0.0251), (3072, 1024, 0.0756)],
 )
 def test_hoeffding_error_other_settings(d, n, expected):
-    # four decimals, as stated in ALGORITHMS 1.5
+    # four decimals, as stated in certificates.rst §7
     assert round(hoeffding_error(d, n, ALPHA), 4) == expected
 
 
@@ -96,7 +96,7 @@ def test_clopper_pearson_matches_beta_quantiles():
 
 
 def test_phi_bound_value():
-    # Phi(Phi^-1(0.8) - 0.3) = Phi(0.8416 - 0.3) = Phi(0.5416) = 0.706 (ALGORITHMS 7, vs the
+    # Phi(Phi^-1(0.8) - 0.3) = Phi(0.8416 - 0.3) = Phi(0.5416) = 0.706 (certificates.rst §7, vs the
     # Hoelder bound 0.626); the upper bound is Phi(1.1416) = 0.873.
     assert round(float(gaussian_lower_bound(0.8, 0.3, 1.0)), 3) == 0.706
     assert round(float(gaussian_upper_bound(0.8, 0.3, 1.0)), 3) == 0.873

@@ -31,12 +31,8 @@ from captum_certified.attr import (
     shares_randomness_across_rows,
     uses_batch_statistics,
 )
-from captum_certified.certify import (
-    CosineCertifier,
-    GaussianTopKCertifier,
-    RDPTopKCertifier,
-    ball_nonoverlap,
-)
+from captum_certified.certify import CosineCertifier, GaussianTopKCertifier, RDPTopKCertifier
+from captum_certified.certify._core.cosine import ball_nonoverlap
 from captum_certified.noise import GeneralizedGaussianNoise, LaplaceNoise
 from captum_certified.transforms import TopKBinarize, UnitL2Normalize
 

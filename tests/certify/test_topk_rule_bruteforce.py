@@ -1,4 +1,4 @@
-"""Brute-force soundness and tightness of the sorted pigeonhole top-K rule (ALGORITHMS 8.1).
+"""Brute-force soundness and tightness of the sorted pigeonhole top-K rule (certificates.rst §6).
 
 The certificate speaks about the *true* smoothed maps p = gbar(x) and p' = gbar(x + delta). For
 a band L <= p <= U it certifies ``m`` such that |T_K(p) ∩ T_K(p')| >= m for every p' with

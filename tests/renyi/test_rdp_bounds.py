@@ -1,4 +1,4 @@
-"""Pairwise, Hölder and joint RDP bounds against brute-force minimization (ALGORITHMS 2.4, 8.3-4).
+"""Pairwise, Hölder and joint RDP bounds against brute-force minimization (certificates.rst §8).
 
 The reference minimizer is scipy's SLSQP on min sum_i Q_i^a P_i^(1-a) (a monotone transform of
 D_a(Q || P)) over the simplex with the linear ordering constraints, written independently of the
@@ -14,17 +14,12 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from _oracles import joint_rdp_bound, renyi_divergence
 from scipy import optimize, stats
 
-from captum_certified.certify import (
-    gaussian_lower_bound,
-    gaussian_rdp_epsilon,
-    holder_bounds,
-    joint_rdp_bound,
-    pairwise_rdp_bound,
-    rdp_orders,
-    renyi_divergence,
-)
+from captum_certified.certify import gaussian_lower_bound, rdp_orders
+from captum_certified.certify._core.rdp_bounds import holder_bounds, pairwise_rdp_bound
+from captum_certified.noise._core.renyi import gaussian_rdp_epsilon
 
 
 def f64(value) -> torch.Tensor:
@@ -178,7 +173,7 @@ def test_algorithms_numbers_holder_pairwise_vs_phi():
 
     assert pairwise_radius(100) == pytest.approx(0.049, abs=5e-4)
     assert pairwise_radius(10) == pytest.approx(0.156, abs=5e-4)
-    # k' = 1: masses 0.8 + 0.3 > 1 cannot both be P entries. ALGORITHMS' 0.509 plugs them
+    # k' = 1: masses 0.8 + 0.3 > 1 cannot both be P entries. The often quoted 0.509 plugs them
     # into the formula anyway; the certificate uses the valid pair (0.7, 0.3): 0.419.
     assert pairwise_radius(1) == pytest.approx(0.419, abs=5e-4)
     assert pairwise_radius(1) < phi
@@ -209,7 +204,7 @@ def test_joint_counterexample():
     # the shortcut exceeds a feasible point's divergence: any eps in (0.507, 0.882) would be
     # "certified" wrongly, which is why it is not shipped
     assert shortcut > renyi_divergence(witness, p, order) > exact
-    # the minimizer of ALGORITHMS 2.4(c)
+    # the minimizer of certificates.rst §8
     q_star = np.array([0.00194, 0.00194, 0.31535, 0.00194, 0.67883])
     assert renyi_divergence(q_star / q_star.sum(), p, order) == pytest.approx(exact, abs=2e-4)
 

@@ -7,6 +7,7 @@ import time
 
 import pytest
 import torch
+from _oracles import scan_ranks
 
 from captum_certified.certify import (
     GaussianTopKCertificate,
@@ -15,6 +16,7 @@ from captum_certified.certify import (
     StreamingMoments,
     rdp_orders,
 )
+from captum_certified.noise import LaplaceNoise, UniformCubeNoise
 from captum_certified.transforms import ClipNormalize, ScoringRescale, TopKBinarize
 
 BSZ, D = 6, 40
@@ -73,7 +75,7 @@ def test_binary_search_equals_full_scan():
             for method in (*cert.methods, "best"):
                 for k in (3, 10, 30, 35):
                     for r in (0.0, 0.003, 0.03, 0.3):
-                        mask = cert._scan(k, r, "l2", method)
+                        mask = scan_ranks(cert, k, r, "l2", method)
                         ranks = torch.arange(1, k + 1)
                         # the certified ranks form a prefix, and the search finds its end
                         assert (mask.cumprod(1) == mask).all()
@@ -210,7 +212,7 @@ def test_certifier_checks():
     with pytest.raises(ValueError, match="num_input_features"):
         RDPTopKCertifier(num_input_features=0)
     certifier = RDPTopKCertifier()
-    certifier.check_transform(ScoringRescale("linear", keep=3))
+    certifier.check_transform(ScoringRescale("linear", sparsity=3))
     with pytest.raises(ValueError, match="totals"):  # a map that breaks the constant mass
         certifier.check_samples(torch.tensor([[1.0, 1.0, 0.0, 0.0]]), TopKBinarize(1))
     stats = StreamingMoments()
@@ -218,7 +220,7 @@ def test_certifier_checks():
     cert = certifier.certify(
         stats,
         scale=torch.tensor([0.5], dtype=torch.float64),
-        noise="laplace",
+        noise=LaplaceNoise(),
         alpha=0.05,
         bound=None,
         transform=TopKBinarize(2),
@@ -229,7 +231,7 @@ def test_certifier_checks():
         certifier.certify(
             stats,
             scale=torch.ones(1),
-            noise="cube",
+            noise=UniformCubeNoise(),
             alpha=0.05,
             bound=None,
             transform=TopKBinarize(2),
@@ -238,7 +240,7 @@ def test_certifier_checks():
         RDPTopKCertifier(method="pairwise").certify(
             stats,
             scale=torch.ones(1),
-            noise="laplace",
+            noise=LaplaceNoise(),
             alpha=0.05,
             bound="hoeffding",
             transform=ClipNormalize(2, 1),

@@ -13,15 +13,14 @@ import pytest
 import torch
 from scipy import integrate
 
-from captum_certified.certify import (
-    convert_radius,
+from captum_certified._utils.norms import parse_norm
+from captum_certified.certify import convert_radius, rdp_epsilon, rdp_orders
+from captum_certified.noise import GaussianNoise, UniformCubeNoise
+from captum_certified.noise._core.renyi import (
     gaussian_rdp,
     gaussian_rdp_epsilon,
     laplace_rdp,
     laplace_rdp_epsilon,
-    parse_norm,
-    rdp_epsilon,
-    rdp_orders,
 )
 
 
@@ -203,11 +202,23 @@ def test_gaussian_epsilon_per_norm():
     with pytest.raises(ValueError, match="num_features"):
         gaussian_rdp_epsilon(orders, rho, sigma, norm="linf")
     # per-example radii and scales broadcast to (bsz, orders)
-    eps = rdp_epsilon("gaussian", orders, torch.tensor([0.1, 0.2]), torch.tensor([0.5, 1.0]))
+    eps = rdp_epsilon(GaussianNoise(), orders, torch.tensor([0.1, 0.2]), torch.tensor([0.5, 1.0]))
     assert eps.shape == (2, 10)
     torch.testing.assert_close(eps[0], base)
     torch.testing.assert_close(eps[1], base)
-    with pytest.raises(ValueError, match="uniform"):
+    with pytest.raises(ValueError, match="Rényi"):
+        rdp_epsilon(UniformCubeNoise(), orders, 0.1, 1.0)
+    # the noise object answers for itself; a name still works, deprecated, for one release
+    torch.testing.assert_close(
+        GaussianNoise().rdp_epsilon(orders, torch.tensor([0.1, 0.2]), torch.tensor([0.5, 1.0])),
+        eps,
+    )
+    with pytest.warns(DeprecationWarning, match="noise object"):
+        torch.testing.assert_close(
+            rdp_epsilon("gaussian", orders, torch.tensor([0.1, 0.2]), torch.tensor([0.5, 1.0])),
+            eps,
+        )
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="uniform"):
         rdp_epsilon("uniform", orders, 0.1, 1.0)
 
 

@@ -1,4 +1,5 @@
-"""Statistical checks of the Laplace, generalized Gaussian and Gamma samplers (ALGORITHMS 8.10).
+"""Statistical checks of the Laplace, generalized Gaussian and Gamma samplers (certificates.rst
+§10).
 
 Tolerances: for n i.i.d. draws the sample variance divided by the true variance has standard
 deviation sqrt((kurtosis - 1) / n); we allow 5 of them. KS tests use p > 1e-3 (a false alarm

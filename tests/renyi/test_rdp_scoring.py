@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from captum_certified.certify import score_mass
 from captum_certified.transforms import (
     ClipNormalize,
     LinearRank,
@@ -39,8 +38,8 @@ def test_family_vectors():
 def test_topk_equals_levine_binarization_and_linear_equals_linear_rank():
     a = attributions()
     for keep in (1, 3, 0.25):
-        torch.testing.assert_close(ScoringRescale("topk", keep=keep)(a), TopKBinarize(keep)(a))
-        torch.testing.assert_close(ScoringRescale("linear", keep=keep)(a), LinearRank(keep)(a))
+        torch.testing.assert_close(ScoringRescale("topk", sparsity=keep)(a), TopKBinarize(keep)(a))
+        torch.testing.assert_close(ScoringRescale("linear", sparsity=keep)(a), LinearRank(keep)(a))
     explicit = torch.tensor([3.0, 2.0, 2.0, 1.0])
     torch.testing.assert_close(ScoringRescale(explicit)(a), RankRescale(explicit)(a))
 
@@ -48,9 +47,9 @@ def test_topk_equals_levine_binarization_and_linear_equals_linear_rank():
 @pytest.mark.parametrize(
     ("transform", "kind", "mass"),
     [
-        (ScoringRescale("topk", keep=5), "binary", 5.0),
-        (ScoringRescale("linear", keep=4), "unit", 2.5),
-        (ScoringRescale("geometric", keep=3, gamma=0.5), "unit", 1.75),
+        (ScoringRescale("topk", sparsity=5), "binary", 5.0),
+        (ScoringRescale("linear", sparsity=4), "unit", 2.5),
+        (ScoringRescale("geometric", sparsity=3, gamma=0.5), "unit", 1.75),
         (ScoringRescale(torch.tensor([2.0, 2.0, 0.0])), "binary", 2.0),
         (ScoringRescale(torch.tensor([4.0, 2.0, 1.0])), "unit", 1.75),
         (TopKBinarize(7), "binary", 7.0),
@@ -61,7 +60,7 @@ def test_maps_are_in_unit_range_with_constant_mass(transform, kind, mass):
     maps = transform(a)
     assert transform.kind == kind
     assert maps.min() >= 0 and maps.max() <= 1
-    assert score_mass(transform, a.shape[1]) == pytest.approx(mass)
+    assert transform.total_mass(a.shape[1]) == pytest.approx(mass)
     torch.testing.assert_close(maps.sum(1), torch.full((a.shape[0],), mass))
     if kind == "binary":
         assert ((maps == 0) | (maps == 1)).all()
@@ -71,24 +70,76 @@ def test_maps_are_in_unit_range_with_constant_mass(transform, kind, mass):
 
 
 def test_score_mass_unknown_for_other_transforms():
-    assert score_mass(ClipNormalize(2, 1), 10) is None
+    assert ClipNormalize(2, 1).total_mass(10) is None
+
+
+def test_score_mass_is_deprecated_for_total_mass():
+    import captum_certified.certify as certify
+
+    with pytest.warns(DeprecationWarning, match="total_mass"):
+        score_mass = certify.score_mass
+    with pytest.warns(DeprecationWarning, match="total_mass"):
+        assert score_mass(ScoringRescale("linear", sparsity=4), 10) == 2.5
+    with pytest.warns(DeprecationWarning, match="total_mass"):
+        assert score_mass(ClipNormalize(2, 1), 10) is None
+
+
+def test_keep_is_deprecated_for_sparsity():
+    a = attributions(2)
+    for make in (
+        lambda **kw: ScoringRescale("linear", **kw),
+        lambda **kw: LinearRank(**kw),
+        lambda **kw: ClipNormalize(clip=1, **kw),
+    ):
+        with pytest.warns(DeprecationWarning, match="`sparsity`"):
+            old = make(keep=3)
+        new = make(sparsity=3)
+        assert old.sparsity == new.sparsity == 3
+        assert torch.equal(old(a), new(a))
+        with pytest.warns(DeprecationWarning, match="sparsity"):
+            assert old.keep == 3
+        with pytest.raises(TypeError, match="sparsity"):
+            make(sparsity=3, keep=3)
+    with pytest.warns(DeprecationWarning, match="`sparsity`"):
+        v = scoring_vector("linear", 10, keep=4)
+    assert torch.equal(v, scoring_vector("linear", 10, sparsity=4))
+    assert torch.equal(v, torch.tensor([1.0, 0.75, 0.5, 0.25], dtype=torch.float64))
+    # the errors name `sparsity`, never `k` (ScoringRescale(keep=0) used to name `k`)
+    with pytest.raises(ValueError, match="`sparsity`"):
+        ScoringRescale("linear", sparsity=0)
+
+
+def test_topk_binarize_is_the_topk_family_bit_for_bit():
+    g = torch.Generator().manual_seed(3)
+    a = torch.randint(-3, 4, (64, 40), generator=g).to(torch.float32)  # many ties
+    for sparsity in (1, 7, 0.3, 40):
+        t = TopKBinarize(sparsity)
+        assert isinstance(t, ScoringRescale) and t.kind == "binary"
+        got = t(a)
+        assert torch.equal(got, ScoringRescale("topk", sparsity=sparsity)(a))
+        # reference: the ranked scatter of the rank re-scaling (stable sort, lowest index first)
+        k = got.sum(1)[0].long().item()
+        order = a.abs().sort(dim=1, descending=True, stable=True).indices[:, :k]
+        ref = torch.zeros_like(a).scatter_(1, order, 1.0)
+        assert torch.equal(got, ref)
+    assert repr(TopKBinarize(3)) == "TopKBinarize(sparsity=3, by_magnitude=True)"
 
 
 def test_bad_arguments():
     for bad in (0.0, 1.5, -0.1):
         with pytest.raises(ValueError, match="gamma"):
-            ScoringRescale("geometric", keep=3, gamma=bad)
+            ScoringRescale("geometric", sparsity=3, gamma=bad)
     with pytest.raises(ValueError, match="scoring"):
         ScoringRescale("cubic")
     with pytest.raises(TypeError, match="scoring"):
         ScoringRescale(3)
     for bad in (0, -2, 0.0, 1.5):
-        with pytest.raises(ValueError, match="`k`"):
-            ScoringRescale("topk", keep=bad)
-    with pytest.raises(TypeError, match="`k`"):
-        ScoringRescale("topk", keep="3")
+        with pytest.raises(ValueError, match="`sparsity`"):
+            ScoringRescale("topk", sparsity=bad)
+    with pytest.raises(TypeError, match="`sparsity`"):
+        ScoringRescale("topk", sparsity="3")
     with pytest.raises(ValueError, match="non-increasing"):
         ScoringRescale(torch.tensor([1.0, 2.0]))
-    with pytest.raises(ValueError, match="`k`"):
-        ScoringRescale("topk", keep=30)(attributions())  # more than d = 20 features
-    assert "geometric" in repr(ScoringRescale("geometric", keep=3))
+    with pytest.raises(ValueError, match="`sparsity`"):
+        ScoringRescale("topk", sparsity=30)(attributions())  # more than d = 20 features
+    assert "geometric" in repr(ScoringRescale("geometric", sparsity=3))

@@ -1,4 +1,4 @@
-"""Brute-force soundness of the RDP top-k rules on small vectors (ALGORITHMS 1.5, 2.4, 8.1, 8.3).
+"""Brute-force soundness of the RDP top-k rules on small vectors (certificates.rst §6-8).
 
 The certificate speaks about the true smoothed maps q = E s(x + eps) and q' at a shifted input:
 for a band L <= q <= U it certifies m such that |T_K(q) ∩ T_K(q')| >= m for every q' the RDP
@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from _oracles import joint_rdp_bound
 from _topk_oracle import draw_band, draw_map, min_overlap, valid_topk_sets
 
-from captum_certified.certify import RDPTopKCertificate, joint_rdp_bound, rdp_orders
+from captum_certified.certify import RDPTopKCertificate, rdp_orders
 
 ORDERS = rdp_orders(40)
 A = ORDERS.numpy()

@@ -1,4 +1,4 @@
-"""Attacks never beat the RDP certificate on the digits CNN (ALGORITHMS 8.8), for l1, l2, l_inf.
+"""Attacks never beat the RDP certificate on the digits CNN (certificates.rst §8), l1, l2, l_inf.
 
 Setting: d = 64 pixels, binary top-8 scoring (k' = 8), top-K = 8, Laplace noise with b = 0.5
 (standard deviation 0.71) and n = 4000 samples, alpha = 0.05. At each norm we take the radius

@@ -131,7 +131,7 @@ def test_bad_arguments():
     for bad in (0, -1, 0.0, 1.5):
         with pytest.raises(ValueError, match="`k`"):
             RenyiRobustSmooth(model, k=bad)
-    with pytest.raises(ValueError, match="`k`"):  # 20 > d = 12 features
+    with pytest.raises(ValueError, match="`sparsity`"):  # 20 > d = 12 features (transform's name)
         RenyiRobustSmooth(model, k=20).attribute(x, target=0, nt_samples=2)
     with pytest.raises(ValueError, match="scoring"):
         RenyiRobustSmooth(model, scoring="cubic")
@@ -169,7 +169,7 @@ def test_bad_arguments():
 
 def test_gaussian_rdp_certifies_less_than_phi_on_the_same_samples(digits):
     # Same generator seed, binary top-k' scoring = SparseSmoothGrad's map: identical maps and
-    # bands. The Phi rule (ALGORITHMS 1.3) certifies strictly more than the RDP bounds.
+    # bands. The Phi rule (certificates.rst §5) certifies strictly more than the RDP bounds.
     model, x, y = digits
     x, y = x[:6], y[:6]
     kw = dict(

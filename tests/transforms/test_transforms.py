@@ -52,7 +52,7 @@ def test_topk_binarize_fraction_magnitude_and_kind():
 def test_clip_normalize_definition():
     g = torch.Generator().manual_seed(0)
     a = torch.randn(20, 9, generator=g)
-    out = ClipNormalize(keep=5, clip=2)(a)
+    out = ClipNormalize(sparsity=5, clip=2)(a)
     for row, o in zip(a.abs(), out):
         vals = sorted(row.tolist(), reverse=True)
         ceiling = vals[1]

@@ -19,12 +19,8 @@ import torch
 from _topk_oracle import draw_band, draw_map, min_overlap, valid_topk_sets
 from torch import nn
 
-from captum_certified.certify import (
-    CubeTopKCertificate,
-    CubeTopKCertifier,
-    cube_pair_radius,
-    cube_tv_bound,
-)
+from captum_certified.certify import CubeTopKCertificate, CubeTopKCertifier, cube_tv_bound
+from captum_certified.certify._core.cube_topk import cube_pair_radius
 
 
 def grid_tv(delta: np.ndarray, r: float, cells: int = 200) -> float:

@@ -1,4 +1,4 @@
-"""Coverage of the McDiarmid bound on ||hhat - hbar||_2 (ALGORITHMS 3.3 and 8.7).
+"""Coverage of the McDiarmid bound on ||hhat - hbar||_2 (certificates.rst §9).
 
 For i.i.d. maps with ||h||_2 <= M, P(||hhat - hbar||_2 > mcdiarmid_error(n, alpha, M)) <= alpha.
 Each scenario has an exactly known mean hbar (finite support or symmetry). The failure count

@@ -1,4 +1,4 @@
-"""Uniform cube and l2-ball samplers: exact formulas, marginals, radius law (ALGORITHMS 8.10).
+"""Uniform cube and l2-ball samplers: exact formulas, marginals, radius law (certificates.rst §10).
 
 Statistical checks use fixed seeds and tolerances of 5 standard errors (a correct sampler fails
 one with probability < 6e-7) or KS tests at level 1e-3.

@@ -1,7 +1,7 @@
-"""Volume terms, McDiarmid error and inversions of the cosine certificate (ALGORITHMS 3.3).
+"""Volume terms, McDiarmid error and inversions of the cosine certificate (certificates.rst §9).
 
 Reference values are computed here independently (numpy Monte Carlo, the large-d normal
-approximation, the textbook form of the incomplete beta) or quoted from ALGORITHMS 3.3 "Scale".
+approximation, the textbook form of the incomplete beta) or quoted from certificates.rst §9 "Scale".
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from captum_certified.certify import (
     CosineCertificate,
     CubeCosineCertificate,
     ball_difference_bound,
-    ball_nonoverlap,
     cube_difference_bound,
     mcdiarmid_error,
 )
+from captum_certified.certify._core.cosine import ball_nonoverlap
 
 # 5 standard deviations: a correct formula fails one check with probability < 6e-7 (normal
 # approximation of the binomial, fine at these n), so all ~30 Monte-Carlo checks below pass
@@ -106,7 +106,7 @@ def test_ball_volume_term_large_d_is_stable(d, ratio, rel):
 
 
 def test_algorithms_scale_numbers():
-    # ALGORITHMS 3.3 "Scale": M = 1, r = 1.
+    # certificates.rst §9 "Scale": M = 1, r = 1.
     d = 3072
     assert round(float(ball_difference_bound(0.001, 1.0, d)), 3) == 0.044
     assert round(float(ball_difference_bound(0.01, 1.0, d)), 3) == 0.437
@@ -118,7 +118,7 @@ def test_algorithms_scale_numbers():
 
 
 def test_mcdiarmid_numbers():
-    # ALGORITHMS 3.3 "Monte Carlo": eta = 0.999 (alpha = 0.001), M = 1
+    # certificates.rst §9 "Monte Carlo": eta = 0.999 (alpha = 0.001), M = 1
     assert round(mcdiarmid_error(1000, 0.001), 3) == 0.149
     assert round(mcdiarmid_error(10000, 0.001), 3) == 0.047
     assert mcdiarmid_error(100, 0.05, norm_bound=2.0) == pytest.approx(

@@ -361,7 +361,7 @@ class CertifiedWrapper(Attribution):
                 certificate = certifier.certify(
                     stats[0],
                     scale=smallest_scale(scales, inputs_t),
-                    noise=noise_dist.name,
+                    noise=noise_dist,
                     alpha=alpha,
                     bound=bound,
                     transform=transform_,

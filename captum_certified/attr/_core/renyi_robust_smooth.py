@@ -10,6 +10,7 @@ from captum.attr import Attribution, Saliency
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_certified._utils.validation import check_count_spec
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.certify import RDPTopKCertificate, RDPTopKCertifier
 from captum_certified.noise import NoiseDistribution, resolve_noise
@@ -78,8 +79,10 @@ class RenyiRobustSmooth(CertifiedWrapper):
         method: str = "best",
         orders: Tensor | None = None,
     ) -> None:
-        transform = ScoringRescale(scoring, keep=k, gamma=gamma)
-        self.k = transform.keep
+        # the preset's count is `k` (the transform's is `sparsity`): errors name `k` here
+        count = check_count_spec(k, "k") if isinstance(scoring, str) else None
+        transform = ScoringRescale(scoring, sparsity=count, gamma=gamma)
+        self.k = transform.sparsity
         self.scoring = scoring
         self.gamma = gamma
         super().__init__(

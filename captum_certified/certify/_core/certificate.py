@@ -2,8 +2,42 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+from numbers import Real
+
 import torch
 from torch import Tensor
+
+from captum_certified._utils.validation import check_feature_count, check_radius, resolve_count
+from captum_certified.noise import NoiseDistribution, resolve_noise
+
+
+def noise_object(noise: NoiseDistribution | str, stacklevel: int = 3) -> NoiseDistribution:
+    """The noise as an object; a name still works for one release, with a DeprecationWarning."""
+    if isinstance(noise, str):
+        warnings.warn(
+            f"passing the noise by name ({noise!r}) to a certifier is deprecated and will be "
+            "removed in the next release; pass the noise object (e.g. "
+            f"captum_certified.noise.resolve_noise({noise!r}))",
+            DeprecationWarning,
+            stacklevel=stacklevel,
+        )
+    return resolve_noise(noise)
+
+
+def check_overlap(overlap: float) -> float:
+    """A required top-K overlap fraction in (0, 1]."""
+    if isinstance(overlap, bool) or not isinstance(overlap, Real):
+        raise TypeError(f"`overlap` must be a float in (0, 1], got {type(overlap).__name__}")
+    if not 0.0 < float(overlap) <= 1.0:
+        raise ValueError(f"`overlap` must be in (0, 1], got {overlap}")
+    return float(overlap)
+
+
+def needed_rank(overlap: float, count: int) -> int:
+    """``ceil(overlap * K)`` (at least 1): the rank that must be certified for ``overlap``."""
+    return max(1, math.ceil(check_overlap(overlap) * count - 1e-9))
 
 
 class Certificate:
@@ -13,7 +47,9 @@ class Certificate:
     computed from so that a reader can audit it.
 
     Attributes:
-        noise (str): Name of the smoothing distribution.
+        noise (str): Name of the smoothing distribution (``noise_distribution.name``).
+        noise_distribution (NoiseDistribution): The smoothing distribution itself; the
+                    certificate asks it (never its name) for what the bound needs.
         norm (str): Perturbation norm the certificate speaks about (e.g. ``"l2"``).
         scale (Tensor): Noise scale per example, shape ``(bsz,)`` (float64); for tuple inputs
                     or per-feature scales, the smallest one (the bound is driven by it).
@@ -28,7 +64,7 @@ class Certificate:
     def __init__(
         self,
         *,
-        noise: str,
+        noise: NoiseDistribution | str,
         norm: str,
         scale: Tensor,
         n: int,
@@ -37,7 +73,8 @@ class Certificate:
         num_features: int,
         num_input_features: int | None = None,
     ) -> None:
-        self.noise = noise
+        self.noise_distribution = resolve_noise(noise)
+        self.noise = self.noise_distribution.name
         self.norm = norm
         self.scale = scale.detach().to(torch.float64)
         self.n = n
@@ -55,10 +92,8 @@ class Certificate:
 
     @num_input_features.setter
     def num_input_features(self, value: int | None) -> None:
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ValueError(f"`num_input_features` must be a positive int, got {value!r}")
+        if value is not None:
+            value = check_feature_count(value, "num_input_features")
         known = getattr(self, "_num_input_features", None)
         if known is not None and value != known:
             # a fact about the noise, not a tuning knob: a smaller count would certify a
@@ -72,6 +107,20 @@ class Certificate:
     @property
     def batch_size(self) -> int:
         return int(self.scale.shape[0])
+
+    def _count(self, k: int | float) -> int:
+        """The top-K size as a count in ``1..d`` (``k`` a count or a fraction of ``d``)."""
+        return resolve_count(k, self.num_features, "k")
+
+    def _per_example(self, radius: float | Tensor, name: str = "radius") -> Tensor:
+        """A scalar or ``(bsz,)`` radius ``>= 0`` as a ``(bsz,)`` float64 CPU tensor."""
+        radius = check_radius(radius, name)
+        if radius.dim() > 1 or (radius.dim() == 1 and radius.shape[0] != self.batch_size):
+            raise ValueError(
+                f"`{name}` must be a scalar or of shape ({self.batch_size},), "
+                f"got {tuple(radius.shape)}"
+            )
+        return radius.cpu().expand(self.batch_size).clone()
 
     def __len__(self) -> int:
         return self.batch_size

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
-from captum_certified.certify._core.certificate import Certificate
+from captum_certified.certify._core.certificate import Certificate, noise_object
 from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
 from captum_certified.certify._core.statistics import StreamingMoments
-from captum_certified.noise import GaussianNoise, NoiseDistribution
+from captum_certified.noise import GaussianNoise, NoiseDistribution, resolve_noise
 from captum_certified.transforms import AttributionTransform
 
 BOUNDS = ("clopper_pearson", "kl", "hoeffding")
@@ -72,7 +74,10 @@ class Certifier(ABC):
         """Raise ``ValueError`` unless ``noise`` is a family this certifier is proven for."""
         if type(noise) in self.supported_noises:
             return
-        proven = ", ".join(c.__name__ for c in self.supported_noises) or "no noise (none declared)"
+        proven = (
+            ", ".join(f"{c.__name__} ({c.name!r})" for c in self.supported_noises)
+            or "no noise (none declared)"
+        )
         raise ValueError(
             f"no certificate for `noise`={noise!r}: {type(self).__name__} is proven for "
             f"{proven} only; smooth with a supported noise or pass a certifier proven for "
@@ -80,10 +85,13 @@ class Certifier(ABC):
         )
 
     def check_noise_name(self, noise: str) -> None:
-        """The same check for :meth:`certify` called directly, which receives the noise's name."""
-        names = tuple(c.name for c in self.supported_noises)
-        if noise not in names:
-            raise ValueError(f"{type(self).__name__} certifies {names} noise only, got {noise!r}")
+        """Deprecated: :meth:`check_noise` on the noise object (a name is resolved first)."""
+        warnings.warn(
+            "Certifier.check_noise_name is deprecated; use check_noise(noise_object)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.check_noise(resolve_noise(noise))
 
     def check_transform(self, transform: AttributionTransform) -> None:
         """Raise ``ValueError`` if ``transform`` cannot produce certifiable maps."""
@@ -117,7 +125,7 @@ class Certifier(ABC):
         statistics: StreamingMoments,
         *,
         scale: Tensor,
-        noise: str,
+        noise: NoiseDistribution,
         alpha: float,
         bound: str | None,
         transform: AttributionTransform,
@@ -128,7 +136,8 @@ class Certifier(ABC):
         Args:
             statistics: streamed moments of the transformed per-sample maps.
             scale: per-example noise scale, ``(bsz,)`` float64 (smallest over features).
-            noise: name of the noise distribution.
+            noise: the noise distribution (a name is deprecated: it still works for one
+                release, with a ``DeprecationWarning``).
             alpha: failure probability.
             bound: confidence-band method requested by the user (None = certifier default).
             transform: the per-sample map that produced the samples.
@@ -137,7 +146,49 @@ class Certifier(ABC):
         """
 
 
-class GaussianTopKCertifier(Certifier):
+class BandCertifier(Certifier):
+    """A certifier whose certificate is built from a simultaneous band on the expected map.
+
+    :meth:`certify` computes the band (Clopper-Pearson for binary maps, see
+    :func:`confidence_band`), checks the noise (``certify`` may be called outside the engine)
+    and hands the band to :meth:`build`, which subclasses implement.
+    """
+
+    def certify(
+        self,
+        statistics: StreamingMoments,
+        *,
+        scale: Tensor,
+        noise: NoiseDistribution | str,
+        alpha: float,
+        bound: str | None,
+        transform: AttributionTransform,
+        num_input_features: int | None = None,
+    ) -> Certificate:
+        binary = transform.kind == "binary"
+        lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
+        noise = noise_object(noise, stacklevel=3)
+        self.check_noise(noise)
+        fields = dict(noise=noise, scale=scale, n=statistics.n, alpha=alpha, bound=bound)
+        return self.build(
+            lower, upper, fields, transform=transform, num_input_features=num_input_features
+        )
+
+    @abstractmethod
+    def build(
+        self,
+        lower: Tensor,
+        upper: Tensor,
+        fields: dict[str, Any],
+        *,
+        transform: AttributionTransform,
+        num_input_features: int | None,
+    ) -> Certificate:
+        """The certificate from the band ``(bsz, d)`` and the recorded ``fields`` (noise object,
+        scale, n, alpha, bound name)."""
+
+
+class GaussianTopKCertifier(BandCertifier):
     r"""Levine et al.'s top-K certificate for Gaussian noise (l2), with a simultaneous band.
 
     The band is Clopper-Pearson for binary maps (default) or Hoeffding (the paper's choice,
@@ -148,27 +199,15 @@ class GaussianTopKCertifier(Certifier):
 
     supported_noises = (GaussianNoise,)
 
-    def certify(
+    def build(
         self,
-        statistics: StreamingMoments,
+        lower: Tensor,
+        upper: Tensor,
+        fields: dict[str, Any],
         *,
-        scale: Tensor,
-        noise: str,
-        alpha: float,
-        bound: str | None,
         transform: AttributionTransform,
-        num_input_features: int,
+        num_input_features: int | None,
     ) -> GaussianTopKCertificate:
-        binary = transform.kind == "binary"
-        lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
         return GaussianTopKCertificate(
-            lower,
-            upper,
-            noise=noise,
-            norm="l2",
-            scale=scale,
-            n=statistics.n,
-            alpha=alpha,
-            bound=bound,
-            num_input_features=num_input_features,
+            lower, upper, norm="l2", num_input_features=num_input_features, **fields
         )

@@ -1,8 +1,8 @@
 r"""Certified cosine similarity of uniformly smoothed, norm-bounded attribution maps.
 
-Setting (ALGORITHMS.md 3.3, our derivation): per-sample maps ``h`` with ``||h(z)||_2 <= M``,
-smoothed over uniform noise ``u`` on the l2 ball ``B(0, r)`` in ``R^d`` (or on the cube
-``[-r, r]^d``): ``hbar(x) = E h(x + u)``. Then
+Setting (our derivation, :doc:`/certificates` section 9): per-sample maps ``h`` with
+``||h(z)||_2 <= M``, smoothed over uniform noise ``u`` on the l2 ball ``B(0, r)`` in ``R^d`` (or
+on the cube ``[-r, r]^d``): ``hbar(x) = E h(x + u)``. Then
 ``hbar(x) - hbar(x + delta) = (1/V) [int_{B(x) \ B(x+delta)} h - int_{B(x+delta) \ B(x)} h]``,
 each region has volume ``V - V_cap``, so
 
@@ -39,7 +39,7 @@ from captum_certified._utils.validation import (
     check_probability,
     check_radius,
 )
-from captum_certified.certify._core.certificate import Certificate
+from captum_certified.certify._core.certificate import Certificate, noise_object
 from captum_certified.certify._core.certifier import Certifier
 from captum_certified.certify._core.statistics import StreamingMoments
 from captum_certified.noise import NoiseDistribution, UniformBallNoise, UniformCubeNoise
@@ -265,7 +265,8 @@ class CosineCertificate(Certificate):
                     ``estimate_norm`` (0 treats the estimate as exact). Default: None (McDiarmid)
         norm_tolerance (float, optional): Relative slack of the checked norm bound; the bounds
                     use ``M (1 + norm_tolerance)``. Default: 0.0
-        noise (str, optional): Noise name. Default: "l2_ball"
+        noise (NoiseDistribution or str, optional): The noise (or its name).
+                    Default: "l2_ball"
         num_features (int, optional): Features of the map (default ``input_dim``).
 
     Attributes:
@@ -290,7 +291,7 @@ class CosineCertificate(Certificate):
         alpha: float,
         mc_error: float | None = None,
         norm_tolerance: float = 0.0,
-        noise: str | None = None,
+        noise: NoiseDistribution | str | None = None,
         num_features: int | None = None,
     ) -> None:
         input_dim = check_positive_int(input_dim, "input_dim")
@@ -341,15 +342,6 @@ class CosineCertificate(Certificate):
         """The smoothing radius ``r`` per example (same as ``scale``)."""
         return self.scale
 
-    def _radius(self, radius: Any, name: str = "radius") -> Tensor:
-        radius = _as_cpu(radius, name)
-        if radius.dim() > 1 or (radius.dim() == 1 and radius.shape[0] != self.batch_size):
-            raise ValueError(
-                f"`{name}` must be a scalar or of shape ({self.batch_size},), "
-                f"got {tuple(radius.shape)}"
-            )
-        return radius.expand(self.batch_size)
-
     def _delta(self, radius: Tensor) -> Tensor:
         return 2.0 * self._m * self._nonoverlap(radius / self.scale)
 
@@ -362,7 +354,7 @@ class CosineCertificate(Certificate):
         Returns:
             Tensor: ``(bsz,)`` float64 (no Monte-Carlo error involved).
         """
-        return self._delta(self._radius(radius))
+        return self._delta(self._per_example(radius))
 
     def cosine_lower_bound(self, radius: float | Tensor) -> Tensor:
         r"""Certified lower bound on ``cos(hbar(x), hbar(x + delta))`` for all ``delta`` in reach.
@@ -380,7 +372,7 @@ class CosineCertificate(Certificate):
 
             >>> cert.cosine_lower_bound(radius=0.05)
         """
-        return self._cosine(self._delta(self._radius(radius)))
+        return self._cosine(self._delta(self._per_example(radius)))
 
     def _cosine(self, delta: Tensor) -> Tensor:
         a = self.norm_lower
@@ -439,7 +431,7 @@ class CosineCertificate(Certificate):
         Returns:
             Tensor: ``(bsz,)`` float64.
         """
-        t = self._radius(radius)
+        t = self._per_example(radius)
         c = _check_cosine(min_cosine)
         beta = self._beta(c)
         rho = self._inverse(beta)
@@ -560,7 +552,7 @@ class CosineCertifier(Certifier):
         statistics: StreamingMoments,
         *,
         scale: Tensor,
-        noise: str,
+        noise: NoiseDistribution | str,
         alpha: float,
         bound: str | None,
         transform: AttributionTransform,
@@ -570,7 +562,8 @@ class CosineCertifier(Certifier):
             raise ValueError(
                 f"`bound` must be None or 'mcdiarmid' for the cosine certificate, got {bound!r}"
             )
-        self.check_noise_name(noise)
+        noise = noise_object(noise, stacklevel=3)
+        self.check_noise(noise)
         self.check_transform(transform)
         input_dim = check_positive_int(num_input_features, "num_input_features")
         if self.input_dim is not None and self.input_dim != input_dim:

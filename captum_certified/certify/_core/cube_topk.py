@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_radius, resolve_count
-from captum_certified.certify._core.certificate import Certificate
-from captum_certified.certify._core.certifier import Certifier, confidence_band
-from captum_certified.certify._core.rdp import parse_norm
-from captum_certified.certify._core.statistics import StreamingMoments
-from captum_certified.certify._core.topk_rule import paired_order_statistics
+from captum_certified._utils.norms import parse_norm
+from captum_certified._utils.validation import check_feature_count, check_radius
+from captum_certified.certify._core.certificate import Certificate, needed_rank
+from captum_certified.certify._core.certifier import BandCertifier
+from captum_certified.certify._core.topk_rule import (
+    kept_count,
+    paired_order_statistics,
+    radius_below,
+)
 from captum_certified.noise import UniformCubeNoise
 from captum_certified.transforms import AttributionTransform
 
@@ -54,8 +58,7 @@ def cube_tv_bound(
     p = parse_norm(norm)
     radius = check_radius(radius)
     r = torch.as_tensor(r, dtype=torch.float64)
-    if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
-        raise ValueError(f"`num_features` must be a positive int, got {num_features!r}")
+    num_features = check_feature_count(num_features, "num_features")
     inv_p = 0.0 if math.isinf(p) else 1.0 / p
     l1 = (radius * float(num_features) ** (1.0 - inv_p) / (2.0 * r)).clamp(max=1.0)
     a = (radius / (2.0 * r)).clamp(max=1.0)
@@ -115,16 +118,10 @@ class CubeTopKCertificate(Certificate):
 
     def __init__(self, lower: Tensor, upper: Tensor, *, num_input_features: int, **fields) -> None:
         super().__init__(
-            num_features=lower.shape[-1], num_input_features=num_input_features, **fields
+            num_features=lower.shape[-1],
+            num_input_features=check_feature_count(num_input_features, "num_input_features"),
+            **fields,
         )
-        if (
-            isinstance(num_input_features, bool)
-            or not isinstance(num_input_features, int)
-            or num_input_features < 1
-        ):
-            raise ValueError(
-                f"`num_input_features` must be a positive int, got {num_input_features!r}"
-            )
         self.lower = lower.detach().to(device="cpu", dtype=torch.float64)
         self.upper = upper.detach().to(device="cpu", dtype=torch.float64)
         self.scale = self.scale.cpu()
@@ -144,7 +141,7 @@ class CubeTopKCertificate(Certificate):
         Returns:
             Tensor: float64 radii.
         """
-        count = resolve_count(k, self.num_features, "k")
+        count = self._count(k)
         p = self._norm(norm)
         lower_i, upper_i, unopposed = paired_order_statistics(self.lower, self.upper, count)
         radii = cube_pair_radius(
@@ -167,15 +164,6 @@ class CubeTopKCertificate(Certificate):
             )
         return count
 
-    def _radius(self, radius: float | Tensor) -> Tensor:
-        radius = check_radius(radius)
-        if radius.dim() > 1 or (radius.dim() == 1 and radius.shape[0] != self.batch_size):
-            raise ValueError(
-                f"`radius` must be a scalar or of shape ({self.batch_size},), "
-                f"got {tuple(radius.shape)}"
-            )
-        return radius.cpu().expand(self.batch_size)
-
     def certified_count(
         self, k: int | float, radius: float | Tensor, norm: str | float | None = None
     ) -> Tensor:
@@ -190,9 +178,7 @@ class CubeTopKCertificate(Certificate):
         Returns:
             Tensor: ``m`` per example.
         """
-        radii = self.rank_radii(k, norm)
-        radius = self._radius(radius).reshape(-1, 1)
-        return ((radii > radius) | torch.isposinf(radii)).sum(dim=-1)
+        return kept_count(self.rank_radii(k, norm), self._per_example(radius))
 
     def topk_overlap(
         self, k: int | float, radius: float | Tensor, norm: str | float | None = None
@@ -211,7 +197,7 @@ class CubeTopKCertificate(Certificate):
 
             >>> cert.topk_overlap(k=0.2, radius=0.01, norm="l1")
         """
-        count = resolve_count(k, self.num_features, "k")
+        count = self._count(k)
         return self.certified_count(count, radius, norm).to(torch.float64) / count
 
     def certified_radius(
@@ -230,23 +216,16 @@ class CubeTopKCertificate(Certificate):
         Returns:
             Tensor: radius per example, shape ``(bsz,)``, float64.
         """
-        count = resolve_count(k, self.num_features, "k")
-        if isinstance(overlap, bool) or not isinstance(overlap, (int, float)):
-            raise TypeError(f"`overlap` must be a float in (0, 1], got {type(overlap).__name__}")
-        if not 0.0 < float(overlap) <= 1.0:
-            raise ValueError(f"`overlap` must be in (0, 1], got {overlap}")
-        needed = max(1, math.ceil(float(overlap) * count - 1e-9))
+        count = self._count(k)
+        needed = needed_rank(overlap, count)
         radii = self.rank_radii(count, norm).sort(dim=-1, descending=True).values
-        boundary = radii[:, needed - 1]
-        below = torch.nextafter(boundary, torch.zeros_like(boundary))
-        below = torch.where(torch.isinf(boundary), boundary, below)
-        return torch.where(boundary > 0, below, torch.zeros_like(boundary))
+        return radius_below(radii[:, needed - 1])
 
     def certifying_method(
         self, k: int | float, radius: float | Tensor, norm: str | float | None = None
     ) -> list[str]:
         """``"tv"`` where something beyond the unopposed ranks is certified, else ``"none"``."""
-        count = resolve_count(k, self.num_features, "k")
+        count = self._count(k)
         floor = max(0, 2 * count - self.num_features)
         got = self.certified_count(count, radius, norm).tolist()
         return ["tv" if m > floor else "none" for m in got]
@@ -255,7 +234,7 @@ class CubeTopKCertificate(Certificate):
         return super().__repr__()[:-1] + f", num_input_features={self.num_input_features})"
 
 
-class CubeTopKCertifier(Certifier):
+class CubeTopKCertifier(BandCertifier):
     r"""Builds :class:`CubeTopKCertificate`: top-K certificates for uniform cube noise.
 
     Pass it to :class:`~captum_certified.attr.CertifiedWrapper` (or the Uniform Gradient preset)
@@ -279,28 +258,14 @@ class CubeTopKCertifier(Certifier):
     #: Noise distributions the rule is proven for.
     supported_noises = (UniformCubeNoise,)
 
-    def certify(
+    def build(
         self,
-        statistics: StreamingMoments,
+        lower: Tensor,
+        upper: Tensor,
+        fields: dict[str, Any],
         *,
-        scale: Tensor,
-        noise: str,
-        alpha: float,
-        bound: str | None,
         transform: AttributionTransform,
-        num_input_features: int,
+        num_input_features: int | None,
     ) -> CubeTopKCertificate:
-        self.check_noise_name(noise)  # certify() may be called outside the engine
-        binary = transform.kind == "binary"
-        lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
-        return CubeTopKCertificate(
-            lower,
-            upper,
-            num_input_features=num_input_features,
-            noise=noise,
-            norm="l1",
-            scale=scale,
-            n=statistics.n,
-            alpha=alpha,
-            bound=bound,
-        )
+        count = check_feature_count(num_input_features, "num_input_features")
+        return CubeTopKCertificate(lower, upper, num_input_features=count, norm="l1", **fields)

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from numbers import Real
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_radius
+from captum_certified._utils.validation import check_probability, check_radius
 from captum_certified.certify._core.certificate import Certificate
-from captum_certified.certify._core.certifier import Certifier, confidence_band
-from captum_certified.certify._core.statistics import StreamingMoments
+from captum_certified.certify._core.certifier import BandCertifier
+from captum_certified.certify._core.topk_rule import quantile_gap
 from captum_certified.noise import GaussianNoise
 from captum_certified.transforms import AttributionTransform
-
-
-def _check_threshold(threshold: object) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, Real):
-        raise TypeError(f"`threshold` must be a float in (0, 1), got {type(threshold).__name__}")
-    value = float(threshold)
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"`threshold` must be in (0, 1), got {threshold!r}")
-    return value
 
 
 def feature_radii(
@@ -57,17 +48,17 @@ def feature_radii(
         >>> round(r.item(), 4), side.item()
         (0.1686, 1)
     """
-    tau = _check_threshold(threshold)
+    tau = check_probability(threshold, "threshold")
     lower = lower.to(torch.float64)
     upper = upper.to(torch.float64)
     sigma = torch.as_tensor(scale, dtype=torch.float64, device=lower.device)
     if sigma.dim() == 1:
         sigma = sigma.unsqueeze(-1)
-    z_tau = torch.special.ndtri(torch.tensor(tau, dtype=torch.float64))
+    tau_t = torch.tensor(tau, dtype=torch.float64, device=lower.device)
     important = lower > tau
     unimportant = upper < tau
-    up = sigma * (torch.special.ndtri(lower) - z_tau)
-    down = sigma * (z_tau - torch.special.ndtri(upper))
+    up = sigma * quantile_gap(lower, tau_t, torch.special.ndtri)
+    down = sigma * quantile_gap(tau_t, upper, torch.special.ndtri)
     zero = torch.zeros((), dtype=torch.float64, device=lower.device)
     radius = torch.where(important, up, torch.where(unimportant, down, zero))
     # ndtri rounding can give a tiny negative value just past tau: never certify it
@@ -106,7 +97,7 @@ class FeatureCertificate(Certificate):
         super().__init__(num_features=lower.shape[-1], **fields)
         self.lower = lower.to(torch.float64)
         self.upper = upper.to(torch.float64)
-        self.threshold = _check_threshold(threshold)
+        self.threshold = check_probability(threshold, "threshold")
         self._radius, self._side = feature_radii(
             self.lower, self.upper, self.scale.to(self.lower.device), self.threshold
         )
@@ -147,7 +138,7 @@ class FeatureCertificate(Certificate):
 
             >>> cert.certified_map(radius=0.1).reshape(attr.shape)
         """
-        r = self._per_example(radius)
+        r = self._per_example(radius).to(self._radius.device)
         keep = self._radius > r.unsqueeze(-1)
         return torch.where(keep, self._side, torch.zeros_like(self._side))
 
@@ -189,20 +180,12 @@ class FeatureCertificate(Certificate):
             [self.fraction_certified(float(r), side=side) for r in grid], dim=-1
         ).reshape(self.batch_size, grid.numel())
 
-    def _per_example(self, radius: float | Tensor) -> Tensor:
-        r = check_radius(radius)
-        if r.dim() > 1 or (r.dim() == 1 and r.shape[0] != self.batch_size):
-            raise ValueError(
-                f"`radius` must be a scalar or of shape ({self.batch_size},), got {tuple(r.shape)}"
-            )
-        return r.to(self._radius.device).expand(self.batch_size)
-
     def __repr__(self) -> str:
         base = super().__repr__()[:-1]
         return f"{base}, threshold={self.threshold})"
 
 
-class FeatureCertifier(Certifier):
+class FeatureCertifier(BandCertifier):
     r"""Per-feature certificates (Anani et al., ICML 2025) for Gaussian noise (l2).
 
     Each feature of the expected [0, 1] map is certified important (``p_j > threshold``),
@@ -227,32 +210,24 @@ class FeatureCertifier(Certifier):
     supported_noises = (GaussianNoise,)
 
     def __init__(self, threshold: float = 0.5) -> None:
-        self.threshold = _check_threshold(threshold)
+        self.threshold = check_probability(threshold, "threshold")
 
-    def certify(
+    def build(
         self,
-        statistics: StreamingMoments,
+        lower: Tensor,
+        upper: Tensor,
+        fields: dict[str, Any],
         *,
-        scale: Tensor,
-        noise: str,
-        alpha: float,
-        bound: str | None,
         transform: AttributionTransform,
-        num_input_features: int,
+        num_input_features: int | None,
     ) -> FeatureCertificate:
-        binary = transform.kind == "binary"
-        lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
         return FeatureCertificate(
             lower,
             upper,
             threshold=self.threshold,
-            noise=noise,
             norm="l2",
-            scale=scale,
-            n=statistics.n,
-            alpha=alpha,
-            bound=bound,
             num_input_features=num_input_features,
+            **fields,
         )
 
     def __repr__(self) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from captum_certified.certify._core.topk_rule import quantile_shift
+
 
 def _shift(p: Tensor | float, radius: Tensor | float, sigma: Tensor | float, sign: float) -> Tensor:
-    p = torch.as_tensor(p, dtype=torch.float64)
-    a = torch.as_tensor(radius, dtype=torch.float64) / torch.as_tensor(sigma, dtype=torch.float64)
-    return torch.special.ndtr(torch.special.ndtri(p.clamp(0.0, 1.0)) + sign * a)
+    return quantile_shift(p, radius, sigma, sign, torch.special.ndtr, torch.special.ndtri)
 
 
 def gaussian_lower_bound(

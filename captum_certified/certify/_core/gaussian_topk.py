@@ -7,9 +7,14 @@ import math
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_radius, resolve_count
-from captum_certified.certify._core.certificate import Certificate
-from captum_certified.certify._core.topk_rule import paired_order_statistics
+from captum_certified._utils.validation import check_radius
+from captum_certified.certify._core.certificate import Certificate, needed_rank
+from captum_certified.certify._core.topk_rule import (
+    kept_count,
+    paired_order_statistics,
+    quantile_gap,
+    radius_below,
+)
 
 
 class GaussianTopKCertificate(Certificate):
@@ -50,13 +55,9 @@ class GaussianTopKCertificate(Certificate):
         Returns:
             Tensor: float64 radii of shape ``(bsz, K)``.
         """
-        count = resolve_count(k, self.num_features, "k")
+        count = self._count(k)
         lower_i, upper_i, unopposed = paired_order_statistics(self.lower, self.upper, count)
-        z_low = torch.special.ndtri(lower_i)
-        z_up = torch.special.ndtri(upper_i)
-        gap = z_low - z_up
-        # -inf - (-inf) or inf - inf: a zero lower bound or a unit upper bound certifies nothing.
-        gap = torch.where(torch.isnan(gap), torch.full_like(gap, -math.inf), gap)
+        gap = quantile_gap(lower_i, upper_i, torch.special.ndtri)
         radii = 0.5 * self.scale.to(gap.device).unsqueeze(-1) * gap
         return torch.where(unopposed, torch.full_like(radii, math.inf), radii)
 
@@ -70,16 +71,9 @@ class GaussianTopKCertificate(Certificate):
         Returns:
             Tensor: ``m`` per example.
         """
-        radius = check_radius(radius)
-        if radius.dim() > 1 or (radius.dim() == 1 and radius.shape[0] != self.batch_size):
-            raise ValueError(
-                f"`radius` must be a scalar or of shape ({self.batch_size},), "
-                f"got {tuple(radius.shape)}"
-            )
-        radii = self.rank_radii(k)
-        radius = radius.to(radii.device)
+        radius = self._per_example(radius)
         # +inf ranks (2K > d) are kept by every perturbation, even at an infinite radius
-        return ((radii > radius.reshape(-1, 1)) | torch.isposinf(radii)).sum(dim=-1)
+        return kept_count(self.rank_radii(k), radius)
 
     def topk_overlap(self, k: int | float, radius: float | Tensor) -> Tensor:
         r"""Certified fraction of the top-K kept under every l2 perturbation within ``radius``.
@@ -97,7 +91,7 @@ class GaussianTopKCertificate(Certificate):
 
             >>> cert.topk_overlap(k=0.2, radius=0.1)
         """
-        count = resolve_count(k, self.num_features, "k")
+        count = self._count(k)
         return self.certified_count(count, radius).to(torch.float64) / count
 
     def certified_radius(self, k: int | float, overlap: float) -> Tensor:
@@ -116,18 +110,11 @@ class GaussianTopKCertificate(Certificate):
         Returns:
             Tensor: radius per example, shape ``(bsz,)``, float64.
         """
-        count = resolve_count(k, self.num_features, "k")
-        if isinstance(overlap, bool) or not isinstance(overlap, (int, float)):
-            raise TypeError(f"`overlap` must be a float in (0, 1], got {type(overlap).__name__}")
-        if not 0.0 < float(overlap) <= 1.0:
-            raise ValueError(f"`overlap` must be in (0, 1], got {overlap}")
-        needed = max(1, math.ceil(float(overlap) * count - 1e-9))
+        count = self._count(k)
+        needed = needed_rank(overlap, count)
         radii = self.rank_radii(count).sort(dim=-1, descending=True).values
-        boundary = radii[:, needed - 1]
         # certified for radii strictly below R_m: step one float below so the answer is attained
-        below = torch.nextafter(boundary, torch.zeros_like(boundary))
-        below = torch.where(torch.isinf(boundary), boundary, below)
-        return torch.where(boundary > 0, below, torch.zeros_like(boundary))
+        return radius_below(radii[:, needed - 1])
 
     def overlap_curve(self, k: int | float, radii: Tensor) -> Tensor:
         r"""Certified overlap at each radius of a grid, shape ``(bsz, len(radii))``.
@@ -141,7 +128,7 @@ class GaussianTopKCertificate(Certificate):
         Returns:
             Tensor: float64 fractions.
         """
-        count = resolve_count(k, self.num_features, "k")
+        count = self._count(k)
         grid = check_radius(radii, "radii").reshape(-1)
         per_rank = self.rank_radii(count).unsqueeze(1)
         kept = (per_rank > grid.to(per_rank.device).view(1, -1, 1)) | torch.isposinf(per_rank)

@@ -7,6 +7,9 @@ import math
 import torch
 from torch import Tensor
 
+from captum_certified.certify._core.topk_rule import quantile_gap, quantile_shift
+from captum_certified.noise._core.laplace import laplace_icdf
+
 
 def laplace_cdf(z: Tensor | float) -> Tensor:
     r"""CDF of the standard Laplace law (scale 1): ``F(z) = e^z / 2`` for ``z < 0``, else
@@ -23,28 +26,8 @@ def laplace_cdf(z: Tensor | float) -> Tensor:
     return torch.where(z < 0, half, 1.0 - half)
 
 
-def laplace_icdf(q: Tensor | float) -> Tensor:
-    r"""Quantile function of the standard Laplace law, ``F^-1(0) = -inf`` and ``F^-1(1) = inf``.
-
-    ``F^-1(q) = log(2 q)`` for ``q < 1/2`` and ``-log(2 (1 - q))`` otherwise.
-
-    Args:
-        q (Tensor or float): Probabilities in [0, 1] (clamped).
-
-    Returns:
-        Tensor: float64 quantiles.
-    """
-    q = torch.as_tensor(q, dtype=torch.float64).clamp(0.0, 1.0)
-    with torch.no_grad():
-        low = torch.log(2.0 * q)
-        high = -torch.log(2.0 * (1.0 - q))
-    return torch.where(q < 0.5, low, high)
-
-
 def _shift(p: Tensor | float, radius: Tensor | float, scale: Tensor | float, sign: float) -> Tensor:
-    p = torch.as_tensor(p, dtype=torch.float64)
-    s = torch.as_tensor(radius, dtype=torch.float64) / torch.as_tensor(scale, dtype=torch.float64)
-    return laplace_cdf(laplace_icdf(p) + sign * s)
+    return quantile_shift(p, radius, scale, sign, laplace_cdf, laplace_icdf)
 
 
 def laplace_lower_bound(p: Tensor | float, radius: Tensor | float, scale: Tensor | float) -> Tensor:
@@ -113,7 +96,6 @@ def laplace_pair_radius(p_a: Tensor | float, p_b: Tensor | float, scale: Tensor 
         >>> round(laplace_pair_radius(0.8, 0.3, 1.0).item(), 4)
         0.7136
     """
-    gap = laplace_icdf(p_a) - laplace_icdf(p_b)
-    gap = torch.where(torch.isnan(gap), torch.full_like(gap, -math.inf), gap)
+    gap = quantile_gap(p_a, p_b, laplace_icdf)
     gap = torch.where(gap > 0, gap, torch.full_like(gap, -math.inf))
     return 0.5 * torch.as_tensor(scale, dtype=torch.float64) * gap

@@ -1,10 +1,8 @@
-"""Rényi-DP epsilons of Gaussian and Laplace noise per l_p norm, and norm conversion.
+"""The grid of Rényi orders and the RDP epsilon of a noise object.
 
-Notation: ``orders`` are Rényi orders ``a > 1`` (the failure probability of a certificate is
-called ``alpha`` elsewhere), ``N`` the number of input features perturbed, ``rho`` a radius.
-``epsilon_a(rho)`` bounds the Rényi divergence of order ``a`` between the noise laws centred at
-``x`` and at ``x + delta`` (both directions) for every ``||delta||_p <= rho``; by
-post-processing it bounds the divergence between the smoothed output distributions as well.
+The Rényi curves themselves belong to the noise laws
+(:meth:`~captum_certified.noise.NoiseDistribution.rdp_epsilon`, formulas in
+:doc:`/certificates`); this module only fixes the grid of orders a certificate optimises over.
 """
 
 from __future__ import annotations
@@ -15,7 +13,8 @@ from numbers import Real
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_radius
+from captum_certified.certify._core.certificate import noise_object
+from captum_certified.noise import NoiseDistribution
 
 #: Default grid of Rényi orders: 200 log-spaced values in [1.01, 500].
 DEFAULT_ORDERS = (1.01, 500.0, 200)
@@ -44,246 +43,8 @@ def rdp_orders(num: int = 200, low: float = 1.01, high: float = 500.0) -> Tensor
     return torch.logspace(math.log10(low), math.log10(high), num, dtype=torch.float64)
 
 
-def check_orders(orders: Tensor | float | list) -> Tensor:
-    """Rényi orders as a 1-D float64 tensor, all finite and > 1."""
-    orders = torch.as_tensor(orders, dtype=torch.float64).reshape(-1)
-    if orders.numel() == 0:
-        raise ValueError("`orders` must not be empty")
-    if not torch.isfinite(orders).all() or (orders <= 1).any():
-        raise ValueError("`orders` (Rényi orders) must be finite and > 1")
-    return orders
-
-
-def parse_norm(norm: str | float | int) -> float:
-    r"""The exponent ``p`` in ``[1, inf]`` of an l_p norm.
-
-    Accepts ``"l1"``, ``"l2"``, ``"linf"`` (also ``"inf"``, ``"l_inf"``), any ``"lp"`` string
-    such as ``"l3.5"``, or a number ``p >= 1`` (``math.inf`` for the max norm).
-
-    Args:
-        norm (str, float or int): The norm.
-
-    Returns:
-        float: ``p``.
-    """
-    if isinstance(norm, bool):
-        raise TypeError("`norm` must be a string such as 'l2' or a number >= 1, got bool")
-    if isinstance(norm, str):
-        key = norm.strip().lower().replace("_", "")
-        if key in ("linf", "inf", "l∞", "max"):
-            return math.inf
-        if key.startswith("l"):
-            key = key[1:]
-        try:
-            p = float(key)
-        except ValueError:
-            raise ValueError(
-                f"`norm` must be 'l1', 'l2', 'linf', 'l<p>' or a number >= 1, got {norm!r}"
-            ) from None
-    elif isinstance(norm, Real):
-        p = float(norm)
-    else:
-        raise TypeError(f"`norm` must be a string or a number, got {type(norm).__name__}")
-    if math.isnan(p) or p < 1.0:
-        raise ValueError(f"`norm` must be an l_p norm with p >= 1, got {norm!r}")
-    return p
-
-
-def norm_name(p: float) -> str:
-    """Canonical name of the l_p norm (``"l1"``, ``"l2"``, ``"linf"``, ``"l3.5"``)."""
-    if math.isinf(p):
-        return "linf"
-    return f"l{int(p)}" if p == int(p) else f"l{p:g}"
-
-
-def convert_radius(
-    radius: Tensor | float,
-    from_norm: str | float,
-    to_norm: str | float,
-    num_features: int | None = None,
-) -> Tensor:
-    r"""Largest ``||delta||_q`` over all ``||delta||_p <= radius`` in ``R^N``.
-
-    For ``q >= p`` it is ``radius`` (norms decrease in p); for ``q < p`` it is
-    ``N^(1/q - 1/p) * radius`` (Hölder's inequality, attained by a constant vector). Examples:
-    l_inf to l2 multiplies by ``sqrt(N)``, l_inf to l1 by ``N``, l2 to l1 by ``sqrt(N)``.
-
-    Args:
-        radius (Tensor or float): Radius in the ``from_norm``.
-        from_norm (str or float): Norm of the perturbation set (``p``).
-        to_norm (str or float): Norm wanted (``q``).
-        num_features (int, optional): ``N``, the number of perturbed input features; needed
-                    only when ``q < p``. Default: None
-
-    Returns:
-        Tensor: float64 radius in ``to_norm``.
-
-    Examples::
-
-        >>> convert_radius(1 / 255, "linf", "l2", 150528).item()   # ~1.52
-    """
-    radius = check_radius(radius)
-    p, q = parse_norm(from_norm), parse_norm(to_norm)
-    if q >= p:
-        return radius
-    if num_features is None:
-        raise ValueError(
-            f"converting an {norm_name(p)} radius to {norm_name(q)} needs `num_features` "
-            "(the number of perturbed input features)"
-        )
-    if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
-        raise ValueError(f"`num_features` must be a positive int, got {num_features!r}")
-    inv_p = 0.0 if math.isinf(p) else 1.0 / p
-    return radius * float(num_features) ** (1.0 / q - inv_p)
-
-
-def gaussian_rdp(orders: Tensor, l2_radius: Tensor | float, sigma: Tensor | float) -> Tensor:
-    r"""Rényi divergence of order ``a`` between ``N(0, sigma^2 I)`` and ``N(delta, sigma^2 I)``.
-
-    ``epsilon_a = a * ||delta||_2^2 / (2 sigma^2)``, exact and symmetric.
-
-    Args:
-        orders (Tensor): Rényi orders ``a > 1``, any shape broadcasting with the others.
-        l2_radius (Tensor or float): ``||delta||_2``.
-        sigma (Tensor or float): Standard deviation.
-
-    Returns:
-        Tensor: float64 epsilons (broadcast shape).
-    """
-    orders = torch.as_tensor(orders, dtype=torch.float64)
-    rho = torch.as_tensor(l2_radius, dtype=torch.float64)
-    sigma = torch.as_tensor(sigma, dtype=torch.float64)
-    return orders * (rho / sigma).square() / 2.0
-
-
-def laplace_rdp(orders: Tensor, l1_radius: Tensor | float, scale: Tensor | float) -> Tensor:
-    r"""Mironov's Rényi divergence of order ``a`` between ``Laplace(0, b)`` and ``Laplace(t, b)``.
-
-    With ``s = t / b`` (Mironov, "Rényi Differential Privacy", arXiv 1702.07476, Prop. 6)::
-
-        epsilon_a = 1/(a-1) * log( a/(2a-1) * exp((a-1) s) + (a-1)/(2a-1) * exp(-a s) )
-
-    evaluated with ``logaddexp`` (the plain form overflows for large ``a s``). It is symmetric
-    in the two laws, 0 at 0, increasing and convex in ``s``, hence superadditive: for i.i.d.
-    Laplace noise on ``N`` coordinates the divergence ``sum_i epsilon_a(|delta_i|)`` is at most
-    ``epsilon_a(||delta||_1)``, so ``l1_radius`` may be the l1 norm of a whole perturbation.
-
-    Args:
-        orders (Tensor): Rényi orders ``a > 1``.
-        l1_radius (Tensor or float): ``|t|`` (or ``||delta||_1``), ``>= 0``.
-        scale (Tensor or float): Laplace scale ``b > 0``.
-
-    Returns:
-        Tensor: float64 epsilons (broadcast shape).
-    """
-    a = torch.as_tensor(orders, dtype=torch.float64)
-    s = torch.as_tensor(l1_radius, dtype=torch.float64) / torch.as_tensor(
-        scale, dtype=torch.float64
-    )
-    log_w1 = torch.log(a / (2.0 * a - 1.0))
-    log_w2 = torch.log((a - 1.0) / (2.0 * a - 1.0))
-    value = torch.logaddexp(log_w1 + (a - 1.0) * s, log_w2 - a * s) / (a - 1.0)
-    # exactly 0 at s = 0, and never negative from rounding
-    return torch.where(s > 0, value.clamp_min(0.0), torch.zeros_like(value))
-
-
-def gaussian_rdp_epsilon(
-    orders: Tensor,
-    radius: Tensor | float,
-    sigma: Tensor | float,
-    *,
-    norm: str | float = "l2",
-    num_features: int | None = None,
-) -> Tensor:
-    r"""RDP epsilon of ``N(0, sigma^2 I)`` smoothing for every ``||delta||_p <= radius``.
-
-    ``a * rho_2^2 / (2 sigma^2)`` with the l2 radius ``rho_2`` from :func:`convert_radius`:
-    ``rho_2 = rho_p`` for ``p <= 2`` and ``N^(1/2 - 1/p) rho_p`` for ``p > 2``
-    (``sqrt(N) rho_inf``). Each is the exact supremum of ``||delta||_2`` over the l_p ball, so
-    the epsilon is the exact supremum of the noise divergence.
-
-    Args:
-        orders (Tensor): Rényi orders, shape ``(A,)``.
-        radius (Tensor or float): Scalar or ``(bsz,)`` radius in ``norm``.
-        sigma (Tensor or float): Scalar or ``(bsz,)`` standard deviation.
-        norm (str or float, optional): Perturbation norm. Default: "l2"
-        num_features (int, optional): ``N`` (needed for ``p > 2``). Default: None
-
-    Returns:
-        Tensor: float64, shape ``(bsz, A)`` (``(1, A)`` for scalar radius and sigma).
-    """
-    orders = check_orders(orders)
-    rho = convert_radius(radius, norm, 2.0, num_features).reshape(-1, 1)
-    sigma = torch.as_tensor(sigma, dtype=torch.float64).reshape(-1, 1)
-    return gaussian_rdp(orders.reshape(1, -1), rho, sigma)
-
-
-def laplace_rdp_epsilon(
-    orders: Tensor,
-    radius: Tensor | float,
-    scale: Tensor | float,
-    *,
-    norm: str | float = "l1",
-    num_features: int | None = None,
-) -> Tensor:
-    r"""RDP epsilon of i.i.d. ``Laplace(0, b)`` smoothing for every ``||delta||_p <= radius``.
-
-    The noise divergence is ``sum_i f_a(|delta_i| / b)`` with ``f_a`` Mironov's 1-D epsilon
-    (:func:`laplace_rdp`, ``b = 1``). Three upper bounds on its supremum over the l_p ball are
-    valid and the smallest is returned:
-
-    1. **l1 route** (the standard one): ``f_a(rho_1 / b)`` with ``rho_1 = N^(1 - 1/p) rho_p``
-       (:func:`convert_radius`), by superadditivity of ``f_a``. Exact for ``p = 1``.
-    2. **l_inf route**: ``N f_a(rho_inf / b)`` with ``rho_inf <= rho_p``, since every
-       ``|delta_i| <= rho_inf`` and ``f_a`` is increasing. Exact for ``p = inf``, and at most
-       the l1 route there (superadditivity).
-    3. **zCDP route**: ``a rho_2^2 / (2 b^2)``. A shift by ``t`` makes the Laplace law
-       ``(t/b)``-DP, and ``eps``-DP implies ``f_a <= a eps^2 / 2`` for all ``a > 1`` (Bun and
-       Steinke, "Concentrated Differential Privacy", arXiv 1605.02065, Prop. 3.3); summing over
-       coordinates gives the Gaussian formula with ``sigma = b``. It wins for l2 and for
-       large ``N``.
-
-    Args:
-        orders (Tensor): Rényi orders, shape ``(A,)``.
-        radius (Tensor or float): Scalar or ``(bsz,)`` radius in ``norm``.
-        scale (Tensor or float): Scalar or ``(bsz,)`` Laplace scale ``b``.
-        norm (str or float, optional): Perturbation norm. Default: "l1"
-        num_features (int, optional): ``N``. Without it only the zCDP route is used for
-                    ``1 < p <= 2``, and ``p > 2`` raises ``ValueError``. Default: None
-
-    Returns:
-        Tensor: float64, shape ``(bsz, A)``.
-    """
-    orders = check_orders(orders).reshape(1, -1)
-    p = parse_norm(norm)
-    b = torch.as_tensor(scale, dtype=torch.float64).reshape(-1, 1)
-    if p == 1.0:
-        return laplace_rdp(orders, check_radius(radius).reshape(-1, 1), b)
-    if num_features is None and p > 2.0:
-        raise ValueError(
-            f"the Laplace epsilon for an {norm_name(p)} radius needs `num_features` (the number "
-            "of perturbed input features)"
-        )
-    # zCDP route (needs N only for p > 2)
-    rho2 = convert_radius(radius, p, 2.0, num_features).reshape(-1, 1)
-    eps = gaussian_rdp(orders, rho2, b)
-    if num_features is not None:
-        rho1 = convert_radius(radius, p, 1.0, num_features).reshape(-1, 1)
-        eps = torch.minimum(eps, laplace_rdp(orders, rho1, b))
-        rho_inf = check_radius(radius).reshape(-1, 1)
-        eps = torch.minimum(eps, float(num_features) * laplace_rdp(orders, rho_inf, b))
-    return eps
-
-
-#: Noise families with an RDP epsilon, by noise name: ``(function, native norm)``.
-RDP_NOISES = {
-    "gaussian": (gaussian_rdp_epsilon, "l2"),
-    "laplace": (laplace_rdp_epsilon, "l1"),
-}
-
-
 def rdp_epsilon(
-    noise: str,
+    noise: NoiseDistribution | str,
     orders: Tensor,
     radius: Tensor | float,
     scale: Tensor | float,
@@ -291,29 +52,19 @@ def rdp_epsilon(
     norm: str | float | None = None,
     num_features: int | None = None,
 ) -> Tensor:
-    r"""RDP epsilon of a named noise family (``"gaussian"`` or ``"laplace"``) for an l_p ball.
-
-    Dispatches to :func:`gaussian_rdp_epsilon` (``scale`` = sigma) or
-    :func:`laplace_rdp_epsilon` (``scale`` = b); ``norm=None`` uses the family's native norm
-    (l2 for Gaussian, l1 for Laplace).
+    r"""RDP epsilon of a noise for an l_p ball: ``noise.rdp_epsilon(...)``.
 
     Args:
-        noise (str): Noise name.
+        noise (NoiseDistribution): The noise (a name such as ``"gaussian"`` is deprecated).
         orders (Tensor): Rényi orders ``(A,)``.
         radius (Tensor or float): Scalar or ``(bsz,)``.
-        scale (Tensor or float): Scalar or ``(bsz,)``.
-        norm (str or float, optional): Perturbation norm. Default: None
+        scale (Tensor or float): Scalar or ``(bsz,)`` (sigma for Gaussian, b for Laplace).
+        norm (str or float, optional): Perturbation norm; None is the noise's
+                    ``native_norm``. Default: None
         num_features (int, optional): Number of perturbed input features. Default: None
 
     Returns:
         Tensor: float64, shape ``(bsz, A)``.
     """
-    if noise not in RDP_NOISES:
-        raise ValueError(
-            f"no Rényi-DP bound is implemented for {noise!r} noise; certified noises are "
-            f"{sorted(RDP_NOISES)}"
-        )
-    fn, native = RDP_NOISES[noise]
-    return fn(
-        orders, radius, scale, norm=native if norm is None else norm, num_features=num_features
-    )
+    noise = noise_object(noise, stacklevel=3)
+    return noise.rdp_epsilon(orders, radius, scale, norm=norm, num_features=num_features)

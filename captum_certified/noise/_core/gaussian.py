@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from captum_certified.noise._core.base import NoiseDistribution
+from captum_certified.noise._core.renyi import gaussian_rdp_epsilon
 
 
 class GaussianNoise(NoiseDistribution):
@@ -21,6 +22,15 @@ class GaussianNoise(NoiseDistribution):
 
     name = "gaussian"
     certified_norms = ("l2",)
+    native_norm = "l2"
+    coordinate_rule = "phi"
+
+    #: :func:`~captum_certified.noise._core.renyi.gaussian_rdp_epsilon`, ``scale`` = ``sigma``.
+    renyi_curve = staticmethod(gaussian_rdp_epsilon)
+
+    def unit_icdf(self, p: Tensor) -> Tensor:
+        """``Phi^-1``, the standard normal quantile function."""
+        return torch.special.ndtri(p)
 
     def sample_unit(
         self,

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from captum_certified._utils.validation import check_positive_float
 from captum_certified.noise._core.base import NoiseDistribution
+from captum_certified.noise._core.renyi import laplace_rdp_epsilon
 
 
 def _uniform_open_closed(
@@ -86,6 +87,24 @@ def sample_standard_gamma(
     return out
 
 
+def laplace_icdf(q: Tensor | float) -> Tensor:
+    r"""Quantile function of the standard Laplace law, ``F^-1(0) = -inf`` and ``F^-1(1) = inf``.
+
+    ``F^-1(q) = log(2 q)`` for ``q < 1/2`` and ``-log(2 (1 - q))`` otherwise.
+
+    Args:
+        q (Tensor or float): Probabilities in [0, 1] (clamped).
+
+    Returns:
+        Tensor: float64 quantiles.
+    """
+    q = torch.as_tensor(q, dtype=torch.float64).clamp(0.0, 1.0)
+    with torch.no_grad():
+        low = torch.log(2.0 * q)
+        high = -torch.log(2.0 * (1.0 - q))
+    return torch.where(q < 0.5, low, high)
+
+
 class LaplaceNoise(NoiseDistribution):
     r"""I.i.d. Laplace noise, density ``exp(-|z| / b) / (2 b)`` per coordinate.
 
@@ -96,8 +115,8 @@ class LaplaceNoise(NoiseDistribution):
     Each unit draw is ``E1 - E2`` with ``E = -log(1 - U)``, ``U ~ U[0, 1)`` (two float64
     uniforms per coordinate from the generator). Its certificate
     (:class:`~captum_certified.certify.RDPTopKCertifier`) uses Mironov's Rényi-DP bound for the
-    l1 norm (and valid conversions for any l_p, see
-    :func:`~captum_certified.certify.laplace_rdp_epsilon`).
+    l1 norm (and valid conversions for any l_p, see :meth:`rdp_epsilon` and
+    :doc:`/renyi`).
 
     Examples::
 
@@ -108,6 +127,15 @@ class LaplaceNoise(NoiseDistribution):
 
     name = "laplace"
     certified_norms = ("l1", "l2", "linf")
+    native_norm = "l1"
+    coordinate_rule = "laplace"
+
+    #: :func:`~captum_certified.noise._core.renyi.laplace_rdp_epsilon`, ``scale`` = ``b``.
+    renyi_curve = staticmethod(laplace_rdp_epsilon)
+
+    def unit_icdf(self, p: Tensor) -> Tensor:
+        """:func:`laplace_icdf`, the standard Laplace quantile function."""
+        return laplace_icdf(p)
 
     def sample_unit(
         self,

@@ -26,6 +26,7 @@ class UniformCubeNoise(NoiseDistribution):
 
     name = "cube"
     certified_norms = ("linf",)
+    native_norm = "linf"
     joint = False
 
     def sample_unit(
@@ -59,6 +60,7 @@ class UniformBallNoise(NoiseDistribution):
 
     name = "l2_ball"
     certified_norms = ("l2",)
+    native_norm = "l2"
     joint = True
 
     def sample_unit(
@@ -89,15 +91,10 @@ class UniformBallNoise(NoiseDistribution):
         device: torch.device,
     ) -> tuple[Tensor, ...]:
         row_scale = check_ball_scales(shapes, scales)
-        sizes = [int(torch.Size(tuple(s)[1:]).numel()) for s in shapes]
-        # draw where the generator lives (a CPU generator may drive noise for CUDA inputs)
-        draw_device = generator.device if generator is not None else device
-        flat = self.sample_unit(
-            (int(shapes[0][0]), sum(sizes)), generator=generator, dtype=dtype, device=draw_device
-        ).to(device)
+        parts = self.sample_joint(shapes, generator=generator, dtype=dtype, device=device)
         # one scale per row for all inputs: the concatenated noise is exactly a ball
-        flat = flat * row_scale.to(device=device, dtype=dtype).unsqueeze(1)
-        return tuple(p.reshape(tuple(s)) for p, s in zip(flat.split(sizes, dim=1), shapes))
+        row = row_scale.to(device=device, dtype=dtype)
+        return tuple(p * row.reshape((-1,) + (1,) * (p.dim() - 1)) for p in parts)
 
 
 def _row_values(scale: Tensor, shape: Sequence[int], name: str) -> Tensor:

@@ -7,11 +7,37 @@ norm per element.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
+from captum_certified._utils.norms import parse_norm
+
+#: Canonical (Captum) spellings of the attack norms; any case and ``inf``/``2`` also parse.
 NORMS = ("Linf", "L2")
 Tensors = tuple[Tensor, ...]
+
+
+def check_norm(norm: str | float) -> str:
+    """The attack norm in Captum's spelling, ``"Linf"`` or ``"L2"``.
+
+    Parsed by the package's one norm parser (case-insensitive: ``"linf"``, ``"inf"``,
+    ``float("inf")``, ``"l2"``, ``2``); any other l_p norm raises ``ValueError``.
+    """
+    try:
+        p = parse_norm(norm)
+    except (TypeError, ValueError):
+        p = None
+    if p == math.inf:
+        return "Linf"
+    if p == 2.0:
+        return "L2"
+    raise ValueError(f"`norm` must be one of {NORMS} (any case), got {norm!r}")
+
+
+def _is_linf(norm: str | float) -> bool:
+    return check_norm(norm) == "Linf"
 
 
 def _rows(norms: Tensor, like: Tensor) -> Tensor:
@@ -34,7 +60,7 @@ def joint_linf_norm(deltas: Tensors) -> Tensor:
 
 
 def perturbation_norm(deltas: Tensors, norm: str) -> Tensor:
-    return joint_linf_norm(deltas) if norm == "Linf" else joint_l2_norm(deltas)
+    return joint_linf_norm(deltas) if _is_linf(norm) else joint_l2_norm(deltas)
 
 
 def project(x0: Tensors, x: Tensors, radius: Tensor | None, norm: str) -> Tensors:
@@ -42,7 +68,7 @@ def project(x0: Tensors, x: Tensors, radius: Tensor | None, norm: str) -> Tensor
     if radius is None:
         return x
     deltas = tuple(a - b for a, b in zip(x, x0))
-    if norm == "Linf":
+    if _is_linf(norm):
         out = []
         for d, c in zip(deltas, x0):
             r = _rows(radius.to(d.dtype), d)
@@ -63,7 +89,7 @@ def normalized(g: Tensors, norm: str) -> Tensors:
 
     Rows with a zero gradient get a zero direction.
     """
-    if norm == "Linf":
+    if _is_linf(norm):
         return tuple(t.sign() for t in g)
     norms = joint_l2_norm(g)
     inv = torch.where(norms > 0, 1.0 / norms.clamp_min(1e-30), torch.zeros_like(norms))
@@ -99,7 +125,7 @@ def random_start(
     l_inf: uniform in the cube (each coordinate ``+-radius`` on the sphere); l2: uniform in the
     ball, or uniform on the sphere with ``on_sphere=True``.
     """
-    if norm == "Linf":
+    if _is_linf(norm):
         out = []
         for t, m in zip(x0, masks):
             dev = generator.device if generator is not None else t.device

@@ -49,6 +49,15 @@ class AttributionTransform(ABC):
     def is_identity(self) -> bool:
         return False
 
+    def total_mass(self, num_features: int) -> float | None:
+        """The exact sum of every per-sample map over its ``num_features`` features, if the
+        transform fixes it (rank re-scalings, top-k binarization); None otherwise.
+
+        Certifiers that need ``q / S`` to be a distribution (the pairwise Rényi bound) use it
+        and check every sampled map against it.
+        """
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

@@ -56,6 +56,10 @@ class RankRescale(AttributionTransform):
             raise ValueError(f"`scores` has {v.numel()} entries for {num_features} features")
         return v / v[0]
 
+    def total_mass(self, num_features: int) -> float | None:
+        """``||v||_1 / v_1``: every sample's map sums to it."""
+        return float(self.scores(num_features).to(torch.float64).sum())
+
     def __call__(self, attributions: Tensor) -> Tensor:
         n, d = attributions.shape
         v = self.scores(d).to(device=attributions.device, dtype=attributions.dtype)
