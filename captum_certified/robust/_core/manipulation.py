@@ -240,8 +240,7 @@ class ExplanationManipulation(AttributionAttack):
         """
         step_size = check_positive(step_size, "step_size")
         step_num = check_int(step_num, "step_num", 0)
-        if norm not in geometry.NORMS:
-            raise ValueError(f"`norm` must be one of {geometry.NORMS}, got {norm!r}")
+        norm = geometry.check_norm(norm)
         with self.rng_guard(generator, inputs), torch.no_grad():
             p = self._setup(inputs, target, additional_forward_args, mask, generator)
             r = None if radius is None else self._radius(radius, p.batch).to(p.x0[0].device)

@@ -263,8 +263,7 @@ class AttributionPGD(AttributionAttack):
             The report's ``extra`` holds ``"accepted_steps"``: ``(bsz,)`` number of accepted
             iterates over all runs.
         """
-        if norm not in geometry.NORMS:
-            raise ValueError(f"`norm` must be one of {geometry.NORMS}, got {norm!r}")
+        norm = geometry.check_norm(norm)
         step_size = check_positive(step_size, "step_size")
         return self.attack_with_restarts(
             inputs,
