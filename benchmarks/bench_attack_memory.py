@@ -1,6 +1,8 @@
 """Peak memory of an attack on SparseSmoothGrad as ``n_guide`` grows (issue 11 done-criterion).
 
-``AttributionPGD(model, "sparse_smoothgrad", softplus_beta=10)`` on the SmallCNN of
+``AttributionPGD(model, "sparse_smoothgrad", softplus_beta=10)`` (or, with ``--attack
+manipulation``, ``ExplanationManipulation(model, "sparse_smoothgrad")`` with its softplus
+``beta_growth``, toward a fixed random target map) on the SmallCNN of
 ``_harness`` (1x28x28, random seeded weights), batch 1, ``step_num`` steps, with
 ``nt_samples_batch_size`` fixed: the attack direction is accumulated chunk by chunk over
 replayed noise and the evaluation map is streamed, so the peak RSS should not grow with
@@ -12,6 +14,9 @@ Usage::
 
     python benchmarks/bench_attack_memory.py                     # n_guide 256 and 4096
     python benchmarks/bench_attack_memory.py --n-guide 256 1024 4096 --chunk 64 --steps 1
+    python benchmarks/bench_attack_memory.py --attack manipulation
+
+Run it with ``PYTHONPATH=<checkout>`` to measure a checkout other than the installed one.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import time
 
 import torch
 
-from captum_certified.robust import AttributionPGD
+from captum_certified.robust import AttributionPGD, ExplanationManipulation
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _harness import PeakRSS, build, git_revision, run_worker  # noqa: E402
@@ -32,6 +37,31 @@ from _harness import PeakRSS, build, git_revision, run_worker  # noqa: E402
 
 def attack_once(spec: dict) -> None:
     model, x, y = build("SmallCNN", spec["batch"])
+    explainer_kwargs = {
+        "n_guide": spec["n_guide"],
+        "stdevs": 0.25,
+        "sparsity": 0.1,
+        # --legacy: a checkout from before the sampling core (no chunking option)
+        **({} if spec["legacy"] else {"nt_samples_batch_size": spec["chunk"]}),
+    }
+    if spec.get("attack") == "manipulation":
+        manipulation = ExplanationManipulation(
+            model,
+            "sparse_smoothgrad",
+            lower_bound=0.0,
+            upper_bound=1.0,
+            explainer_kwargs=explainer_kwargs,
+        )
+        target_map = torch.rand(x.shape, generator=torch.Generator().manual_seed(2))
+        manipulation.perturb(
+            x,
+            step_size=1e-3,
+            step_num=spec["steps"],
+            target=y,
+            target_map=target_map,
+            generator=torch.Generator().manual_seed(0),
+        )
+        return
     attack = AttributionPGD(
         model,
         "sparse_smoothgrad",
@@ -40,13 +70,7 @@ def attack_once(spec: dict) -> None:
         lower_bound=0.0,
         upper_bound=1.0,
         softplus_beta=10.0,
-        explainer_kwargs={
-            "n_guide": spec["n_guide"],
-            "stdevs": 0.25,
-            "sparsity": 0.1,
-            # --legacy: a checkout from before the sampling core (no chunking option)
-            **({} if spec["legacy"] else {"nt_samples_batch_size": spec["chunk"]}),
-        },
+        explainer_kwargs=explainer_kwargs,
     )
     attack.perturb(
         x,
@@ -72,6 +96,7 @@ def memory_worker(spec: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--attack", choices=["pgd", "manipulation"], default="pgd")
     parser.add_argument("--n-guide", type=int, nargs="+", default=[256, 4096])
     parser.add_argument("--chunk", type=int, default=64, help="nt_samples_batch_size")
     parser.add_argument("--steps", type=int, default=1)
@@ -86,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(memory_worker(json.loads(args.memory_worker))))
         return
     print(f"# {git_revision()}; torch {torch.__version__}; threads {args.threads}")
-    print(f"# AttributionPGD sparse_smoothgrad, SmallCNN, batch {args.batch}, steps {args.steps}")
+    name = "AttributionPGD" if args.attack == "pgd" else "ExplanationManipulation"
+    print(f"# {name} sparse_smoothgrad, SmallCNN, batch {args.batch}, steps {args.steps}")
     print(f"{'n_guide':>8} {'chunk':>6} {'peak MiB':>9} {'cold MiB':>9} {'seconds':>8}")
     peaks = []
     for n in args.n_guide:
@@ -97,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
             "batch": args.batch,
             "threads": args.threads,
             "legacy": args.legacy,
+            "attack": args.attack,
         }
         out = run_worker(__file__, spec)
         if out is None:

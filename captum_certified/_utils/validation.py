@@ -172,3 +172,26 @@ def check_feature_count(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ValueError(f"`{name}` must be a positive int, got {value!r}")
     return int(value)
+
+
+def format_inputs(inputs: Any, name: str = "inputs") -> tuple[tuple[Tensor, ...], bool]:
+    """A tensor or a non-empty tuple of tensors with a common, non-empty batch dimension
+    (dim 0): the tensors as a tuple, and whether ``inputs`` was a tuple."""
+    is_tuple = isinstance(inputs, tuple)
+    xs: tuple[Any, ...] = inputs if is_tuple else (inputs,)
+    if len(xs) == 0:
+        raise ValueError(f"`{name}` must not be an empty tuple")
+    for i, x in enumerate(xs):
+        where = f"`{name}`[{i}]" if is_tuple else f"`{name}`"
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{where} must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() == 0:
+            raise ValueError(f"{where} must have a batch dimension (dim 0)")
+    if any(x.shape[0] != xs[0].shape[0] for x in xs):
+        raise ValueError(
+            f"all `{name}` tensors must have the same batch size (dim 0), got shapes "
+            f"{[tuple(x.shape) for x in xs]}"
+        )
+    if xs[0].shape[0] == 0:
+        raise ValueError(f"`{name}` is empty (batch size 0)")
+    return xs, is_tuple

@@ -95,3 +95,21 @@ def test_center_of_mass_bad_inputs(maps):
     # a 1-tuple is fine
     out = M.center_of_mass_shift((a,), (b,), reduce_channels="sum_abs")
     assert out.shape == (2,)
+
+
+def test_robustness_inputs_use_the_shared_formatter():
+    from captum_certified._utils.validation import format_inputs
+
+    def explain(inp):
+        return inp
+
+    x = torch.rand(3, 4)
+    with pytest.raises(ValueError, match="same batch size"):
+        M.attribution_robustness(explain, (x, x[:2]), metric="kendall_tau")
+    with pytest.raises(ValueError, match="batch size 0"):
+        M.attribution_robustness(explain, x[:0], metric="kendall_tau")
+    with pytest.raises(TypeError, match=r"`inputs`\[1\]"):
+        M.attribution_robustness(explain, (x, 1.0), metric="kendall_tau")
+    assert format_inputs(x) == ((x,), False)
+    xs, is_tuple = format_inputs((x, x))
+    assert is_tuple and len(xs) == 2

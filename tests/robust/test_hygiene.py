@@ -190,3 +190,16 @@ def test_differentiable_attribution_does_not_touch_flags():
         differentiable_attribution(
             model, x, y, lambda m, inp, t: inp * 1.0, additional_forward_args=(x,)
         )
+
+
+def test_norm_spellings_parse_to_the_same_attack():
+    # geometry.check_norm: any case of Captum's "Linf" / "L2" (and inf / 2) is the same norm
+    x, y = _data()
+    args = dict(radius=0.1, step_size=0.02, step_num=3, target=y, random_start=True)
+    ref = _pgd().perturb(x, norm="Linf", generator=torch.Generator().manual_seed(3), **args)
+    for spelling in ("linf", "LINF", float("inf")):
+        out = _pgd().perturb(x, norm=spelling, generator=torch.Generator().manual_seed(3), **args)
+        assert torch.equal(out, ref)
+    assert not torch.equal(ref, x)
+    l2 = _pgd().perturb(x, norm="l2", generator=torch.Generator().manual_seed(3), **args)
+    assert ((l2 - x).norm(dim=1) <= 0.1 + 1e-12).all()

@@ -1,6 +1,7 @@
 """AttributionL2Attack (Levine et al.) on Sparsified SmoothGrad: it never beats the certificate.
 
-The soundness check from the attacker's side (ALGORITHMS 8.8). Four real digits (one per
+The soundness check from the attacker's side (docs/robust.rst, "Checking certificates from the
+attacker's side"). Four real digits (one per
 class) are certified with :class:`~captum_certified.attr.SparseSmoothGrad`, then attacked with
 the public :class:`~captum_certified.robust.AttributionL2Attack` using the smoothed explainer:
 the direction comes from the differentiable guide (mean of ``|g| / sum |g|`` over noisy copies

@@ -2,10 +2,8 @@
 """Worst-case (or mean) attribution similarity under random input perturbations."""
 
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from inspect import signature
-from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -13,59 +11,46 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_certified._utils.expansion import expand_additional_forward_args, expand_target
-from captum_certified.metrics._core.center_of_mass import _centers, _com_shift, _prepare_2d
-from captum_certified.metrics._core.cosine import _cosine_flat
+from captum_certified._utils.validation import check_int, format_inputs
+from captum_certified.metrics._core.pair_metric import (
+    METRIC_HIGHER_IS_SIMILAR,
+    PairMetric,
+    make_metric,
+)
 from captum_certified.metrics._core.preprocess import (
     TensorOrTuple,
-    _flatten_cat,
     _format_attr,
-    _preprocess_tuple,
     _resolve_conventions,
-    _resolve_k,
-)
-from captum_certified.metrics._core.rank_correlation import (
-    _average_ranks,
-    _kendall_tau_flat,
-)
-from captum_certified.metrics._core.topk_intersection import (
-    _topk_intersection_masks,
-    _topk_mask,
 )
 
 _REDUCTIONS = ("worst", "mean", "min", "max")
 
-#: Named metrics of :func:`attribution_robustness` (read-only): name -> True when a higher
-#: value means more similar maps (similarities), False for distances (``"worst"`` is then the
-#: maximum).
-METRIC_HIGHER_IS_SIMILAR: Mapping[str, bool] = MappingProxyType(
-    {
-        "topk_intersection": True,
-        "kendall_tau": True,
-        "spearman_rho": True,
-        "cosine_similarity": True,
-        "center_of_mass_shift": False,
-    }
-)
+__all__ = ["METRIC_HIGHER_IS_SIMILAR", "attribution_robustness", "default_perturb_func"]
 
 
-@dataclass(frozen=True)
-class _MetricSpec:
-    # formatted attributions (tuple, is_tuple) -> per-example representation, batch in dim 0
-    prepare: Callable[[tuple[Tensor, ...], bool], Any]
-    # (reference representation repeated, perturbed representation) -> (M,) values
-    compare: Callable[[Any, Any], Tensor]
-    higher_is_similar: bool
+class _CallableMetric(PairMetric):
+    """A user metric ``metric(attr_ref, attr_perturbed) -> (M,)`` on raw attributions, with
+    the direction it is given."""
 
+    name = "callable"
 
-def _centered_ranks(flat: Tensor) -> Tensor:
-    return _average_ranks(flat).sub_((flat.shape[1] + 1) / 2.0)
+    def __init__(self, fn: Callable[..., Tensor], higher_is_similar: bool) -> None:
+        super().__init__(None, None)
+        self.fn = fn
+        self.higher_is_similar = higher_is_similar
 
+    def prepare(self, attrs: tuple[Tensor, ...], is_tuple: bool, name: str) -> TensorOrTuple:
+        return attrs if is_tuple else attrs[0]
 
-def _pearson_centered(ra: Tensor, rb: Tensor) -> Tensor:
-    num = (ra * rb).sum(dim=1)
-    den = torch.sqrt((ra * ra).sum(dim=1) * (rb * rb).sum(dim=1))
-    rho = num / den
-    return torch.where(den > 0, rho.clamp(-1.0, 1.0), torch.full_like(rho, float("nan")))
+    def compare(self, rep_a: Any, rep_b: Any) -> Tensor:
+        out = self.fn(rep_a, rep_b)
+        n = (rep_b[0] if isinstance(rep_b, tuple) else rep_b).shape[0]
+        if not isinstance(out, Tensor) or tuple(out.shape) != (n,):
+            raise ValueError(
+                f"metric must return a ({n},) tensor for {n} attribution pairs, got "
+                f"{tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__}"
+            )
+        return out
 
 
 def _repeat(rep: Any, n: int) -> Any:
@@ -74,100 +59,39 @@ def _repeat(rep: Any, n: int) -> Any:
     return rep.repeat_interleave(n, dim=0)
 
 
-def _named_metric_spec(
-    name: str,
+def _resolve_metric(
+    metric: object,
     k: int | float | None,
     reduce_channels: str | None,
     normalize: str | None,
-    metric_kwargs: dict[str, Any],
-) -> _MetricSpec:
-    allowed = {"round_centers"} if name == "center_of_mass_shift" else set()
-    unknown = set(metric_kwargs) - allowed
-    if unknown:
-        raise ValueError(
-            f"metric_kwargs has keys {sorted(unknown)} that metric={name!r} does not take"
-            + (f" (allowed: {sorted(allowed)})" if allowed else "")
-        )
-    if name == "topk_intersection":
-        if k is None:
-            raise ValueError("metric='topk_intersection' needs k (an int or a fraction)")
-    elif k is not None:
-        raise ValueError(f"k is only used by metric='topk_intersection', not {name!r}")
-
-    def flat(attrs: tuple[Tensor, ...], is_tuple: bool) -> Tensor:
-        return _flatten_cat(_preprocess_tuple(attrs, reduce_channels, normalize))
-
-    if name == "topk_intersection":
-        state: dict[str, int] = {}
-
-        def prepare_topk(attrs: tuple[Tensor, ...], is_tuple: bool) -> Tensor:
-            f = flat(attrs, is_tuple)
-            if "k" not in state:
-                state["k"] = _resolve_k(k, f.shape[1])
-            return _topk_mask(f, state["k"])
-
-        return _MetricSpec(
-            prepare_topk,
-            lambda ma, mb: _topk_intersection_masks(ma, mb, state["k"], torch.float64),
-            True,
-        )
-    if name == "kendall_tau":
-        return _MetricSpec(flat, _kendall_tau_flat, True)
-    if name == "spearman_rho":
-        return _MetricSpec(
-            lambda attrs, is_tuple: _centered_ranks(flat(attrs, is_tuple)),
-            _pearson_centered,
-            True,
-        )
-    if name == "cosine_similarity":
-        return _MetricSpec(flat, _cosine_flat, True)
-    round_centers = bool(metric_kwargs.get("round_centers", False))
-    return _MetricSpec(
-        lambda attrs, is_tuple: _centers(
-            _prepare_2d(attrs, is_tuple, "explanation_func output", reduce_channels, normalize),
-            round_centers,
-        ),
-        _com_shift,
-        False,
-    )
-
-
-def _callable_metric_spec(metric: Callable[..., Tensor], higher_is_similar: bool) -> _MetricSpec:
-    def prepare(attrs: tuple[Tensor, ...], is_tuple: bool) -> TensorOrTuple:
-        return attrs if is_tuple else attrs[0]
-
-    def compare(ref: TensorOrTuple, pert: TensorOrTuple) -> Tensor:
-        out = metric(ref, pert)
-        n = (pert[0] if isinstance(pert, tuple) else pert).shape[0]
-        if not isinstance(out, Tensor) or tuple(out.shape) != (n,):
+    protocol: str | None,
+    metric_kwargs: dict[str, Any] | None,
+    higher_is_similar: bool | None,
+) -> PairMetric:
+    """The metric object (kernel and direction) of :func:`attribution_robustness`'s
+    arguments."""
+    if isinstance(metric, str):
+        if metric not in METRIC_HIGHER_IS_SIMILAR:
             raise ValueError(
-                f"metric must return a ({n},) tensor for {n} attribution pairs, got "
-                f"{tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__}"
+                f"metric must be one of {sorted(METRIC_HIGHER_IS_SIMILAR)} or a callable, "
+                f"got {metric!r}"
             )
-        return out
-
-    return _MetricSpec(prepare, compare, higher_is_similar)
-
-
-def _format_inputs(inputs: object) -> tuple[tuple[Tensor, ...], bool]:
-    is_tuple = isinstance(inputs, tuple)
-    elems: tuple[Any, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
-    if len(elems) == 0:
-        raise ValueError("inputs is an empty tuple")
-    for i, t in enumerate(elems):
-        if not isinstance(t, Tensor):
-            raise TypeError(
-                f"inputs{f'[{i}]' if is_tuple else ''} must be a torch.Tensor, "
-                f"got {type(t).__name__}"
-            )
-        if t.dim() == 0 or t.shape[0] != elems[0].shape[0]:
+        if higher_is_similar is not None:
             raise ValueError(
-                "inputs must have a common batch dimension (dim 0); got shapes "
-                f"{[tuple(e.shape) for e in elems]}"
+                "higher_is_similar is only for a callable metric; named metrics know theirs"
             )
-    if elems[0].shape[0] == 0:
-        raise ValueError("inputs is empty (batch size 0)")
-    return tuple(elems), is_tuple
+        reduce_channels, normalize = _resolve_conventions(reduce_channels, normalize, protocol)
+        return make_metric(metric, reduce_channels, normalize, k, metric_kwargs)
+    if callable(metric):
+        conventions = (k, reduce_channels, normalize, protocol)
+        if metric_kwargs or any(c is not None for c in conventions):
+            raise ValueError(
+                "k, reduce_channels, normalize, protocol and metric_kwargs apply to the named "
+                "metrics only; a callable metric receives the raw attributions"
+            )
+        # a callable is taken to be a similarity unless told otherwise
+        return _CallableMetric(metric, higher_is_similar is not False)
+    raise TypeError(f"metric must be a metric name or a callable, got {metric!r}")
 
 
 @log_usage()
@@ -410,19 +334,11 @@ def attribution_robustness(
         ...     saliency.attribute, x, metric="kendall_tau", forward_func=net,
         ...     exclude_label_changes=True, return_excluded=True, target=y)
     """
-    inputs_t, is_tuple = _format_inputs(inputs)
+    inputs_t, is_tuple = format_inputs(inputs)
     bsz = inputs_t[0].shape[0]
-    if isinstance(n_perturb_samples, bool) or not isinstance(n_perturb_samples, int):
-        raise TypeError(f"n_perturb_samples must be an int, got {n_perturb_samples!r}")
-    if n_perturb_samples < 1:
-        raise ValueError(f"n_perturb_samples must be >= 1, got {n_perturb_samples}")
+    check_int(n_perturb_samples, "n_perturb_samples", 1)
     if max_examples_per_batch is not None:
-        if isinstance(max_examples_per_batch, bool) or not isinstance(max_examples_per_batch, int):
-            raise TypeError(
-                f"max_examples_per_batch must be an int or None, got {max_examples_per_batch!r}"
-            )
-        if max_examples_per_batch < 1:
-            raise ValueError(f"max_examples_per_batch must be >= 1, got {max_examples_per_batch}")
+        check_int(max_examples_per_batch, "max_examples_per_batch", 1)
         if max_examples_per_batch < bsz:
             warnings.warn(
                 f"max_examples_per_batch={max_examples_per_batch} is smaller than the batch size "
@@ -437,30 +353,9 @@ def attribution_robustness(
         raise TypeError("forward_func must be callable")
     if not callable(explanation_func):
         raise TypeError("explanation_func must be callable")
-    metric_kwargs = dict(metric_kwargs or {})
-    if isinstance(metric, str):
-        if metric not in METRIC_HIGHER_IS_SIMILAR:
-            raise ValueError(
-                f"metric must be one of {sorted(METRIC_HIGHER_IS_SIMILAR)} or a callable, "
-                f"got {metric!r}"
-            )
-        if higher_is_similar is not None:
-            raise ValueError(
-                "higher_is_similar is only for a callable metric; named metrics know theirs"
-            )
-        reduce_channels, normalize = _resolve_conventions(reduce_channels, normalize, protocol)
-        spec = _named_metric_spec(metric, k, reduce_channels, normalize, metric_kwargs)
-    elif callable(metric):
-        conventions = (k, reduce_channels, normalize, protocol)
-        if metric_kwargs or any(c is not None for c in conventions):
-            raise ValueError(
-                "k, reduce_channels, normalize, protocol and metric_kwargs apply to the named "
-                "metrics only; a callable metric receives the raw attributions"
-            )
-        # a callable is taken to be a similarity unless told otherwise
-        spec = _callable_metric_spec(metric, higher_is_similar is not False)
-    else:
-        raise TypeError(f"metric must be a metric name or a callable, got {metric!r}")
+    spec = _resolve_metric(
+        metric, k, reduce_channels, normalize, protocol, metric_kwargs, higher_is_similar
+    )
 
     if perturb_func is None:
 
@@ -479,7 +374,7 @@ def attribution_robustness(
             explanation_func(x_arg, **kwargs), "explanation_func output"
         )
         _check_same_layout(attr0, attr0, bsz, "explanation_func")
-        ref = spec.prepare(attr0, attr0_is_tuple)
+        ref = spec.prepare(attr0, attr0_is_tuple, "explanation_func output")
         pred0 = (
             _predict(forward_func, inputs_t, kwargs.get("additional_forward_args"))
             if exclude_label_changes and forward_func is not None
@@ -517,7 +412,9 @@ def attribution_robustness(
                 "explanation_func output",
             )
             _check_same_layout(attr, attr0, bsz * cur, "explanation_func")
-            vals = spec.compare(_repeat(ref, cur), spec.prepare(attr, attr_is_tuple))
+            vals = spec.compare(
+                _repeat(ref, cur), spec.prepare(attr, attr_is_tuple, "explanation_func output")
+            )
             values.append(vals.reshape(bsz, cur).to(torch.float64))
             if pred0 is not None and forward_func is not None:
                 preds = _predict(forward_func, chunk, kw.get("additional_forward_args"))

@@ -1,36 +1,33 @@
 #!/usr/bin/env python3
 """Certified metrics, read from certificates (never re-sampled)."""
 
-import math
-from numbers import Integral, Real
 from typing import Any
 
 import torch
 from captum.log import log_usage
 from torch import Tensor
 
-
-def _check_k(k: object) -> None:
-    if isinstance(k, bool) or not isinstance(k, Real):
-        raise TypeError(f"k must be an int count or a float fraction, got {k!r}")
-    if isinstance(k, Integral):
-        if k < 1:
-            raise ValueError(f"k={k} is out of range: an int k must be >= 1")
-    elif not (math.isfinite(float(k)) and 0.0 < float(k) <= 1.0):
-        raise ValueError(f"k={k} is out of range: a float k must be in (0, 1]")
+from captum_certified._utils.validation import check_count_spec, check_radius
 
 
 def _check_radius(radius: object) -> None:
-    if isinstance(radius, Tensor):
-        if radius.is_complex() or radius.dtype == torch.bool:
-            raise TypeError(f"radius must be a real number or a real tensor, got {radius.dtype}")
-        if torch.isnan(radius).any() or (radius < 0).any():
-            raise ValueError("radius must be non-negative and not NaN")
-        return
-    if isinstance(radius, bool) or not isinstance(radius, Real):
-        raise TypeError(f"radius must be a non-negative number, got {radius!r}")
-    if math.isnan(radius) or radius < 0:
-        raise ValueError(f"radius must be non-negative, got {radius!r}")
+    """A non-negative radius, a number or a real tensor (passed on unchanged)."""
+    if isinstance(radius, Tensor) and (radius.is_complex() or radius.dtype == torch.bool):
+        raise TypeError(f"`radius` must be a real number or a real tensor, got {radius.dtype}")
+    check_radius(radius, "radius")  # type: ignore[arg-type]
+
+
+def _read_certificate(
+    certificate: Any, method_name: str, call: str, low: float, **kwargs: Any
+) -> Tensor:
+    """``certificate.<method_name>(**kwargs)``, checked to be a ``(bsz,)`` tensor in
+    ``[low, 1]`` (``call`` shows the expected signature in the error)."""
+    method = getattr(certificate, method_name, None)
+    if not callable(method):
+        raise TypeError(
+            f"certificate must provide a {call} method, got {type(certificate).__name__}"
+        )
+    return _check_output(method(**kwargs), f"certificate.{method_name}", low)
 
 
 @log_usage()
@@ -71,16 +68,11 @@ def certified_topk_intersection(
         >>> certified_topk_intersection(cert, k=0.2, radius=0.1)  # (bsz,)
         tensor([0.372, 0.398, 0.424, 0.431], dtype=torch.float64)
     """
-    method = getattr(certificate, "topk_overlap", None)
-    if not callable(method):
-        raise TypeError(
-            "certificate must provide a topk_overlap(k=..., radius=...) method, got "
-            f"{type(certificate).__name__}"
-        )
-    _check_k(k)
+    check_count_spec(k, "k")
     _check_radius(radius)
-    out = method(k=k, radius=radius)
-    return _check_output(out, "certificate.topk_overlap", 0.0)
+    return _read_certificate(
+        certificate, "topk_overlap", "topk_overlap(k=..., radius=...)", 0.0, k=k, radius=radius
+    )
 
 
 def _check_output(out: object, what: str, low: float) -> Tensor:
@@ -127,11 +119,7 @@ def certified_cosine_similarity(certificate: Any, radius: float | Tensor) -> Ten
         >>> certified_cosine_similarity(cert, radius=0.05)  # (bsz,)
         tensor([0., 0., 0., 0.], dtype=torch.float64)
     """
-    method = getattr(certificate, "cosine_lower_bound", None)
-    if not callable(method):
-        raise TypeError(
-            "certificate must provide a cosine_lower_bound(radius=...) method, got "
-            f"{type(certificate).__name__}"
-        )
     _check_radius(radius)
-    return _check_output(method(radius=radius), "certificate.cosine_lower_bound", -1.0)
+    return _read_certificate(
+        certificate, "cosine_lower_bound", "cosine_lower_bound(radius=...)", -1.0, radius=radius
+    )

@@ -13,9 +13,7 @@ them) into a *map* with the same three explicit choices:
 from :data:`PRESETS`. The table is repeated in ``docs/metrics.rst``.
 """
 
-import math
 from collections.abc import Mapping
-from numbers import Integral, Real
 from types import MappingProxyType
 from typing import Any
 
@@ -196,25 +194,6 @@ def _prepare_pair_flat(
     fb = _flatten_cat(_preprocess_tuple(b, reduce_channels, normalize))
     dtype = torch.promote_types(fa.dtype, fb.dtype)
     return fa.to(dtype), fb.to(dtype), dtype
-
-
-def _resolve_k(k: object, d: int, name: str = "k") -> int:
-    """An int count in 1..d, or a float fraction in (0, 1] -> floor(k * d) (at least 1)."""
-    if isinstance(k, bool) or not isinstance(k, Real):
-        raise TypeError(f"{name} must be an int count or a float fraction, got {k!r}")
-    if isinstance(k, Integral):
-        if not 1 <= int(k) <= d:
-            raise ValueError(f"{name}={k} is out of range: an int {name} must be in 1..{d}")
-        return int(k)
-    k = float(k)
-    if not (math.isfinite(k) and 0.0 < k <= 1.0):
-        raise ValueError(f"{name}={k} is out of range: a float {name} must be in (0, 1]")
-    # floor(k*d); the 1e-9 absorbs binary rounding such as 0.29 * 100 = 28.999999999999996
-    # (the same rule as the certificates' k).
-    kk = math.floor(k * d + 1e-9)
-    if kk < 1:
-        raise ValueError(f"{name}={k} selects no feature out of d={d} (floor({k} * {d}) = 0)")
-    return kk
 
 
 @log_usage()

@@ -23,6 +23,7 @@ import torch
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_certified.metrics._core.cosine import _cosine_flat
 from captum_certified.metrics._core.preprocess import TensorOrTuple, _prepare_pair_flat
 
 # Elements (rows x padded length) processed together by the inversion count on CPU: a few MiB
@@ -281,16 +282,15 @@ def _kendall_tau_b_rows(a: Tensor, b: Tensor) -> Tensor:
     return torch.where(denom > 0, tau.clamp(-1.0, 1.0), torch.full_like(tau, float("nan")))
 
 
+def _centered_ranks(flat: Tensor) -> Tensor:
+    """Average ranks of each row minus their mean ``(d + 1) / 2`` (exact), float64."""
+    return _average_ranks(flat).sub_((flat.shape[1] + 1) / 2.0)
+
+
 def _spearman_rho_rows(a: Tensor, b: Tensor) -> Tensor:
-    """Spearman rho of each row pair, float64 (NaN where a row of a or b is constant)."""
-    d = a.shape[1]
-    mid = (d + 1) / 2.0  # the mean of average ranks, exactly
-    ra = _average_ranks(a).sub_(mid)
-    rb = _average_ranks(b).sub_(mid)
-    num = (ra * rb).sum(dim=1)
-    den = torch.sqrt((ra * ra).sum(dim=1) * (rb * rb).sum(dim=1))
-    rho = num / den
-    return torch.where(den > 0, rho.clamp(-1.0, 1.0), torch.full_like(rho, float("nan")))
+    """Spearman rho of each row pair: the cosine of the centred average ranks (their Pearson
+    correlation), float64 (NaN where a row of a or b is constant)."""
+    return _cosine_flat(_centered_ranks(a), _centered_ranks(b))
 
 
 def _by_row_chunks(fn: Callable[[Tensor, Tensor], Tensor], a: Tensor, b: Tensor) -> Tensor:

@@ -5,19 +5,8 @@ import torch
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_certified.metrics._core.preprocess import (
-    TensorOrTuple,
-    _prepare_pair_flat,
-    _resolve_k,
-)
-from captum_certified.transforms._core.selection import topk_mask
-
-# The package's one top-k primitive (ties broken by lowest index, deterministic).
-_topk_mask = topk_mask
-
-
-def _topk_intersection_masks(mask_a: Tensor, mask_b: Tensor, k: int, dtype: torch.dtype) -> Tensor:
-    return (mask_a & mask_b).sum(dim=1).to(dtype) / k
+from captum_certified.metrics._core.pair_metric import TopKIntersection
+from captum_certified.metrics._core.preprocess import TensorOrTuple, _prepare_pair_flat
 
 
 @log_usage()
@@ -80,5 +69,5 @@ def topk_intersection(
         tensor([0.916, 0.947, 0.947, 0.890])
     """
     fa, fb, dtype = _prepare_pair_flat(attr_a, attr_b, reduce_channels, normalize, protocol)
-    kk = _resolve_k(k, fa.shape[1])
-    return _topk_intersection_masks(_topk_mask(fa, kk), _topk_mask(fb, kk), kk, dtype)
+    metric = TopKIntersection(None, None, k)  # the maps are preprocessed already
+    return metric.compare(metric.prepare_flat(fa), metric.prepare_flat(fb)).to(dtype)

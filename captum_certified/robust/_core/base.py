@@ -17,7 +17,9 @@ from torch import Tensor, nn
 from captum_certified._utils.validation import (
     check_broadcasts,
     check_count_spec,
+    check_int,
     check_radius,
+    format_inputs,
     resolve_count,
     rng_guard,
 )
@@ -93,6 +95,8 @@ class AttributionAttack(Perturbation):
         selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
         higher_is_stronger: bool | None = None,
         auto_surrogate: bool = True,
+        max_halvings: int = 200,
+        search_iterations: int = 100,
     ) -> None:
         super().__init__()
         if not isinstance(auto_surrogate, bool):
@@ -138,6 +142,8 @@ class AttributionAttack(Perturbation):
                 f"{type(selection_metric).__name__}"
             )
         self.auto_surrogate = auto_surrogate
+        self.max_halvings = check_int(max_halvings, "max_halvings", 0)
+        self.search_iterations = check_int(search_iterations, "search_iterations", 1)
         self._surrogate_is_auto = False
         self._metric_spec = selection_metric
         self._higher_is_stronger = higher_is_stronger
@@ -158,21 +164,14 @@ class AttributionAttack(Perturbation):
     # -- setup -----------------------------------------------------------------------------
 
     def _format_inputs(self, inputs: Any) -> tuple[Tensors, bool]:
-        is_tuple = isinstance(inputs, tuple)
-        xs = inputs if isinstance(inputs, tuple) else (inputs,)
-        if len(xs) == 0:
-            raise ValueError("`inputs` must not be an empty tuple")
+        xs, is_tuple = format_inputs(inputs)
         for i, x in enumerate(xs):
-            if not isinstance(x, Tensor):
-                raise TypeError(f"`inputs`[{i}] must be a torch.Tensor, got {type(x).__name__}")
             if not x.is_floating_point():
                 raise TypeError(f"`inputs`[{i}] must be floating point, got {x.dtype}")
             if x.dim() < 2:
                 raise ValueError(f"`inputs`[{i}] must have a batch dimension and features")
             if not torch.isfinite(x).all():
                 raise ValueError(f"`inputs`[{i}] contains NaN or infinite values")
-            if x.shape[0] != xs[0].shape[0]:
-                raise ValueError("all `inputs` tensors must have the same batch size (dim 0)")
             if (x < self.lower_bound).any() or (x > self.upper_bound).any():
                 raise ValueError(
                     f"`inputs`[{i}] lies outside [lower_bound, upper_bound] = "
@@ -436,9 +435,14 @@ class AttributionAttack(Perturbation):
         p: Problem,
         policy: str,
         extra: dict,
+        objective: Tensor | None = None,
     ) -> AttackReport:
+        """The report of ``final`` (original model); ``objective`` defaults to the attack
+        objective on the final maps."""
         maps = self.eval_maps(final, p)
         assert self.metric is not None
+        if objective is None:
+            objective = self.objective_value(maps, p)
         return AttackReport(
             success=success.cpu(),
             label=p.label.cpu(),
@@ -446,11 +450,72 @@ class AttributionAttack(Perturbation):
             metric=self.metric_value(maps, p).cpu(),
             metric_name=self.metric.name,
             higher_is_stronger=self.metric.higher_is_stronger,
-            objective=self.objective_value(maps, p).cpu(),
+            objective=objective.cpu(),
             restart=restart,
             policy=policy,
             extra={**extra, "auto_surrogate": self._surrogate_is_auto},
         )
+
+    def finish(self, final: Tensors, p: Problem, report: AttackReport, return_report: bool) -> Any:
+        """Record ``report`` as :attr:`last_report`; the detached result in the inputs'
+        structure (and the report with ``return_report``)."""
+        self.last_report = report
+        out = tuple(t.detach() for t in final)
+        result = out if p.is_tuple else out[0]
+        return (result, report) if return_report else result
+
+    def attack_with_restarts(
+        self,
+        inputs: Any,
+        radius: Any,
+        target: Any,
+        additional_forward_args: Any,
+        mask: Any,
+        target_region: Any,
+        generator: torch.Generator | None,
+        return_report: bool,
+        *,
+        norm: str,
+        step_num: int,
+        step_size: Callable[[Tensor], Callable[[int], float | Tensor]],
+        num_restarts: int,
+        random_start: bool,
+        start: str,
+        restarts_start_random: bool,
+        policy: str,
+        score: Callable[[Tensors, Problem], Tensor],
+    ) -> Any:
+        """The ``perturb`` of the walking attacks: checks, setup, ``num_restarts`` walks (the
+        first from the clean input unless ``random_start``; later ones from a random
+        ``start`` point if ``restarts_start_random``), the strongest admissible result per
+        example, the report. ``step_size(radius)`` gives the step schedule ``t -> size``."""
+        step_num = check_int(step_num, "step_num", 0)
+        num_restarts = check_int(num_restarts, "num_restarts", 1)
+        if not isinstance(random_start, bool):
+            raise TypeError(f"`random_start` must be a bool, got {type(random_start).__name__}")
+        with self.rng_guard(generator, inputs), torch.no_grad():
+            p = self._setup(inputs, target, additional_forward_args, mask, generator, target_region)
+            r = self._radius(radius, p.batch).to(p.x0[0].device)
+            schedule = step_size(r)
+
+            def one_run(run: int) -> tuple:
+                random = random_start or (restarts_start_random and run > 0)
+                return self.walk(
+                    p,
+                    r,
+                    norm,
+                    step_num=step_num,
+                    step_size=schedule,
+                    policy=policy,
+                    start=start if random else "clean",
+                    score=score,
+                )
+
+            final, success, restart, accepted = self.run_restarts(p, num_restarts, one_run)
+            report = self.make_report(
+                final, success, restart, p, policy, {"accepted_steps": accepted}
+            )
+        return self.finish(final, p, report, return_report)
 
     def run_restarts(
         self, p: Problem, num_restarts: int, one_run: Callable[[int], tuple]

@@ -14,7 +14,7 @@ from captum.log import log_usage
 from captum.robust import Perturbation
 from torch import Tensor
 
-from captum_certified._utils.validation import check_int
+from captum_certified._utils.validation import check_int, format_inputs
 from captum_certified.robust._core.explainer import DifferentiableExplainer
 from captum_certified.robust._core.gradients import format_args, label_and_target, model_outputs
 from captum_certified.robust._core.report import AttackReport
@@ -237,10 +237,7 @@ class AttributionAttackComparator:
             "success_rate": float, "label_changed": int, "failed": int, "examples": int,
             "attempts": int, "values": {metric: Tensor (num_attempts, bsz)}}``.
         """
-        is_tuple = isinstance(inputs, tuple)
-        x0 = inputs if isinstance(inputs, tuple) else (inputs,)
-        if len(x0) == 0 or not all(isinstance(t, Tensor) for t in x0):
-            raise TypeError("`inputs` must be a Tensor or a non-empty tuple of Tensors")
+        x0, is_tuple = format_inputs(inputs)
         args = format_args(additional_forward_args)
         batch = x0[0].shape[0]
         label, tgt = label_and_target(self.forward_func, x0, args, target)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import torch
+from captum.attr import InputXGradient, Saliency
 from torch import Tensor
 
-from captum_certified._utils.validation import check_count_spec
+from captum_certified._utils.validation import (
+    check_count_spec,
+    check_int,
+    check_positive,
+    format_inputs,
+)
 from captum_certified.attr._core.noise_scale import parse_scales
 from captum_certified.robust._core import gradients
 from captum_certified.robust._core.guide import smoothed_map, smoothed_map_loss_gradient
@@ -154,21 +160,17 @@ class DifferentiableExplainer:
     def _check_options(self) -> None:
         o = self.options
         if self.name == "integrated_gradients":
-            gradients.quadrature(o["method"], o["n_steps"])
+            gradients.check_ig_options(o["method"], o["n_steps"])
         if self.name == "saliency" and not isinstance(o["abs"], bool):
             raise TypeError(f"`abs` must be a bool, got {type(o['abs']).__name__}")
         if self.smoothed_name:
             for key in ("n_guide", "n_eval", "nt_samples_batch_size"):
-                v = o[key]
-                if v is None and key != "n_guide":
-                    continue
-                if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
-                    raise ValueError(f"`{key}` must be a positive int, got {v!r}")
+                if o[key] is not None or key == "n_guide":
+                    check_int(o[key], key, 1)
             if o["noise"] not in NOISE_MODES:
                 raise ValueError(f"`noise` must be one of {NOISE_MODES}, got {o['noise']!r}")
-            s = o["stdevs"]
-            if isinstance(s, Real) and not isinstance(s, bool) and not float(s) > 0:
-                raise ValueError(f"`stdevs` must be > 0, got {s}")
+            if isinstance(o["stdevs"], Real):  # tensors and tuples are checked per run
+                check_positive(o["stdevs"], "stdevs")
             if self.name == "sparse_smoothgrad" and o["sparsity"] is not None:
                 o["sparsity"] = check_count_spec(o["sparsity"], "sparsity")
 
@@ -209,12 +211,12 @@ class DifferentiableExplainer:
             return outs
         o = self.options
         if self.name == "saliency":
-            return gradients.saliency(
-                model, inputs, target, args, create_graph=create_graph, abs=o["abs"]
+            return gradients.attribute_with_graph(
+                Saliency, model, inputs, target, args, create_graph=create_graph, abs=o["abs"]
             )
         if self.name == "input_x_gradient":
-            return gradients.input_x_gradient(
-                model, inputs, target, args, create_graph=create_graph
+            return gradients.attribute_with_graph(
+                InputXGradient, model, inputs, target, args, create_graph=create_graph
             )
         if self.name == "integrated_gradients":
             return gradients.integrated_gradients(
@@ -329,12 +331,13 @@ def differentiable_attribution(
 ) -> Tensor | tuple[Tensor, ...]:
     r"""An attribution map that can be differentiated with respect to the input.
 
-    Computes what Captum's ``Saliency`` (``|grad|``), ``InputXGradient`` (``x * grad``) and
-    ``IntegratedGradients`` (Captum's quadrature, ``multiply_by_inputs=True``) compute, but
-    with ``torch.autograd.grad(..., create_graph=True)`` so that the result has a graph to
-    ``inputs`` (and to the model's parameters). Captum's own methods cannot be differentiated
-    (Captum issue #361). The smoothed explainers average a per-sample map over
-    ``n_guide`` Gaussian noise draws from ``generator``:
+    Runs Captum's own ``Saliency`` (``|grad|``), ``InputXGradient`` (``x * grad``) and
+    ``IntegratedGradients`` (Captum's quadrature, ``multiply_by_inputs=True``) with their
+    gradient function replaced by one that keeps the graph
+    (``torch.autograd.grad(..., create_graph=True)``), so the values are Captum's and the
+    result has a graph to ``inputs`` (and to the model's parameters). Captum's methods as
+    shipped cannot be differentiated (Captum issue #361). The smoothed explainers average a
+    per-sample map over ``n_guide`` Gaussian noise draws from ``generator``:
 
     - ``"smoothgrad"``: mean of ``|grad|`` (what ``NoiseTunnel(Saliency)`` computes, from the
       same noise);
@@ -378,10 +381,7 @@ def differentiable_attribution(
         >>> (direction,) = torch.autograd.grad(loss, x)
     """
     exp = DifferentiableExplainer(explainer, explainer_kwargs)
-    is_tuple = isinstance(inputs, tuple)
-    xs = inputs if isinstance(inputs, tuple) else (inputs,)
-    if len(xs) == 0 or not all(isinstance(x, Tensor) for x in xs):
-        raise TypeError("`inputs` must be a Tensor or a non-empty tuple of Tensors")
+    xs, is_tuple = format_inputs(inputs)
     args = gradients.format_args(additional_forward_args)
     tgt = gradients.format_target(target, xs[0].shape[0], xs[0].device)
     out = exp._call(model, xs, tgt, args, is_tuple, generator, create_graph, False)

@@ -1,22 +1,30 @@
-"""A differentiable attribution path: gradient maps with ``create_graph=True``.
+"""A differentiable attribution path: Captum's gradient maps with ``create_graph=True``.
 
 Captum's gradient methods call ``torch.autograd.grad`` without ``create_graph`` (Captum issue
-#361), so their maps cannot be differentiated with respect to the input. The functions here
-compute the same maps as Captum's ``Saliency``, ``InputXGradient`` and
-``IntegratedGradients`` (same targets, same quadrature for IG), keeping the graph when asked.
+#361), so their maps cannot be differentiated with respect to the input.
+:func:`attribute_with_graph` runs Captum's own ``Saliency``, ``InputXGradient`` and
+``IntegratedGradients`` with the single-root gradient function the engine's sampling core uses
+(:func:`~captum_certified._utils.captum_compat.graph_output_gradients`), so the maps are
+Captum's and keep their graph when asked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
-import numpy as np
 import torch
+from captum.attr import GradientAttribution, IntegratedGradients
 from torch import Tensor
 
-from captum_certified._utils.validation import shapes_broadcast
+from captum_certified._utils import expansion
+from captum_certified._utils.captum_compat import (
+    compute_gradients,
+    graph_output_gradients,
+    summed_output_gradients,
+)
+from captum_certified._utils.validation import check_broadcasts, check_int
 
 Tensors = tuple[Tensor, ...]
 
@@ -100,16 +108,20 @@ def label_and_target(
     return label, label.clone() if tgt is None else tgt
 
 
-def _selected(out: Tensor, target: Tensor | None) -> Tensor:
-    if target is None:
-        if out.shape[1] != 1:
+def _checked_model(model: Callable[..., Tensor], target: Tensor | None) -> Callable[..., Tensor]:
+    """``model`` with its outputs as ``(bsz, classes)`` and ``target`` checked against them."""
+
+    def forward(*args: Any) -> Tensor:
+        out = model_outputs(model, args, ())
+        if target is None and out.shape[1] != 1:
             raise ValueError(
                 f"`target` is required for models with {out.shape[1]} outputs per example"
             )
-        return out[:, 0]
-    if (target < 0).any() or (target >= out.shape[1]).any():
-        raise ValueError(f"`target` out of range for {out.shape[1]} classes: {target.tolist()}")
-    return out.gather(1, target.reshape(-1, 1)).squeeze(1)
+        if target is not None and ((target < 0).any() or (target >= out.shape[1]).any()):
+            raise ValueError(f"`target` out of range for {out.shape[1]} classes: {target.tolist()}")
+        return out
+
+    return forward
 
 
 def _points(inputs: Tensors) -> Tensors:
@@ -118,95 +130,64 @@ def _points(inputs: Tensors) -> Tensors:
     return tuple(x if x.requires_grad else x.detach().requires_grad_() for x in inputs)
 
 
-def input_gradients(
+def attribute_with_graph(
+    captum_method: type[GradientAttribution],
     model: Callable[..., Tensor],
     inputs: Tensors,
     target: Tensor | None,
     args: tuple = (),
     *,
     create_graph: bool = True,
+    **kwargs: Any,
 ) -> Tensors:
-    r"""``d model(inputs)[target] / d inputs`` per example (the sum over examples is used, so
-    each row gets its own gradient), with the graph kept if ``create_graph``."""
+    r"""Captum's gradient ``captum_method`` (``Saliency``, ``InputXGradient``,
+    ``IntegratedGradients``, ...) on ``model``, keeping the graph if ``create_graph``.
+
+    Captum's own code computes the map; only its ``gradient_func`` is replaced by the
+    single-root gradient the engine uses (:func:`graph_output_gradients` with a graph,
+    :func:`summed_output_gradients` without), so the values are Captum's and, with
+    ``create_graph``, differentiable with respect to ``inputs`` and the model's parameters.
+    The caller's tensors are not modified (inputs without a graph become fresh leaves).
+    """
+    method = captum_method
+    instance = method(_checked_model(model, target))
+    if getattr(instance, "gradient_func", None) is not compute_gradients:
+        raise TypeError(
+            f"{method.__name__} does not compute gradients with `gradient_func`; it cannot "
+            "keep a graph"
+        )
+    instance.gradient_func = graph_output_gradients if create_graph else summed_output_gradients
+    points = _points(inputs if create_graph else tuple(x.detach() for x in inputs))
+    attribute = getattr(method.attribute, "__wrapped__", method.attribute)  # log usage once
     with torch.enable_grad():
-        points = _points(inputs)
-        total = _selected(model_outputs(model, points, args), target).sum()
-        grads = torch.autograd.grad(total, points, create_graph=create_graph, allow_unused=True)
-    return tuple(torch.zeros_like(p) if g is None else g for g, p in zip(grads, points))
+        out = attribute(
+            instance,
+            points,
+            target=target,
+            additional_forward_args=args if args else None,
+            **kwargs,
+        )
+    return tuple(out) if create_graph else tuple(o.detach() for o in out)
 
 
-def saliency(
-    model: Callable[..., Tensor],
-    inputs: Tensors,
-    target: Tensor | None,
-    args: tuple = (),
-    *,
-    create_graph: bool = True,
-    abs: bool = True,
-) -> Tensors:
-    """Captum's ``Saliency``: ``|grad|`` (or the signed gradient with ``abs=False``)."""
-    grads = input_gradients(model, inputs, target, args, create_graph=create_graph)
-    return tuple(g.abs() for g in grads) if abs else grads
-
-
-def input_x_gradient(
-    model: Callable[..., Tensor],
-    inputs: Tensors,
-    target: Tensor | None,
-    args: tuple = (),
-    *,
-    create_graph: bool = True,
-) -> Tensors:
-    """Captum's ``InputXGradient``: ``x * grad``."""
-    grads = input_gradients(model, inputs, target, args, create_graph=create_graph)
-    return tuple(x * g for x, g in zip(inputs, grads))
-
-
-def quadrature(method: str, n_steps: int) -> tuple[list[float], list[float]]:
-    """Path positions ``alphas`` and weights of Captum's IG approximation methods."""
+def check_ig_options(method: str, n_steps: int) -> None:
+    """The IG quadrature ``method`` (one of :data:`IG_METHODS`) and its ``n_steps``."""
     if method not in IG_METHODS:
         raise ValueError(f"`method` must be one of {IG_METHODS}, got {method!r}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, Integral):
-        raise TypeError(f"`n_steps` must be an int, got {type(n_steps).__name__}")
-    if n_steps < (1 if method == "gausslegendre" else 2):
-        raise ValueError(f"`n_steps` must be >= 2 (>= 1 for gausslegendre), got {n_steps}")
-    if method == "gausslegendre":
-        nodes, weights = np.polynomial.legendre.leggauss(n_steps)
-        return (0.5 * (1 + nodes)).tolist(), (0.5 * weights).tolist()
-    n = n_steps
-    w = [1.0 / n] * n
-    kind = method.split("_")[1]
-    if kind == "trapezoid":
-        w[0] /= 2
-        w[-1] /= 2
-        return torch.linspace(0, 1, n).tolist(), w
-    if kind == "left":
-        return torch.linspace(0, 1 - 1 / n, n).tolist(), w
-    if kind == "middle":
-        return torch.linspace(1 / (2 * n), 1 - 1 / (2 * n), n).tolist(), w
-    return torch.linspace(1 / n, 1, n).tolist(), w
+    check_int(n_steps, "n_steps", 1 if method == "gausslegendre" else 2)
 
 
 def format_baselines(baselines: Any, inputs: Tensors) -> Tensors:
     """IG baselines as one tensor per input (None = zeros; scalars broadcast)."""
-    if baselines is None:
-        return tuple(torch.zeros_like(x[:1]) for x in inputs)
-    items = baselines if isinstance(baselines, tuple) else (baselines,)
-    if len(items) != len(inputs):
-        raise ValueError(f"`baselines` has {len(items)} entries for {len(inputs)} input tensors")
     out = []
-    for b, x in zip(items, inputs):
-        if isinstance(b, (int, float)) and not isinstance(b, bool):
+    for b, x in zip(expansion.format_baselines(baselines, inputs), inputs):
+        if isinstance(b, Real) and not isinstance(b, bool):
             out.append(torch.full_like(x[:1], float(b)))
         elif isinstance(b, Tensor):
             b = b.to(dtype=x.dtype, device=x.device)
             if b.shape == x.shape[1:]:
                 b = b.unsqueeze(0)
-            if not shapes_broadcast(tuple(b.shape), tuple(x.shape)):
-                raise ValueError(
-                    f"`baselines` shape {tuple(b.shape)} does not match input shape "
-                    f"{tuple(x.shape)}"
-                )
+            check_broadcasts(b, x, "`baselines`")
             out.append(b)
         else:
             raise TypeError(
@@ -232,26 +213,16 @@ def integrated_gradients(
     weights for ``method``. With ``create_graph`` the result is differentiated through every
     path point, i.e. the attack direction contains ``sum_j w_j alpha_j Hessian(...)`` terms.
     """
-    alphas, weights = quadrature(method, n_steps)
+    check_ig_options(method, n_steps)
     base = format_baselines(baselines, inputs)
-    n, batch = len(alphas), inputs[0].shape[0]
-    with torch.enable_grad():
-        diffs = tuple(x - b for x, b in zip(inputs, base))
-        paths = tuple(
-            torch.cat([(b + a * d).expand_as(d) for a in alphas], dim=0)
-            for b, d in zip(base, diffs)
-        )
-        if not create_graph or not any(x.requires_grad for x in inputs):
-            paths = tuple(p.detach() for p in paths)
-        step_args = tuple(
-            torch.cat([a] * n, dim=0) if isinstance(a, Tensor) and a.dim() > 0 else a for a in args
-        )
-        tgt = None if target is None else target.repeat(n)
-        grads = input_gradients(model, paths, tgt, step_args, create_graph=create_graph)
-        w = torch.tensor(weights, dtype=inputs[0].dtype, device=inputs[0].device)
-        out = []
-        for g, d in zip(grads, diffs):
-            g = g.reshape((n, batch) + tuple(g.shape[1:]))
-            total = (g * w.reshape((n,) + (1,) * (g.dim() - 1))).sum(dim=0)
-            out.append(total * d)
-    return tuple(out)
+    return attribute_with_graph(
+        IntegratedGradients,
+        model,
+        inputs,
+        target,
+        args,
+        create_graph=create_graph,
+        baselines=base,
+        n_steps=n_steps,
+        method=method,
+    )

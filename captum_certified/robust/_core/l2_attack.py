@@ -9,7 +9,7 @@ import torch
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_certified._utils.validation import check_int, check_positive
+from captum_certified._utils.validation import check_positive
 from captum_certified.robust._core.base import AttributionAttack
 from captum_certified.robust._core.report import AttackReport
 
@@ -128,9 +128,9 @@ class AttributionL2Attack(AttributionAttack):
             selection_metric=selection_metric,
             higher_is_stronger=higher_is_stronger,
             auto_surrogate=auto_surrogate,
+            max_halvings=max_halvings,
+            search_iterations=search_iterations,
         )
-        self.max_halvings = check_int(max_halvings, "max_halvings", 0)
-        self.search_iterations = check_int(search_iterations, "search_iterations", 1)
 
     @overload
     def perturb(
@@ -212,34 +212,29 @@ class AttributionL2Attack(AttributionAttack):
             **perturbed inputs** (*Tensor* or *tuple[Tensor, ...]*), and the report if
             ``return_report=True``.
         """
-        step_num = check_int(step_num, "step_num", 0)
-        num_restarts = check_int(num_restarts, "num_restarts", 1)
         if step_size is not None:
             step_size = check_positive(step_size, "step_size")
-        if not isinstance(random_start, bool):
-            raise TypeError(f"`random_start` must be a bool, got {type(random_start).__name__}")
-        with self.rng_guard(generator, inputs), torch.no_grad():
-            p = self._setup(inputs, target, additional_forward_args, mask, generator, target_region)
-            r = self._radius(radius, p.batch).to(p.x0[0].device)
+
+        def schedule(r: Tensor) -> Callable[[int], Tensor]:
             first = r if step_size is None else torch.full_like(r, step_size)
+            return lambda t: first / (t + 1)
 
-            def one_run(run: int) -> tuple:
-                return self.walk(
-                    p,
-                    r,
-                    "L2",
-                    step_num=step_num,
-                    step_size=lambda t: first / (t + 1),
-                    policy="backtrack",
-                    start="sphere" if random_start else "clean",
-                    score=self.objective_strength,
-                )
-
-            final, success, restart, accepted = self.run_restarts(p, num_restarts, one_run)
-            report = self.make_report(
-                final, success, restart, p, "backtrack", {"accepted_steps": accepted}
-            )
-        self.last_report = report
-        out = tuple(t.detach() for t in final)
-        result = out if p.is_tuple else out[0]
-        return (result, report) if return_report else result
+        return self.attack_with_restarts(
+            inputs,
+            radius,
+            target,
+            additional_forward_args,
+            mask,
+            target_region,
+            generator,
+            return_report,
+            norm="L2",
+            step_num=step_num,
+            step_size=schedule,
+            num_restarts=num_restarts,
+            random_start=random_start,
+            start="sphere",
+            restarts_start_random=False,
+            policy="backtrack",
+            score=self.objective_strength,
+        )

@@ -241,8 +241,7 @@ class ExplanationManipulation(AttributionAttack):
         """
         step_size = check_positive(step_size, "step_size")
         step_num = check_int(step_num, "step_num", 0)
-        if norm not in geometry.NORMS:
-            raise ValueError(f"`norm` must be one of {geometry.NORMS}, got {norm!r}")
+        norm = geometry.check_norm(norm)
         with self.rng_guard(generator, inputs), torch.no_grad():
             p = self._setup(inputs, target, additional_forward_args, mask, generator)
             r = None if radius is None else self._radius(radius, p.batch).to(p.x0[0].device)
@@ -251,24 +250,16 @@ class ExplanationManipulation(AttributionAttack):
             final, success, mse, out_mse = self._optimize(
                 p, r, norm, step_size, step_num, h_target, probs0
             )
-            maps = self.eval_maps(final, p)
-            assert self.metric is not None
-            report = AttackReport(
-                success=success.cpu(),
-                label=p.label.cpu(),
-                label_kept=self.keeps_label(final, p).cpu(),
-                metric=self.metric_value(maps, p).cpu(),
-                metric_name=self.metric.name,
-                higher_is_stronger=self.metric.higher_is_stronger,
-                objective=mse.cpu(),
-                restart=torch.where(success.cpu(), 0, -1),
-                policy=self.label_policy,
-                extra={"output_mse": out_mse.cpu()},
+            report = self.make_report(
+                final,
+                success,
+                torch.where(success.cpu(), 0, -1),
+                p,
+                self.label_policy,
+                {"output_mse": out_mse.cpu()},
+                objective=mse,
             )
-        self.last_report = report
-        out = tuple(t.detach() for t in final)
-        result = out if p.is_tuple else out[0]
-        return (result, report) if return_report else result
+        return self.finish(final, p, report, return_report)
 
     def _target_maps(self, target_map: Any, p: Problem) -> Tensor:
         items = target_map if isinstance(target_map, tuple) else (target_map,)
@@ -286,17 +277,42 @@ class ExplanationManipulation(AttributionAttack):
             out.append(t.detach().to(dtype=x.dtype, device=x.device).expand_as(x))
         return flatten_maps(self.maps(tuple(out)))
 
+    def _map_mse(self, attrs: Tensors, h_target: Tensor) -> Tensor:
+        """Per-example MSE of the preprocessed map to the target map."""
+        return (flatten_maps(self.maps(attrs)) - h_target).pow(2).mean(dim=1)
+
+    @staticmethod
+    def _output_mse(x: Tensors, p: Problem, model: Callable[..., Tensor], probs0: Tensor) -> Tensor:
+        """Per-example MSE of the softmax outputs to the clean ones."""
+        return (torch.softmax(model_outputs(model, x, p.args), dim=1) - probs0).pow(2).mean(dim=1)
+
     def _losses(
         self, x: Tensors, p: Problem, model: Callable[..., Tensor], h_target: Tensor, probs0: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Per-example map MSE and output MSE (with the graph if ``x`` requires grad)."""
-        if x[0].requires_grad:
-            attrs = self.explainer.graph(model, x, p.target, p.args, p.is_tuple, p.run)
-        else:
-            attrs = self.explainer.evaluate(model, x, p.target, p.args, p.is_tuple, p.run)
-        h = flatten_maps(self.maps(attrs))
-        probs = torch.softmax(model_outputs(model, x, p.args), dim=1)
-        return (h - h_target).pow(2).mean(dim=1), (probs - probs0).pow(2).mean(dim=1)
+        """Per-example map MSE and output MSE, without a graph."""
+        attrs = self.explainer.evaluate(model, x, p.target, p.args, p.is_tuple, p.run)
+        return self._map_mse(attrs, h_target), self._output_mse(x, p, model, probs0)
+
+    def _loss_gradient(
+        self, x: Tensors, p: Problem, model: Callable[..., Tensor], h_target: Tensor, probs0: Tensor
+    ) -> Tensors:
+        """Gradient of ``gamma_map * map MSE + gamma_output * output MSE`` (summed over the
+        batch) w.r.t. the leaves ``x``. The map term goes through the explainer's chunked
+        loss gradient (smoothed explainers: memory bounded by ``nt_samples_batch_size``, not
+        by ``n_guide``)."""
+        _, map_grads = self.explainer.loss_gradient(
+            model,
+            x,
+            p.target,
+            p.args,
+            p.is_tuple,
+            p.run,
+            lambda attrs: self.gamma_map * self._map_mse(attrs, h_target),
+        )
+        with torch.enable_grad():
+            out_loss = self.gamma_output * self._output_mse(x, p, model, probs0).sum()
+            out_grads = torch.autograd.grad(out_loss, x, allow_unused=True)
+        return tuple(gm if go is None else gm + go for gm, go in zip(map_grads, out_grads))
 
     def _optimize(
         self,
@@ -319,12 +335,9 @@ class ExplanationManipulation(AttributionAttack):
         for i in range(step_num):
             if self.beta_growth is not None:
                 set_softplus_beta(model, self.beta_at(i, step_num))  # type: ignore[arg-type]
-            with torch.enable_grad():
-                map_mse, out_mse = self._losses(x, p, model, h_target, probs0)
-                loss = (self.gamma_map * map_mse + self.gamma_output * out_mse).sum()
-                grads = torch.autograd.grad(loss, x, allow_unused=True)
+            grads = self._loss_gradient(x, p, model, h_target, probs0)
             for t, g, m in zip(x, grads, p.masks):
-                t.grad = torch.zeros_like(t) if g is None else g * m
+                t.grad = g * m
             opt.step()
             with torch.no_grad():
                 cur = geometry.project(p.x0, tuple(t.detach() for t in x), r, norm)

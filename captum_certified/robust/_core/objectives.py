@@ -1,9 +1,9 @@
 """Attack objectives on attribution maps (Ghorbani et al., Levine et al.).
 
 Every objective is a per-example *loss to minimize* over the attacked input; the attacks step
-against its gradient. Maps follow the evaluation conventions of ALGORITHMS section 6: each
-attribution tensor is channel-reduced and normalized per example, then flattened and
-concatenated over the tuple.
+against its gradient. Maps follow the evaluation conventions of the metrics (docs/metrics.rst,
+"Map conventions"): each attribution tensor is channel-reduced and normalized per example, then
+flattened and concatenated over the tuple.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from torch import Tensor
 
 from captum_certified.metrics import preprocess_attributions
 from captum_certified.metrics._core.center_of_mass import _center_kernel
-from captum_certified.metrics._core.preprocess import _resolve_conventions
+from captum_certified.metrics._core.preprocess import _flatten_cat, _resolve_conventions
 from captum_certified.transforms import topk_mask
 
 Tensors = tuple[Tensor, ...]
@@ -44,8 +44,8 @@ def attack_maps(
 
 
 def flatten_maps(maps: Tensors) -> Tensor:
-    """``(bsz, d)``: every map flattened, concatenated over the tuple."""
-    return torch.cat([m.reshape(m.shape[0], -1) for m in maps], dim=1)
+    """``(bsz, d)``: every map flattened, concatenated over the tuple (the metrics' layout)."""
+    return _flatten_cat(maps)
 
 
 def center_of_mass(m: Tensor) -> Tensor:

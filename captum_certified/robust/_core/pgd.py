@@ -9,7 +9,7 @@ import torch
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_certified._utils.validation import check_int, check_positive
+from captum_certified._utils.validation import check_positive
 from captum_certified.robust._core import geometry
 from captum_certified.robust._core.base import (
     AttributionAttack,
@@ -18,7 +18,7 @@ from captum_certified.robust._core.report import AttackReport
 
 Tensors = tuple[Tensor, ...]
 
-#: Label-constraint policies of :class:`AttributionPGD` (ALGORITHMS 4.1).
+#: Label-constraint policies of :class:`AttributionPGD` (docs/robust.rst, "Label policies").
 LABEL_POLICIES = ("reject_keep_best", "reject_keep_last", "backtrack")
 
 
@@ -162,14 +162,14 @@ class AttributionPGD(AttributionAttack):
             selection_metric=selection_metric,
             higher_is_stronger=higher_is_stronger,
             auto_surrogate=auto_surrogate,
+            max_halvings=max_halvings,
+            search_iterations=search_iterations,
         )
         if label_policy not in LABEL_POLICIES:
             raise ValueError(
                 f"`label_policy` must be one of {LABEL_POLICIES}, got {label_policy!r}"
             )
         self.label_policy = label_policy
-        self.max_halvings = check_int(max_halvings, "max_halvings", 0)
-        self.search_iterations = check_int(search_iterations, "search_iterations", 1)
 
     @overload
     def perturb(
@@ -264,34 +264,24 @@ class AttributionPGD(AttributionAttack):
             The report's ``extra`` holds ``"accepted_steps"``: ``(bsz,)`` number of accepted
             iterates over all runs.
         """
-        if norm not in geometry.NORMS:
-            raise ValueError(f"`norm` must be one of {geometry.NORMS}, got {norm!r}")
+        norm = geometry.check_norm(norm)
         step_size = check_positive(step_size, "step_size")
-        step_num = check_int(step_num, "step_num", 0)
-        num_restarts = check_int(num_restarts, "num_restarts", 1)
-        if not isinstance(random_start, bool):
-            raise TypeError(f"`random_start` must be a bool, got {type(random_start).__name__}")
-        with self.rng_guard(generator, inputs), torch.no_grad():
-            p = self._setup(inputs, target, additional_forward_args, mask, generator, target_region)
-            r = self._radius(radius, p.batch).to(p.x0[0].device)
-
-            def one_run(run: int) -> tuple:
-                return self.walk(
-                    p,
-                    r,
-                    norm,
-                    step_num=step_num,
-                    step_size=lambda _t: step_size,
-                    policy=self.label_policy,
-                    start="ball" if (random_start or run > 0) else "clean",
-                    score=self.metric_strength,
-                )
-
-            final, success, restart, accepted = self.run_restarts(p, num_restarts, one_run)
-            report = self.make_report(
-                final, success, restart, p, self.label_policy, {"accepted_steps": accepted}
-            )
-        self.last_report = report
-        out = tuple(t.detach() for t in final)
-        result = out if p.is_tuple else out[0]
-        return (result, report) if return_report else result
+        return self.attack_with_restarts(
+            inputs,
+            radius,
+            target,
+            additional_forward_args,
+            mask,
+            target_region,
+            generator,
+            return_report,
+            norm=norm,
+            step_num=step_num,
+            step_size=lambda _r: lambda _t: step_size,
+            num_restarts=num_restarts,
+            random_start=random_start,
+            start="ball",
+            restarts_start_random=True,
+            policy=self.label_policy,
+            score=self.metric_strength,
+        )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import copy
-import math
-from numbers import Real
 
 from torch import Tensor, nn
+
+from captum_certified._utils.validation import check_positive
 
 
 class SoftplusReLU6(nn.Module):
@@ -32,12 +32,7 @@ class SoftplusReLU6(nn.Module):
 
 
 def _check_beta(beta: float) -> float:
-    if isinstance(beta, bool) or not isinstance(beta, Real):
-        raise TypeError(f"`beta` must be a positive float, got {type(beta).__name__}")
-    beta = float(beta)
-    if not (beta > 0 and math.isfinite(beta)):
-        raise ValueError(f"`beta` must be finite and > 0, got {beta}")
-    return beta
+    return check_positive(beta, "beta")
 
 
 def softplus_surrogate(model: nn.Module, beta: float, *, relu6: bool = True) -> nn.Module:
