@@ -39,6 +39,13 @@ def check_positive_float(value: float, name: str) -> float:
     return check_positive(value, name)
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """A bool (not merely truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}")
+    return value
+
+
 def check_int(value: Any, name: str, minimum: int) -> int:
     """An int (not a bool) >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, Integral):
