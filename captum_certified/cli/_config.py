@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, fields
+import warnings
+from dataclasses import InitVar, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,16 @@ AUTO_RADII = 11
 CERTIFICATES = ("topk", "feature")
 
 
+#: The default noise scale (``noise_scale``).
+DEFAULT_NOISE_SCALE = 0.5
+
+
 class ConfigError(ValueError):
     """A parameter is invalid; the message names it."""
+
+
+class StdevsDeprecation(DeprecationWarning):
+    """``--stdevs`` / ``stdevs`` with non-Gaussian noise (the command line prints it)."""
 
 
 @dataclass
@@ -41,7 +50,7 @@ class RunConfig:
     start: int = 0
     nt_samples: int = 2048
     nt_samples_batch_size: int = 512
-    stdevs: float = 0.5
+    noise_scale: float | None = None  # None: DEFAULT_NOISE_SCALE, or the deprecated `stdevs`
     sparsity: int | float = 0.2
     k: int | float = 0.2
     alpha: float = 0.05
@@ -54,6 +63,23 @@ class RunConfig:
     image_size: int = 0
     device: str = "cpu"
     certificate: str = "topk"
+    #: Deprecated spelling of ``noise_scale`` for non-Gaussian noise (read from old configs).
+    stdevs: InitVar[float | None] = None
+    _stdevs_given: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self, stdevs: float | None) -> None:
+        if stdevs is not None:
+            if self.noise_scale is not None:
+                raise ConfigError("give --noise-scale or --stdevs (its Gaussian name), not both")
+            self.noise_scale = stdevs
+            self._stdevs_given = True
+        if self.noise_scale is None:
+            self.noise_scale = DEFAULT_NOISE_SCALE
+
+    @property
+    def scale(self) -> float:
+        """``noise_scale`` as a float (set in ``__post_init__``)."""
+        return float(self.noise_scale)  # type: ignore[arg-type]
 
     def validate(self) -> RunConfig:
         if self.method not in METHODS:
@@ -88,8 +114,19 @@ class RunConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
         if self.start < 0 or self.image_size < 0 or self.seed < 0 or self.threads < 0:
             raise ConfigError("--start, --image-size, --seed and --threads must be >= 0")
-        if not (math.isfinite(self.stdevs) and self.stdevs > 0):
-            raise ConfigError(f"--stdevs must be > 0, got {self.stdevs}")
+        option = "--stdevs" if self._stdevs_given else "--noise-scale"
+        if isinstance(self.noise_scale, bool) or not isinstance(self.noise_scale, (int, float)):
+            raise ConfigError(f"{option} must be a number, got {self.noise_scale!r}")
+        if not (math.isfinite(self.noise_scale) and self.noise_scale > 0):
+            raise ConfigError(f"{option} must be > 0, got {self.noise_scale}")
+        if self._stdevs_given and self.noise != "gaussian":
+            warnings.warn(
+                f"--stdevs (config key `stdevs`) with {self.noise} noise is deprecated: use "
+                "--noise-scale (`noise_scale`), the noise's native scale, which --stdevs means "
+                "here for one more release; --stdevs will mean the standard deviation",
+                StdevsDeprecation,
+                stacklevel=2,
+            )
         self.sparsity = parse_count(self.sparsity, "--sparsity")
         self.k = parse_count(self.k, "--k")
         if not 0 < self.alpha < 1:
@@ -118,7 +155,7 @@ class RunConfig:
         if self.radii != "auto":
             return list(self.radii)  # type: ignore[arg-type]
         d = max(1, int(num_features))
-        scale = float(self.stdevs)
+        scale = self.scale
         if self.method == "uniform":
             top = scale / math.sqrt(d)
         elif self.noise == "laplace":
@@ -133,11 +170,11 @@ class RunConfig:
         return dataclasses.replace(self, radii=self.radius_grid(num_features))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
-        known = {f.name: f for f in fields(cls)}
+        known = {f.name for f in fields(cls) if f.init} | {"stdevs"}
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise ConfigError(f"unknown configuration keys: {unknown}")

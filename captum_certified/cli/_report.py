@@ -88,7 +88,7 @@ def run_context(config: Any, n_examples: int | None = None) -> str:
     k = f"K={config.k}" if config.method != "uniform" else "cosine"
     examples = f"{n_examples} examples, " if n_examples is not None else ""
     return (
-        f"{config.method} ({config.noise}), {k}, {scale}={config.stdevs:g}, n={config.nt_samples}, "
+        f"{config.method} ({config.noise}), {k}, {scale}={config.scale:g}, n={config.nt_samples}, "
         f"alpha={config.alpha:g}, {examples}data={config.data}, model={config.model}"
     )
 
@@ -212,8 +212,8 @@ def low_certification_hint(summary: dict, config: Any, num_features: int | None 
         return (
             f"hint: almost nothing is certified at the smallest positive radius "
             f"{positive[0][0]:g} (mean {positive[0][1]:.3f}): the radii are large for noise "
-            f"scale {config.stdevs:g}; "
-            f"raise --stdevs or use smaller --radii (default: auto); see {PARAMETER_GUIDE}"
+            f"scale {config.scale:g}; "
+            f"raise --noise-scale or use smaller --radii (default: auto); see {PARAMETER_GUIDE}"
         )
     return ""
 
