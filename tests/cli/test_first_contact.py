@@ -188,7 +188,8 @@ def test_hint_when_almost_nothing_is_certified(tmp_path, cache_dir):
     config = RunConfig(nt_samples=64).validate()
     summary = {"radii": [0.0, 0.1], "mean": [0.03, 0.0]}
     assert "--nt-samples" in low_certification_hint(summary, config, 12288)
-    assert "--noise-scale" in low_certification_hint({"radii": [0.0, 0.1], "mean": [0.9, 0.01]}, config)
+    low = {"radii": [0.0, 0.1], "mean": [0.9, 0.01]}
+    assert "--noise-scale" in low_certification_hint(low, config)
     assert low_certification_hint({"radii": [0.0, 0.1], "mean": [0.9, 0.5]}, config) == ""
     # the real command: 16 samples, K = all but a few features -> wide band, nothing certified
     out = tmp_path / "run"
