@@ -10,6 +10,7 @@ from captum.attr import Attribution, Saliency
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_certified._utils.validation import check_count_spec
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.certify import RDPTopKCertificate, RDPTopKCertifier
 from captum_certified.noise import NoiseDistribution, resolve_noise
@@ -79,8 +80,9 @@ class RenyiRobustSmooth(CertifiedWrapper):
         method: str = "best",
         orders: Tensor | None = None,
     ) -> None:
-        transform = ScoringRescale(scoring, keep=k, gamma=gamma)
-        self.k = transform.keep
+        self.k = None if isinstance(scoring, Tensor) else check_count_spec(k, "k")
+        # positional: the transform's name for the count (`sparsity`) is not this class's `k`
+        transform = ScoringRescale(scoring, k, gamma=gamma)
         self.scoring = scoring
         self.gamma = gamma
         super().__init__(

@@ -73,7 +73,7 @@ class SparseSmoothGrad(CertifiedWrapper):
         elif variant == "relaxed":
             transform = ClipNormalize(keep=sparsity, clip=clip)
         elif variant == "linear":
-            transform = LinearRank(keep=sparsity)
+            transform = LinearRank(sparsity)
         else:
             raise ValueError(f"`variant` must be one of {VARIANTS}, got {variant!r}")
         self.sparsity = sparsity
