@@ -12,10 +12,10 @@ from captum_certified.train._core.checks import (
     SurrogateForward,
     check_box,
     check_count,
-    check_reduction,
     frozen_eval,
 )
 from captum_certified.train._core.inner_max import linf_pgd
+from captum_certified.train._core.reduce import ReducedRegularizer
 
 
 def class_gradients(model, x: Tensor, y: Tensor, *, create_graph: bool = True) -> tuple:
@@ -60,7 +60,7 @@ def art_triplet(model, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
     return F.softplus(-(d_an - d_ap))
 
 
-class ARTRegularizer:
+class ARTRegularizer(ReducedRegularizer):
     r"""ART's triplet soft margin (see :func:`art_triplet`), reduced over the ``2 bsz`` rows.
 
     The input is aligned with the true-class gradient and pushed away from the gradient of
@@ -77,14 +77,10 @@ class ARTRegularizer:
     """
 
     def __init__(self, reduction: str = "mean") -> None:
-        self.reduction = check_reduction(reduction)
+        super().__init__(reduction)
 
-    def __call__(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
-        values = art_triplet(model, x, x_adv, y)
-        return values.sum() if self.reduction == "sum" else values.mean()
-
-    def __repr__(self) -> str:
-        return f"ARTRegularizer(reduction={self.reduction!r})"
+    def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
+        return art_triplet(model, x, x_adv, y)
 
 
 class ARTAttack:

@@ -97,18 +97,11 @@ def check_count(k: int | float, name: str) -> int | float:
 def frozen_eval(model: nn.Module) -> Iterator[None]:
     """Eval mode and no parameter gradients for an inner maximisation; every module's
     train flag and every parameter's ``requires_grad`` are restored afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
+    with restored_state(model):
         model.eval()
-        for p, _ in flags:
+        for p in model.parameters():
             p.requires_grad_(False)
         yield
-    finally:
-        for m, mode in modes:
-            m.training = mode
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 @contextlib.contextmanager

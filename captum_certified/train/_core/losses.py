@@ -120,6 +120,37 @@ class AttributionalLoss(nn.Module):
         )
 
 
+def _chen_attack(
+    objective: str,
+    weight: float,
+    epsilon: float,
+    step_size: float,
+    steps: int,
+    n_steps: int,
+    approx_factor: int,
+    lower_bound: float,
+    upper_bound: float,
+    softplus_beta: float | None,
+    generator: torch.Generator | None,
+) -> IGNormAttack:
+    """Chen et al.'s inner maximisation for an objective: ``||IG||_1`` (``"ar"``) or
+    ``CE(x') + weight * ||IG||_1`` (``"adv_ar"``), on the approximate IG."""
+    loss_weight, ig_weight = (0.0, 1.0) if objective == "ar" else (1.0, weight)
+    return IGNormAttack(
+        epsilon,
+        step_size,
+        steps,
+        n_steps,
+        approx_factor,
+        loss_weight,
+        ig_weight,
+        lower_bound,
+        upper_bound,
+        softplus_beta=softplus_beta,
+        generator=generator,
+    )
+
+
 def _name(reg: Any, i: int) -> str:
     name = type(reg).__name__
     name = name.removesuffix("Regularizer").lower() if name != "function" else reg.__name__
@@ -170,19 +201,11 @@ class IGNormLoss(AttributionalLoss):
         softplus_beta: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        attack = IGNormAttack(
-            epsilon,
-            step_size,
-            steps,
-            n_steps,
-            approx_factor,
-            0.0,
-            1.0,
-            lower_bound,
-            upper_bound,
-            softplus_beta=softplus_beta,
-            generator=generator,
-        )
+        lam = check_nonnegative_float(lam, "lam")
+        attack = _chen_attack(
+            "ar", lam, epsilon, step_size, steps, n_steps, approx_factor,
+            lower_bound, upper_bound, softplus_beta, generator,
+        )  # fmt: skip
         super().__init__(
             [IGNormRegularizer(n_steps, reduction)], [lam], attack, "ar", 1.0, reduction
         )
@@ -230,19 +253,10 @@ class IGSumNormLoss(AttributionalLoss):
         generator: torch.Generator | None = None,
     ) -> None:
         beta = check_nonnegative_float(beta, "beta")
-        attack = IGNormAttack(
-            epsilon,
-            step_size,
-            steps,
-            n_steps,
-            approx_factor,
-            1.0,
-            beta,
-            lower_bound,
-            upper_bound,
-            softplus_beta=softplus_beta,
-            generator=generator,
-        )
+        attack = _chen_attack(
+            "adv_ar", beta, epsilon, step_size, steps, n_steps, approx_factor,
+            lower_bound, upper_bound, softplus_beta, generator,
+        )  # fmt: skip
         super().__init__(
             [IGNormRegularizer(n_steps, reduction)], [beta], attack, "adv_ar", 1.0, reduction
         )
@@ -297,20 +311,10 @@ class SarkarLoss(AttributionalLoss):
     ) -> None:
         lam = check_nonnegative_float(lam, "lam")
         objective = check_objective(objective)
-        loss_weight, ig_weight = (0.0, 1.0) if objective == "ar" else (1.0, lam)
-        attack = IGNormAttack(
-            epsilon,
-            step_size,
-            steps,
-            n_steps,
-            approx_factor,
-            loss_weight,
-            ig_weight,
-            lower_bound,
-            upper_bound,
-            softplus_beta=softplus_beta,
-            generator=generator,
-        )
+        attack = _chen_attack(
+            objective, lam, epsilon, step_size, steps, n_steps, approx_factor,
+            lower_bound, upper_bound, softplus_beta, generator,
+        )  # fmt: skip
         regs: list[Regularizer] = [
             CACRRegularizer(n_steps, reduction),
             WACRRegularizer(n_steps, reduction),
