@@ -109,16 +109,11 @@ class RunConfig:
             raise ConfigError(
                 f"--bound must be auto, clopper_pearson, kl or hoeffding, got {self.bound!r}"
             )
-        for name in ("n_examples", "nt_samples", "nt_samples_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+        check_options_at_least_one(self, ("n_examples", "nt_samples", "nt_samples_batch_size"))
         if self.start < 0 or self.image_size < 0 or self.seed < 0 or self.threads < 0:
             raise ConfigError("--start, --image-size, --seed and --threads must be >= 0")
-        option = "--stdevs" if self._stdevs_given else "--noise-scale"
-        if isinstance(self.noise_scale, bool) or not isinstance(self.noise_scale, (int, float)):
-            raise ConfigError(f"{option} must be a number, got {self.noise_scale!r}")
-        if not (math.isfinite(self.noise_scale) and self.noise_scale > 0):
-            raise ConfigError(f"{option} must be > 0, got {self.noise_scale}")
+        name = "stdevs" if self._stdevs_given else "noise_scale"
+        check_positive_options(self, ("noise_scale",), names=(name,))
         if self._stdevs_given and self.noise != "gaussian":
             warnings.warn(
                 f"--stdevs (config key `stdevs`) with {self.noise} noise is deprecated: use "
@@ -174,10 +169,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
-        known = {f.name for f in fields(cls) if f.init} | {"stdevs"}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f"unknown configuration keys: {unknown}")
+        check_known_keys(cls, values, "unknown configuration keys:", extra=("stdevs",))
         return cls(**values)
 
     # -- files -------------------------------------------------------------------------
@@ -217,6 +209,49 @@ class RunConfig:
         else:
             raise ConfigError(f"--config must be a .toml, .yaml or .json file, got {path.name}")
         return cls.from_dict(values)
+
+
+def option(name: str) -> str:
+    """The command-line spelling of a configuration key."""
+    return "--" + name.replace("_", "-")
+
+
+def check_options_at_least_one(config: Any, names: tuple[str, ...]) -> None:
+    """``ConfigError`` naming the option unless each of ``names`` is >= 1."""
+    for name in names:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{option(name)} must be >= 1")
+
+
+def check_positive_options(
+    config: Any, keys: tuple[str, ...], names: tuple[str, ...] | None = None
+) -> None:
+    """``ConfigError`` naming the option (``names``: as the user spelled it) unless each of
+    ``keys`` is a finite number > 0."""
+    for key, name in zip(keys, names or keys):
+        value = getattr(config, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{option(name)} must be a number, got {value!r}")
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{option(name)} must be > 0, got {value}")
+
+
+def check_known_keys(
+    cls: type, values: dict[str, Any], message: str, extra: tuple[str, ...] = ()
+) -> None:
+    """``ConfigError`` listing the keys of ``values`` that ``cls`` does not take."""
+    known = {f.name for f in fields(cls) if f.init} | set(extra)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{message} {unknown}")
+
+
+def apply_arguments(config: Any, args: Any) -> None:
+    """Set each configuration key the command line gave (not None) on ``config``."""
+    for f in fields(config):
+        value = getattr(args, f.name, None)
+        if f.init and value is not None:
+            setattr(config, f.name, value)
 
 
 def parse_count(value: Any, option: str) -> int | float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from dataclasses import fields
 from pathlib import Path
 
 from captum_certified.cli import _train_commands
@@ -17,6 +16,7 @@ from captum_certified.cli._config import (
     ConfigError,
     RunConfig,
     StdevsDeprecation,
+    apply_arguments,
 )
 
 #: What one default ``attack`` costs, for ``--help`` (benchmarks/bench_attack_cost.py).
@@ -158,10 +158,7 @@ def _version() -> str:
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
     config = RunConfig.load(args.config) if args.config else RunConfig()
-    for f in fields(RunConfig):
-        value = getattr(args, f.name, None)
-        if f.init and value is not None:
-            setattr(config, f.name, value)
+    apply_arguments(config, args)
     if args.noise_scale is not None:
         config._stdevs_given = False
     if args.stdevs is not None:

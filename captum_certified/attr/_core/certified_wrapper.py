@@ -23,9 +23,10 @@ from captum_certified._utils.expansion import (
     format_baselines,
 )
 from captum_certified._utils.validation import (
-    check_finite_inputs,
+    check_choice,
     check_positive_int,
     check_probability,
+    format_float_inputs,
     rng_guard,
 )
 from captum_certified.attr._core import sampling
@@ -237,22 +238,9 @@ class CertifiedWrapper(Attribution):
         """
         loss = kwargs.pop("_loss", None)  # set by loss_gradient
         default_scale = kwargs.pop("_default_scale", 1.0)  # set by the presets
-        is_tuple = isinstance(inputs, tuple)
-        inputs_t: tuple[Tensor, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
-        if len(inputs_t) == 0:
-            raise ValueError("`inputs` must not be empty")
-        check_finite_inputs(inputs_t)
-        for i, x in enumerate(inputs_t):
-            if not x.is_floating_point():
-                raise TypeError(
-                    f"`inputs`[{i}] has dtype {x.dtype}: noise can only be added to floating "
-                    "point inputs (embed integer ids first)"
-                )
+        inputs_t, is_tuple = format_float_inputs(inputs)
         batch = inputs_t[0].shape[0]
-        if any(x.shape[0] != batch for x in inputs_t):
-            raise ValueError("all `inputs` tensors must have the same batch size (dim 0)")
-        if nt_type not in NT_TYPES:
-            raise ValueError(f"`nt_type` must be one of {NT_TYPES}, got {nt_type!r}")
+        check_choice(nt_type, NT_TYPES, "nt_type")
         nt_samples = check_positive_int(nt_samples, "nt_samples")
         chunk = (
             nt_samples

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
-from numbers import Real
 from typing import Any, Literal, overload
 
 import torch
@@ -13,7 +11,7 @@ from captum.attr import Attribution, Saliency
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_certified._utils.validation import check_bool, check_finite_inputs
+from captum_certified._utils.validation import check_bool, check_positive, format_float_inputs
 from captum_certified.attr._core.certification_conditions import refuse_input_dependent_scale
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.attr._core.noise_scale import parse_scales
@@ -102,17 +100,9 @@ class UniformSmoothedAttribution(CertifiedWrapper):
         *,
         softmax: bool = False,
     ) -> None:
-        if not isinstance(softmax, bool):
-            raise TypeError(f"`softmax` must be a bool, got {type(softmax).__name__}")
+        check_bool(softmax, "softmax")
         if norm_bound is not None:
-            if isinstance(norm_bound, bool) or not isinstance(norm_bound, Real):
-                raise TypeError(
-                    "`norm_bound` must be a positive float or None, got "
-                    f"{type(norm_bound).__name__}"
-                )
-            if not math.isfinite(float(norm_bound)) or float(norm_bound) <= 0:
-                raise ValueError(f"`norm_bound` must be finite and > 0, got {norm_bound}")
-            norm_bound = float(norm_bound)
+            norm_bound = check_positive(norm_bound, "norm_bound")
         if attribution_method is not None and softmax:
             raise ValueError(
                 "`softmax=True` wraps the forward function of the default Saliency base; with "
@@ -237,20 +227,15 @@ class UniformSmoothedAttribution(CertifiedWrapper):
         )
         scale: Any = 4 / 255 if noise_scale is None else noise_scale
         noise_dist = _resolve_uniform_noise(noise)
-        inputs_t: tuple[Tensor, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
         check_bool(relative, relative_name)
         if return_certificate:
             refuse_input_dependent_scale(relative, relative_name)
-        if inputs_t:
-            check_finite_inputs(inputs_t)
-            for i, x in enumerate(inputs_t):
-                if not x.is_floating_point():
-                    raise TypeError(f"`inputs`[{i}] must be floating point, got {x.dtype}")
-            if isinstance(noise_dist, UniformBallNoise):
-                scale = _ball_scale(scale, inputs_t, relative, name, relative_name)
-                relative = False
-            else:  # validate here so errors name the argument the user passed
-                parse_scales(scale, inputs_t, relative=relative, name=name)
+        inputs_t, _ = format_float_inputs(inputs)
+        if isinstance(noise_dist, UniformBallNoise):
+            scale = _ball_scale(scale, inputs_t, relative, name, relative_name)
+            relative = False
+        else:  # validate here so errors name the argument the user passed (maybe `radius`)
+            parse_scales(scale, inputs_t, relative=relative, name=name)
         if self._default_method:
             kwargs.setdefault("abs", False)
         transform = kwargs.pop("transform", None)

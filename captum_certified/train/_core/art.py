@@ -7,11 +7,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from captum_certified._utils.validation import check_int, check_positive, resolve_count
+from captum_certified._utils.validation import (
+    check_count_spec,
+    check_int,
+    check_positive,
+    resolve_count,
+)
 from captum_certified.train._core.checks import (
     SurrogateForward,
     check_box,
-    check_count,
     frozen_eval,
 )
 from captum_certified.train._core.inner_max import linf_pgd
@@ -124,7 +128,7 @@ class ARTAttack:
         self.epsilon = check_positive(epsilon, "epsilon")
         self.step_size = check_positive(step_size, "step_size")
         self.steps = check_int(steps, "steps", 1)
-        self.k = check_count(k, "k")
+        self.k = check_count_spec(k, "k")
         self.surrogate = SurrogateForward(softplus_beta)
         self.lower, self.upper = check_box(lower_bound, upper_bound)
         self.generator = generator

@@ -11,7 +11,6 @@ from captum_certified._utils.validation import check_int, check_positive
 from captum_certified.train._core.checks import (
     SurrogateForward,
     check_box,
-    check_nonnegative_float,
     check_steps,
     frozen_eval,
 )
@@ -97,8 +96,8 @@ class IGNormAttack:
         self.step_size = check_positive(step_size, "step_size")
         self.steps = check_int(steps, "steps", 1)
         self.n_steps, self.approx_factor = check_steps(n_steps, approx_factor)
-        self.loss_weight = check_nonnegative_float(loss_weight, "loss_weight")
-        self.ig_weight = check_nonnegative_float(ig_weight, "ig_weight")
+        self.loss_weight = check_positive(loss_weight, "loss_weight", allow_zero=True)
+        self.ig_weight = check_positive(ig_weight, "ig_weight", allow_zero=True)
         self.lower, self.upper = check_box(lower_bound, upper_bound)
         self.random_start = bool(random_start)
         self.surrogate = SurrogateForward(softplus_beta)
