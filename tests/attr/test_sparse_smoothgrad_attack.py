@@ -1,4 +1,5 @@
-"""Attacks never beat SparseSmoothGrad's certificate (ALGORITHMS 1, 4.3 and 8.8).
+"""Attacks never beat SparseSmoothGrad's certificate (docs/levine.rst: the certificate;
+docs/robust.rst: AttributionL2Attack, Levine et al.'s l2 attack).
 
 A small CNN is trained on scikit-learn's real 8x8 digits (d = 64). For a few test digits we
 certify the top-K of the Sparsified SmoothGrad map (binary top-tau of |grad| per noisy sample),
