@@ -80,9 +80,6 @@ class ARTRegularizer(ReducedRegularizer):
         >>> value = reg(model, x, x_adv, y)
     """
 
-    def __init__(self, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-
     def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
         return art_triplet(model, x, x_adv, y)
 

@@ -38,9 +38,6 @@ class IGNormRegularizer(PathRegularizer):
         >>> value = reg(model, x, x_adv, y)      # scalar with a graph to the parameters
     """
 
-    def __init__(self, n_steps: int = 50, reduction: str = "sum") -> None:
-        super().__init__(n_steps, reduction)
-
     def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
         return ig_l1(model, x, x_adv, y, self.n_steps)
 

@@ -16,7 +16,7 @@ class ReducedRegularizer:
     """A regularizer ``(model, x, x_adv, y) -> scalar``: a per-example term, reduced over the
     batch by ``reduction`` (``"sum"`` or ``"mean"``). Subclasses define :meth:`per_example`."""
 
-    def __init__(self, reduction: str) -> None:
+    def __init__(self, reduction: str = "mean") -> None:
         self.reduction = check_reduction(reduction)
 
     def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
@@ -37,7 +37,7 @@ class PathRegularizer(ReducedRegularizer):
     """A :class:`ReducedRegularizer` computed from integrated gradients over ``n_steps``
     path points."""
 
-    def __init__(self, n_steps: int, reduction: str) -> None:
+    def __init__(self, n_steps: int = 50, reduction: str = "sum") -> None:
         super().__init__(reduction)
         self.n_steps, _ = check_steps(n_steps, 1)
 

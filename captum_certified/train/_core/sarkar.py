@@ -58,9 +58,6 @@ class CACRRegularizer(PathRegularizer):
         >>> value = reg(model, x, x_adv, y)
     """
 
-    def __init__(self, n_steps: int = 50, reduction: str = "sum") -> None:
-        super().__init__(n_steps, reduction)
-
     def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
         return cacr(model, x_adv, y, self.n_steps)
 
@@ -78,9 +75,6 @@ class WACRRegularizer(PathRegularizer):
         >>> reg = WACRRegularizer()
         >>> value = reg(model, x, x_adv, y)
     """
-
-    def __init__(self, n_steps: int = 50, reduction: str = "sum") -> None:
-        super().__init__(n_steps, reduction)
 
     def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
         return wacr(model, x, x_adv, y, self.n_steps)

@@ -66,8 +66,5 @@ class SSRRegularizer(ReducedRegularizer):
         >>> value = reg(model, x, x, y)
     """
 
-    def __init__(self, reduction: str = "mean") -> None:
-        super().__init__(reduction)
-
     def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
         return ssr_beta(model, x)[0]
