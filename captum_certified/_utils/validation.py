@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
+import warnings
 from contextlib import AbstractContextManager, nullcontext
 from numbers import Integral, Real
 from typing import Any
@@ -37,6 +40,21 @@ def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
 def check_positive_float(value: float, name: str) -> float:
     """A finite float > 0."""
     return check_positive(value, name)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def warn_deprecated(message: str) -> None:
+    """A ``DeprecationWarning`` attributed to the first caller outside this package and
+    Captum's ``log_usage`` wrapper, so Python's default filters show it to a script's author."""
+    import captum
+
+    roots = (_PACKAGE_DIR + os.sep, os.path.dirname(os.path.abspath(captum.__file__)) + os.sep)
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(roots):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, DeprecationWarning, stacklevel=level)
 
 
 def check_choice(value: Any, choices: tuple[Any, ...], name: str) -> Any:

@@ -199,3 +199,22 @@ def test_uniform_radius_is_renamed_noise_scale(noise):
         usa.attribute(_x(), radius=-0.3, **kw)
     with pytest.raises(ValueError, match="`relative_noise_scale=True` cannot be certified"):
         usa.attribute(_x(), relative_noise_scale=True, return_certificate=True, **kw)
+
+
+def test_deprecation_warnings_point_at_the_callers_line():
+    # Python's default filters show a DeprecationWarning only when it is attributed to the
+    # user's code, so it must not be attributed to the package (or Captum's log_usage)
+    model, x = _model(), _x()
+    calls = [
+        lambda: CertifiedWrapper(Saliency(model), noise="laplace").attribute(
+            x, target=0, nt_samples=2, stdevs=0.3
+        ),
+        lambda: RenyiRobustSmooth(model, k=2).attribute(
+            x, target=0, nt_samples=2, noise="laplace", stdevs=0.3
+        ),
+        lambda: UniformSmoothedAttribution(model).attribute(x, target=0, nt_samples=2, radius=0.3),
+    ]
+    for call in calls:
+        with pytest.warns(DeprecationWarning) as record:
+            call()
+        assert [w.filename for w in record] == [__file__]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_bool, check_broadcasts
+from captum_certified._utils.validation import check_bool, check_broadcasts, warn_deprecated
 from captum_certified.noise import GaussianNoise, NoiseDistribution
 
 
@@ -85,13 +84,11 @@ def resolve_scale_argument(
     if not stdevs_given:
         return ScaleArgument(default, relative_stdevs, "stdevs")
     if not isinstance(noise, GaussianNoise):
-        warnings.warn(
+        warn_deprecated(
             f"`stdevs` with {noise.name!r} noise is deprecated: pass `noise_scale` (the noise's "
             "native scale, which `stdevs` means here for one more release) and, for "
             "`relative_stdevs`, `relative_noise_scale`. `stdevs` will mean the standard "
-            "deviation of the noise.",
-            DeprecationWarning,
-            stacklevel=4,
+            "deviation of the noise."
         )
     return ScaleArgument(stdevs, relative_stdevs, "stdevs")
 

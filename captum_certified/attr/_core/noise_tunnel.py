@@ -21,8 +21,9 @@ class NoiseTunnel(CertifiedWrapper):
     :doc:`/noise_tunnel`). Everything :class:`CertifiedWrapper` adds is available as
     keyword arguments: ``noise``, ``transform`` and ``certifier`` here, and ``generator``,
     ``relative_stdevs``, ``noise_scale`` (the native scale of a non-Gaussian ``noise``),
-    ``return_certificate``, ``alpha`` and ``bound`` in :meth:`~CertifiedWrapper.attribute`. ``stdevs`` may be 0 (no noise, as in Captum)
-    except with ``return_certificate=True``, where a certificate needs ``stdevs > 0``.
+    ``return_certificate``, ``alpha`` and ``bound`` in :meth:`~CertifiedWrapper.attribute`.
+    ``stdevs`` may be 0 (no noise, as in Captum) except with ``return_certificate=True``,
+    where a certificate needs ``stdevs > 0``.
 
     Args:
         attribution_method (Attribution): An instance of any attribution algorithm of type

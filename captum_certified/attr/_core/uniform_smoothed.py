@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any, Literal, overload
 
@@ -11,7 +10,12 @@ from captum.attr import Attribution, Saliency
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_certified._utils.validation import check_bool, check_positive, format_float_inputs
+from captum_certified._utils.validation import (
+    check_bool,
+    check_positive,
+    format_float_inputs,
+    warn_deprecated,
+)
 from captum_certified.attr._core.certification_conditions import refuse_input_dependent_scale
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.attr._core.noise_scale import parse_scales
@@ -264,11 +268,9 @@ def _renamed(kwargs: dict[str, Any], old: str, new: str, value: Any, default: An
         return value
     if value is not default:
         raise TypeError(f"pass `{new}` or its deprecated name `{old}`, not both")
-    warnings.warn(
+    warn_deprecated(
         f"UniformSmoothedAttribution's `{old}` is deprecated, pass `{new}` (`radius` is the "
-        "certificates' perturbation size, `noise_scale` the noise's native scale)",
-        DeprecationWarning,
-        stacklevel=4,
+        "certificates' perturbation size, `noise_scale` the noise's native scale)"
     )
     return kwargs.pop(old)
 
