@@ -8,6 +8,7 @@ import sys
 import warnings
 from contextlib import AbstractContextManager, nullcontext
 from numbers import Integral, Real
+from types import FrameType
 from typing import Any
 
 import torch
@@ -51,7 +52,8 @@ def warn_deprecated(message: str) -> None:
     import captum
 
     roots = (_PACKAGE_DIR + os.sep, os.path.dirname(os.path.abspath(captum.__file__)) + os.sep)
-    level, frame = 2, sys._getframe(1)
+    level = 2
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(roots):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, DeprecationWarning, stacklevel=level)
