@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from contextlib import AbstractContextManager, nullcontext
 from numbers import Integral, Real
+from types import FrameType
 from typing import Any
 
 import torch
@@ -38,6 +41,36 @@ def check_positive(value: Any, name: str, allow_zero: bool = False) -> float:
 def check_positive_float(value: float, name: str) -> float:
     """A finite float > 0."""
     return check_positive(value, name)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def warn_deprecated(message: str) -> None:
+    """A ``DeprecationWarning`` attributed to the first caller outside this package and
+    Captum's ``log_usage`` wrapper, so Python's default filters show it to a script's author."""
+    import captum
+
+    roots = (_PACKAGE_DIR + os.sep, os.path.dirname(os.path.abspath(captum.__file__)) + os.sep)
+    level = 2
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(roots):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, DeprecationWarning, stacklevel=level)
+
+
+def check_choice(value: Any, choices: tuple[Any, ...], name: str) -> Any:
+    """One of ``choices``."""
+    if isinstance(value, (list, dict, set)) or value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """A bool (not merely truthy)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be a bool, got {type(value).__name__}")
+    return value
 
 
 def check_int(value: Any, name: str, minimum: int) -> int:
@@ -130,6 +163,25 @@ def check_finite_inputs(inputs: tuple[Tensor, ...], name: str = "inputs") -> Non
             raise ValueError(f"`{name}`[{i}] must have a batch dimension (dim 0)")
         if x.is_floating_point() and not torch.isfinite(x).all():
             raise ValueError(f"`{name}`[{i}] contains NaN or infinite values")
+
+
+def format_float_inputs(inputs: Any, name: str = "inputs") -> tuple[tuple[Tensor, ...], bool]:
+    """A tensor or a non-empty tuple of floating-point, finite tensors sharing dim 0 (the
+    batch), as a tuple, and whether it was a tuple. Noise can only be added to such inputs."""
+    is_tuple = isinstance(inputs, tuple)
+    inputs_t: tuple[Tensor, ...] = inputs if is_tuple else (inputs,)
+    if len(inputs_t) == 0:
+        raise ValueError(f"`{name}` must not be empty")
+    check_finite_inputs(inputs_t, name)
+    for i, x in enumerate(inputs_t):
+        if not x.is_floating_point():
+            raise TypeError(
+                f"`{name}`[{i}] has dtype {x.dtype}: noise can only be added to floating "
+                "point inputs (embed integer ids first)"
+            )
+    if any(x.shape[0] != inputs_t[0].shape[0] for x in inputs_t):
+        raise ValueError(f"all `{name}` tensors must have the same batch size (dim 0)")
+    return inputs_t, is_tuple
 
 
 def check_count_spec(k: int | float, name: str) -> int | float:

@@ -188,7 +188,7 @@ def _attack_examples(
         k=k,
         lower_bound=lower,
         upper_bound=upper,
-        explainer_kwargs={"stdevs": config.stdevs, "sparsity": sparsity, "n_guide": n_guide},
+        explainer_kwargs={"stdevs": config.scale, "sparsity": sparsity, "n_guide": n_guide},
         softplus_beta=softplus_beta,
     )
     n_radii = len(radii)
@@ -247,7 +247,7 @@ def _estimate(
         target=target,
         nt_samples=n,
         nt_samples_batch_size=config.nt_samples_batch_size,
-        stdevs=config.stdevs,
+        stdevs=config.scale,
         generator=torch.Generator().manual_seed(seed),
     )
 

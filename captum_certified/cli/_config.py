@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, fields
+import warnings
+from dataclasses import InitVar, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,16 @@ AUTO_RADII = 11
 CERTIFICATES = ("topk", "feature")
 
 
+#: The default noise scale (``noise_scale``).
+DEFAULT_NOISE_SCALE = 0.5
+
+
 class ConfigError(ValueError):
     """A parameter is invalid; the message names it."""
+
+
+class StdevsDeprecation(DeprecationWarning):
+    """``--stdevs`` / ``stdevs`` with non-Gaussian noise (the command line prints it)."""
 
 
 @dataclass
@@ -41,7 +50,7 @@ class RunConfig:
     start: int = 0
     nt_samples: int = 2048
     nt_samples_batch_size: int = 512
-    stdevs: float = 0.5
+    noise_scale: float | None = None  # None: DEFAULT_NOISE_SCALE, or the deprecated `stdevs`
     sparsity: int | float = 0.2
     k: int | float = 0.2
     alpha: float = 0.05
@@ -54,6 +63,23 @@ class RunConfig:
     image_size: int = 0
     device: str = "cpu"
     certificate: str = "topk"
+    #: Deprecated spelling of ``noise_scale`` for non-Gaussian noise (read from old configs).
+    stdevs: InitVar[float | None] = None
+    _stdevs_given: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self, stdevs: float | None) -> None:
+        if stdevs is not None:
+            if self.noise_scale is not None:
+                raise ConfigError("give --noise-scale or --stdevs (its Gaussian name), not both")
+            self.noise_scale = stdevs
+            self._stdevs_given = True
+        if self.noise_scale is None:
+            self.noise_scale = DEFAULT_NOISE_SCALE
+
+    @property
+    def scale(self) -> float:
+        """``noise_scale`` as a float (set in ``__post_init__``)."""
+        return float(self.noise_scale)  # type: ignore[arg-type]
 
     def validate(self) -> RunConfig:
         if self.method not in METHODS:
@@ -83,13 +109,19 @@ class RunConfig:
             raise ConfigError(
                 f"--bound must be auto, clopper_pearson, kl or hoeffding, got {self.bound!r}"
             )
-        for name in ("n_examples", "nt_samples", "nt_samples_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+        check_options_at_least_one(self, ("n_examples", "nt_samples", "nt_samples_batch_size"))
         if self.start < 0 or self.image_size < 0 or self.seed < 0 or self.threads < 0:
             raise ConfigError("--start, --image-size, --seed and --threads must be >= 0")
-        if not (math.isfinite(self.stdevs) and self.stdevs > 0):
-            raise ConfigError(f"--stdevs must be > 0, got {self.stdevs}")
+        name = "stdevs" if self._stdevs_given else "noise_scale"
+        check_positive_options(self, ("noise_scale",), names=(name,))
+        if self._stdevs_given and self.noise != "gaussian":
+            warnings.warn(
+                f"--stdevs (config key `stdevs`) with {self.noise} noise is deprecated: use "
+                "--noise-scale (`noise_scale`), the noise's native scale, which --stdevs means "
+                "here for one more release; --stdevs will mean the standard deviation",
+                StdevsDeprecation,
+                stacklevel=2,
+            )
         self.sparsity = parse_count(self.sparsity, "--sparsity")
         self.k = parse_count(self.k, "--k")
         if not 0 < self.alpha < 1:
@@ -118,7 +150,7 @@ class RunConfig:
         if self.radii != "auto":
             return list(self.radii)  # type: ignore[arg-type]
         d = max(1, int(num_features))
-        scale = float(self.stdevs)
+        scale = self.scale
         if self.method == "uniform":
             top = scale / math.sqrt(d)
         elif self.noise == "laplace":
@@ -133,14 +165,11 @@ class RunConfig:
         return dataclasses.replace(self, radii=self.radius_grid(num_features))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.init}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f"unknown configuration keys: {unknown}")
+        check_known_keys(cls, values, "unknown configuration keys:", extra=("stdevs",))
         return cls(**values)
 
     # -- files -------------------------------------------------------------------------
@@ -180,6 +209,49 @@ class RunConfig:
         else:
             raise ConfigError(f"--config must be a .toml, .yaml or .json file, got {path.name}")
         return cls.from_dict(values)
+
+
+def option(name: str) -> str:
+    """The command-line spelling of a configuration key."""
+    return "--" + name.replace("_", "-")
+
+
+def check_options_at_least_one(config: Any, names: tuple[str, ...]) -> None:
+    """``ConfigError`` naming the option unless each of ``names`` is >= 1."""
+    for name in names:
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{option(name)} must be >= 1")
+
+
+def check_positive_options(
+    config: Any, keys: tuple[str, ...], names: tuple[str, ...] | None = None
+) -> None:
+    """``ConfigError`` naming the option (``names``: as the user spelled it) unless each of
+    ``keys`` is a finite number > 0."""
+    for key, name in zip(keys, names or keys):
+        value = getattr(config, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{option(name)} must be a number, got {value!r}")
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{option(name)} must be > 0, got {value}")
+
+
+def check_known_keys(
+    cls: type, values: dict[str, Any], message: str, extra: tuple[str, ...] = ()
+) -> None:
+    """``ConfigError`` listing the keys of ``values`` that ``cls`` does not take."""
+    known = {f.name for f in fields(cls) if f.init} | set(extra)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{message} {unknown}")
+
+
+def apply_arguments(config: Any, args: Any) -> None:
+    """Set each configuration key the command line gave (not None) on ``config``."""
+    for f in fields(config):
+        value = getattr(args, f.name, None)
+        if f.init and value is not None:
+            setattr(config, f.name, value)
 
 
 def parse_count(value: Any, option: str) -> int | float:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
+import warnings
 from pathlib import Path
 
 from captum_certified.cli import _train_commands
-from captum_certified.cli._config import DEVICES, METHODS, NORMS, TARGETS, ConfigError, RunConfig
+from captum_certified.cli._config import (
+    DEVICES,
+    METHODS,
+    NORMS,
+    TARGETS,
+    ConfigError,
+    RunConfig,
+    StdevsDeprecation,
+    apply_arguments,
+)
 
 #: What one default ``attack`` costs, for ``--help`` (benchmarks/bench_attack_cost.py).
 ATTACK_COST = (
@@ -60,10 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     certify.add_argument("--nt-samples-batch-size", type=int, help="samples per forward/backward")
     certify.add_argument(
+        "--noise-scale",
+        type=float,
+        help="the noise's native scale: sigma (gaussian), b (laplace), ball radius (uniform); "
+        f"default: {defaults.noise_scale}",
+    )
+    certify.add_argument(
         "--stdevs",
         type=float,
-        help=f"noise scale: sigma (gaussian), b (laplace), ball radius (uniform); "
-        f"default: {defaults.stdevs}",
+        help="standard deviation of gaussian noise (= --noise-scale); deprecated with other "
+        "noises, where it still means their native scale",
     )
     certify.add_argument(
         "--sparsity",
@@ -143,10 +158,14 @@ def _version() -> str:
 
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
     config = RunConfig.load(args.config) if args.config else RunConfig()
-    for f in fields(RunConfig):
-        value = getattr(args, f.name, None)
-        if value is not None:
-            setattr(config, f.name, value)
+    apply_arguments(config, args)
+    if args.noise_scale is not None:
+        config._stdevs_given = False
+    if args.stdevs is not None:
+        if args.noise_scale is not None:
+            raise ConfigError("give --noise-scale or --stdevs (its Gaussian name), not both")
+        config.noise_scale = args.stdevs
+        config._stdevs_given = True
     if args.radii is not None:
         if args.radii == ["auto"]:
             config.radii = "auto"
@@ -157,7 +176,15 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
                 raise ConfigError(
                     f"--radii must be 'auto' or numbers, got {' '.join(args.radii)}"
                 ) from None
-    return config.validate()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StdevsDeprecation)
+        config.validate()
+    for w in caught:  # a deprecated option is told on stderr, as an error would be
+        if issubclass(w.category, StdevsDeprecation):
+            print(f"captum-certified: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:

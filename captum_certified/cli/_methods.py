@@ -45,7 +45,7 @@ def certify_example(
     cert: Any  # the certificate type depends on the method
     if config.method == "uniform":
         attr, cert = UniformSmoothedAttribution(model).attribute(
-            x, radius=config.stdevs, noise=config.noise, **common
+            x, noise_scale=config.scale, noise=config.noise, **common
         )
         curve = [float(cert.cosine_lower_bound(r)[0]) for r in config.radii]
         return {
@@ -60,7 +60,7 @@ def certify_example(
     if config.method == "renyi":
         explainer = RenyiRobustSmooth(model, k=sparsity)
         attr, cert = explainer.attribute(
-            x, noise=config.noise, stdevs=config.stdevs, bound=bound, **common
+            x, noise=config.noise, noise_scale=config.scale, bound=bound, **common
         )
         curve = cert.overlap_curve(k, radii, norm=config.norm)[0]
         radius_at_level = cert.certified_radius(k, config.level, norm=config.norm)
@@ -75,7 +75,7 @@ def certify_example(
             x,
             config.radii,
             config.level,
-            stdevs=config.stdevs,
+            stdevs=config.scale,
             bound=bound,
             **common,
         )
@@ -84,7 +84,7 @@ def certify_example(
         return {"predicted": predicted, **result}
     else:
         attr, cert = SparseSmoothGrad(model, sparsity=sparsity).attribute(
-            x, stdevs=config.stdevs, bound=bound, **common
+            x, stdevs=config.scale, bound=bound, **common
         )
         curve = cert.overlap_curve(k, radii)[0]
         radius_at_level = cert.certified_radius(k, config.level)

@@ -88,7 +88,7 @@ def run_context(config: Any, n_examples: int | None = None) -> str:
     k = f"K={config.k}" if config.method != "uniform" else "cosine"
     examples = f"{n_examples} examples, " if n_examples is not None else ""
     return (
-        f"{config.method} ({config.noise}), {k}, {scale}={config.stdevs:g}, n={config.nt_samples}, "
+        f"{config.method} ({config.noise}), {k}, {scale}={config.scale:g}, n={config.nt_samples}, "
         f"alpha={config.alpha:g}, {examples}data={config.data}, model={config.model}"
     )
 
@@ -99,61 +99,76 @@ def plot_summary(summary: dict, path: Path, config: Any = None) -> Path | None:
     The title names the run (method, K, noise scale, samples, alpha, examples, data); a note
     explains why the value at radius 0 is below 1 (the Monte-Carlo confidence band).
     """
-    plt = _pyplot()
-    if plt is None:
-        return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
-    ax.fill_between(summary["radii"], summary["q25"], summary["q75"], alpha=0.25, label="25-75 %")
-    ax.plot(summary["radii"], summary["median"], marker="o", label="median")
-    ax.plot(summary["radii"], summary["mean"], linestyle="--", label="mean")
-    ax.set_xlabel(f"{summary['norm']} radius")
-    ax.set_ylabel(
-        "certified top-K overlap"
+    return _radius_plot(
+        summary,
+        path,
+        config,
+        [
+            (summary["median"], {"marker": "o", "label": "median"}),
+            (summary["mean"], {"linestyle": "--", "label": "mean"}),
+        ],
+        xlabel=f"{summary['norm']} radius",
+        ylabel="certified top-K overlap"
         if summary["metric"] == "topk_overlap"
-        else "certified cosine similarity"
+        else "certified cosine similarity",
+        title="Certified robustness",
+        note="Below 1 at radius 0: the certificate holds with probability 1 - alpha for the "
+        "expected map,\nso it pays for the Monte-Carlo confidence band (more samples n narrow "
+        "it).",
+        band=True,
     )
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    context = run_context(config, summary["n_examples"])
-    ax.set_title(
-        ("Certified robustness\n" + context) if context else "Certified robustness", fontsize=7
-    )
-    fig.text(
-        0.01,
-        0.01,
-        "Below 1 at radius 0: the certificate holds with probability 1 - alpha for the expected "
-        "map,\nso it pays for the Monte-Carlo confidence band (more samples n narrow it).",
-        fontsize=6,
-    )
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def plot_attack(summary: dict, path: Path, config: Any = None) -> Path | None:
     """Attacked vs certified top-K overlap per radius (``attack.png``)."""
+    return _radius_plot(
+        summary,
+        path,
+        config,
+        [
+            (summary["certified"], {"marker": "o", "label": "certified (lower bound)"}),
+            (summary["empirical"], {"marker": "s", "label": "attacked (l2 attack)"}),
+        ],
+        xlabel="l2 radius",
+        ylabel="top-K overlap (mean over examples)",
+        title="Attacked vs certified overlap",
+        note="The attacked overlap is an upper bound on the worst case, the certified one a "
+        "lower bound;\nthe truth lies between them (up to Monte-Carlo error of the attacked "
+        "maps).",
+    )
+
+
+def _radius_plot(
+    summary: dict,
+    path: Path,
+    config: Any,
+    lines: list[tuple[Any, dict]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    note: str,
+    band: bool = False,
+) -> Path | None:
+    """Curves over ``summary["radii"]`` in [0, 1], titled with the run, a note below."""
     plt = _pyplot()
     if plt is None:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
-    ax.plot(summary["radii"], summary["certified"], marker="o", label="certified (lower bound)")
-    ax.plot(summary["radii"], summary["empirical"], marker="s", label="attacked (l2 attack)")
-    ax.set_xlabel("l2 radius")
-    ax.set_ylabel("top-K overlap (mean over examples)")
+    if band:
+        ax.fill_between(
+            summary["radii"], summary["q25"], summary["q75"], alpha=0.25, label="25-75 %"
+        )
+    for values, style in lines:
+        ax.plot(summary["radii"], values, **style)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend()
     context = run_context(config, summary["n_examples"])
-    ax.set_title("Attacked vs certified overlap\n" + context, fontsize=7)
-    fig.text(
-        0.01,
-        0.01,
-        "The attacked overlap is an upper bound on the worst case, the certified one a lower "
-        "bound;\nthe truth lies between them (up to Monte-Carlo error of the attacked maps).",
-        fontsize=6,
-    )
+    ax.set_title(f"{title}\n{context}" if context else title, fontsize=7)
+    fig.text(0.01, 0.01, note, fontsize=6)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path)
     plt.close(fig)
@@ -212,8 +227,8 @@ def low_certification_hint(summary: dict, config: Any, num_features: int | None 
         return (
             f"hint: almost nothing is certified at the smallest positive radius "
             f"{positive[0][0]:g} (mean {positive[0][1]:.3f}): the radii are large for noise "
-            f"scale {config.stdevs:g}; "
-            f"raise --stdevs or use smaller --radii (default: auto); see {PARAMETER_GUIDE}"
+            f"scale {config.scale:g}; "
+            f"raise --noise-scale or use smaller --radii (default: auto); see {PARAMETER_GUIDE}"
         )
     return ""
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import fields
 from pathlib import Path
 
+from captum_certified.cli._config import apply_arguments
 from captum_certified.cli._train_config import LOSSES, TrainConfig
 
 
@@ -82,10 +82,7 @@ def run(args: argparse.Namespace) -> bool:
 
         data = json.loads(Path(args.config).read_text()) if args.config else {}
         config = TrainConfig.from_dict(data)
-        for f in fields(TrainConfig):
-            value = getattr(args, f.name, None)
-            if value is not None:
-                setattr(config, f.name, value)
+        apply_arguments(config, args)
         if args.out is None and "out" not in data:
             config.out = f"runs/{config.loss}"
         run_train(config, progress=not args.no_progress)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from captum_certified.cli._config import ConfigError
+from captum_certified.cli._config import (
+    ConfigError,
+    check_known_keys,
+    check_options_at_least_one,
+    check_positive_options,
+)
 
 LOSSES = ("natural", "ig_norm", "ig_sum_norm", "sarkar", "sarkar_adv", "ssr", "art")
 
@@ -42,13 +46,10 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         if self.loss not in LOSSES:
             raise ConfigError(f"--loss must be one of {LOSSES}, got {self.loss!r}")
-        for name in ("epochs", "batch_size", "steps", "n_steps", "approx_factor"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
-        for name in ("lr", "epsilon", "step_size", "k"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+        check_options_at_least_one(
+            self, ("epochs", "batch_size", "steps", "n_steps", "approx_factor")
+        )
+        check_positive_options(self, ("lr", "epsilon", "step_size", "k"))
         if self.n_steps % self.approx_factor:
             raise ConfigError("--n-steps must be a multiple of --approx-factor")
         if self.reduction not in ("sum", "mean"):
@@ -59,8 +60,5 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown train option(s) {unknown}")
+        check_known_keys(cls, data, "unknown train option(s)")
         return cls(**data)

@@ -141,7 +141,7 @@ def test_every_certifier_noise_pair_is_refused_or_proven(certifier_cls, noise):
         Saliency(_model()), noise=noise, transform=_transform_for(certifier), certifier=certifier
     )
     x = torch.rand(2, 8, generator=torch.Generator().manual_seed(1))
-    call = dict(target=0, nt_samples=6, stdevs=0.5, return_certificate=True)
+    call = dict(target=0, nt_samples=6, noise_scale=0.5, return_certificate=True)
     if type(noise) in certifier.supported_noises:
         _, cert = cw.attribute(x, generator=torch.Generator().manual_seed(0), **call)
         assert cert.n == 6 and cert.noise == noise.name
@@ -176,31 +176,31 @@ OPTION_COVERAGE = {
 }
 
 
+GAUSSIAN_SCALES = [("stdevs", "relative_stdevs"), ("noise_scale", "relative_noise_scale")]
+
+
 def _presets():
     model = _model()
     return {
         "CertifiedWrapper": (
             lambda: CertifiedWrapper(Saliency(model), transform=TopKBinarize(2)),
-            "stdevs",
-            "relative_stdevs",
+            GAUSSIAN_SCALES,
         ),
-        "SparseSmoothGrad": (
-            lambda: SparseSmoothGrad(model, sparsity=2),
-            "stdevs",
-            "relative_stdevs",
-        ),
-        "RenyiRobustSmooth": (lambda: RenyiRobustSmooth(model, k=2), "stdevs", "relative_stdevs"),
+        "SparseSmoothGrad": (lambda: SparseSmoothGrad(model, sparsity=2), GAUSSIAN_SCALES),
+        "RenyiRobustSmooth": (lambda: RenyiRobustSmooth(model, k=2), GAUSSIAN_SCALES),
         "UniformSmoothedAttribution": (
             lambda: UniformSmoothedAttribution(model),
-            "radius",
-            "relative_radius",
+            [("noise_scale", "relative_noise_scale")],
         ),
     }
 
 
-@pytest.mark.parametrize("preset", list(_presets()))
-def test_every_preset_option_is_refused_or_proven(preset):
-    factory, scale_arg, relative_arg = _presets()[preset]
+@pytest.mark.parametrize(
+    "preset, scale_arg, relative_arg",
+    [(preset, *names) for preset, (_, scales) in _presets().items() for names in scales],
+)
+def test_every_preset_option_is_refused_or_proven(preset, scale_arg, relative_arg):
+    factory = _presets()[preset][0]
     x = torch.rand(2, 8, generator=torch.Generator().manual_seed(2))
     base = dict(target=0, nt_samples=4, return_certificate=True)
     base[scale_arg] = 0.5

@@ -96,14 +96,14 @@ def test_default_certify_end_to_end(tmp_path, cache_dir, capsys):
 
 
 def test_config_round_trip(tmp_path):
-    config = RunConfig(stdevs=0.3, radii=[0.0, 0.2], target="predicted", n_examples=7)
+    config = RunConfig(noise_scale=0.3, radii=[0.0, 0.2], target="predicted", n_examples=7)
     path = tmp_path / "c.toml"
     path.write_text(config.dump_toml())
     assert RunConfig.load(path) == config
     json_path = tmp_path / "c.json"
-    json_path.write_text('{"stdevs": 0.3, "radii": [0.0, 0.2], "target": "predicted"}')
+    json_path.write_text('{"noise_scale": 0.3, "radii": [0.0, 0.2], "target": "predicted"}')
     loaded = RunConfig.load(json_path)
-    assert loaded.stdevs == 0.3 and loaded.target == "predicted" and loaded.n_examples == 100
+    assert loaded.noise_scale == 0.3 and loaded.target == "predicted" and loaded.n_examples == 100
     yaml = pytest.importorskip("yaml")
     yaml_path = tmp_path / "c.yaml"
     yaml_path.write_text(yaml.safe_dump(config.to_dict()))
@@ -112,18 +112,21 @@ def test_config_round_trip(tmp_path):
 
 def test_config_file_and_flags_combine(tmp_path, cache_dir):
     config_file = tmp_path / "my.toml"
-    config_file.write_text("n_examples = 2\nradii = [0.0, 0.1]\nstdevs = 0.4\n")
+    config_file.write_text("n_examples = 2\nradii = [0.0, 0.1]\nnoise_scale = 0.4\n")
     out = tmp_path / "run"
-    args = ["certify", "--config", str(config_file), "--out", str(out), "--stdevs", "0.45"]
+    args = ["certify", "--config", str(config_file), "--out", str(out), "--noise-scale", "0.45"]
     assert main([*args, *SMALL]) == 0
     recorded = RunConfig.load(out / "config.toml")
-    assert recorded.n_examples == 2 and recorded.radii == [0.0, 0.1] and recorded.stdevs == 0.45
+    assert recorded.n_examples == 2 and recorded.radii == [0.0, 0.1]
+    assert recorded.noise_scale == 0.45
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
         (["certify", "--stdevs", "-1"], "--stdevs"),
+        (["certify", "--noise-scale", "-1"], "--noise-scale"),
+        (["certify", "--noise-scale", "0.1", "--stdevs", "0.1"], "not both"),
         (["certify", "--alpha", "1.5"], "--alpha"),
         (["certify", "--k", "0"], "--k"),
         (["certify", "--radii", "-0.1"], "--radii"),
@@ -153,8 +156,8 @@ def test_resuming_with_a_different_config_is_refused(tmp_path, cache_dir, capsys
     out = tmp_path / "run"
     base = ["certify", "--out", str(out), "--n-examples", "1", *SMALL]
     assert main(base) == 0
-    assert main([*base, "--stdevs", "0.3"]) == 2
-    assert "stdevs" in capsys.readouterr().err
+    assert main([*base, "--noise-scale", "0.3"]) == 2
+    assert "noise_scale" in capsys.readouterr().err
 
 
 def test_tensors_and_factory_sources(tmp_path, cache_dir):
@@ -296,6 +299,8 @@ def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
         "renyi",
         "--noise",
         "laplace",
+        "--noise-scale",
+        "0.5",
         "--norm",
         "linf",
         "--radii",
@@ -312,7 +317,7 @@ def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
         x0,
         target=y0,
         noise="laplace",
-        stdevs=0.5,
+        noise_scale=0.5,
         generator=torch.Generator().manual_seed(0),
         **common,
     )
@@ -324,7 +329,7 @@ def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
         "certify",
         "--method",
         "uniform",
-        "--stdevs",
+        "--noise-scale",
         "2.0",
         "--radii",
         "0",
@@ -341,7 +346,7 @@ def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
     _, cert = UniformSmoothedAttribution(model).attribute(
         x0,
         target=y0,
-        radius=2.0,
+        noise_scale=2.0,
         noise="l2_ball",
         generator=torch.Generator().manual_seed(0),
         **common,
@@ -430,3 +435,34 @@ def test_attack_needs_a_sparse_smoothgrad_run(tmp_path, cache_dir, capsys):
     )
     assert main(["attack", str(out), "--no-progress"]) == 2
     assert "sparse_smoothgrad" in capsys.readouterr().err
+
+
+def test_stdevs_is_the_gaussian_name_of_noise_scale(tmp_path, capsys):
+    import warnings
+
+    from captum_certified.cli._config import StdevsDeprecation
+    from captum_certified.cli._main import _config_from_args, _parser
+
+    # Gaussian noise: --stdevs is the standard deviation, the same number as --noise-scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert RunConfig(stdevs=0.3).validate() == RunConfig(noise_scale=0.3).validate()
+        old = RunConfig.from_dict({"stdevs": 0.3, "method": "renyi"})  # an older config.toml
+    assert old.noise_scale == 0.3 and "stdevs" not in old.to_dict()
+    # other noises: the old meaning (the native scale) with a deprecation warning
+    with pytest.warns(StdevsDeprecation, match="use --noise-scale"):
+        laplace = RunConfig(method="renyi", noise="laplace", stdevs=0.4).validate()
+    assert laplace == RunConfig(method="renyi", noise="laplace", noise_scale=0.4).validate()
+    assert issubclass(StdevsDeprecation, DeprecationWarning)
+    with pytest.raises(ConfigError, match="not both"):
+        RunConfig(stdevs=0.3, noise_scale=0.3)
+    # the command line tells it on stderr
+    parser = _parser()
+    base = ["certify", "--method", "uniform", "--out", str(tmp_path)]
+    config = _config_from_args(parser.parse_args([*base, "--stdevs", "2.0"]))
+    assert config.noise_scale == 2.0 and config.noise == "l2_ball"
+    assert "warning: --stdevs (config key `stdevs`) with l2_ball noise is deprecated" in (
+        capsys.readouterr().err
+    )
+    config = _config_from_args(parser.parse_args([*base, "--noise-scale", "2.0"]))
+    assert config.noise_scale == 2.0 and capsys.readouterr().err == ""

@@ -175,7 +175,7 @@ def test_attack_uses_and_restores_the_recorded_thread_count(tmp_path, cache_dir)
     ],
 )
 def test_auto_radius_grid_scales_with_noise_and_norm(method, noise, norm, top):
-    config = RunConfig(method=method, noise=noise, norm=norm, stdevs=0.5).validate()
+    config = RunConfig(method=method, noise=noise, norm=norm, noise_scale=0.5).validate()
     grid = config.radius_grid(64)
     assert len(grid) == 11 and grid[0] == 0.0
     assert grid[-1] == pytest.approx(top, rel=1e-5)
@@ -188,7 +188,8 @@ def test_hint_when_almost_nothing_is_certified(tmp_path, cache_dir):
     config = RunConfig(nt_samples=64).validate()
     summary = {"radii": [0.0, 0.1], "mean": [0.03, 0.0]}
     assert "--nt-samples" in low_certification_hint(summary, config, 12288)
-    assert "--stdevs" in low_certification_hint({"radii": [0.0, 0.1], "mean": [0.9, 0.01]}, config)
+    low = {"radii": [0.0, 0.1], "mean": [0.9, 0.01]}
+    assert "--noise-scale" in low_certification_hint(low, config)
     assert low_certification_hint({"radii": [0.0, 0.1], "mean": [0.9, 0.5]}, config) == ""
     # the real command: 16 samples, K = all but a few features -> wide band, nothing certified
     out = tmp_path / "run"
@@ -279,7 +280,7 @@ def test_data_dependent_errors_come_before_the_run_folder(tmp_path, cache_dir):
 
 
 def test_plots_name_the_run_and_heatmaps_are_written(tmp_path, cache_dir):
-    config = RunConfig(k=5, stdevs=0.25, nt_samples=300, alpha=0.01).validate()
+    config = RunConfig(k=5, noise_scale=0.25, nt_samples=300, alpha=0.01).validate()
     context = run_context(config, 7)
     for part in ("sparse_smoothgrad", "K=5", "sigma=0.25", "n=300", "alpha=0.01", "7 examples"):
         assert part in context

@@ -213,3 +213,32 @@ def test_regularizers_train_relu_networks():
         value = reg(model, x, x_adv, y)
         grads = torch.autograd.grad(value, list(model.parameters()), allow_unused=True)
         assert any(g is not None and float(g.abs().max()) > 0 for g in grads), reg
+
+
+@pytest.mark.parametrize(
+    "cls, options, text",
+    [
+        (IGNormRegularizer, dict(n_steps=4), "IGNormRegularizer(n_steps=4, reduction="),
+        (CACRRegularizer, dict(n_steps=4), "CACRRegularizer(n_steps=4, reduction="),
+        (WACRRegularizer, dict(n_steps=4), "WACRRegularizer(n_steps=4, reduction="),
+        (SSRRegularizer, {}, "SSRRegularizer(reduction="),
+        (ARTRegularizer, {}, "ARTRegularizer(reduction="),
+        (
+            MapDistanceRegularizer,
+            dict(distance="l2"),
+            "MapDistanceRegularizer('saliency', 'l2', reduction=",
+        ),
+    ],
+)
+def test_reductions_sum_and_average_the_per_example_term(cls, options, text):
+    model, (x, x_adv, y) = tiny(), batch()
+    total = cls(reduction="sum", **options)
+    mean = cls(reduction="mean", **options)
+    per_example = total.per_example(model, x, x_adv, y)
+    rows = 2 * len(x) if cls is ARTRegularizer else len(x)  # ART: clean and adversarial rows
+    assert per_example.shape == (rows,)
+    torch.testing.assert_close(total(model, x, x_adv, y), per_example.sum())
+    torch.testing.assert_close(mean(model, x, x_adv, y), per_example.sum() / rows)
+    assert repr(total) == text + "'sum')" and repr(mean) == text + "'mean')"
+    with pytest.raises(ValueError, match="`reduction` must be one of"):
+        cls(reduction="max", **options)

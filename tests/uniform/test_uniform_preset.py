@@ -415,7 +415,7 @@ def test_seeded_determinism_is_bitwise(noise):
     assert not torch.equal(a1, a3)
 
 
-def test_stdevs_is_refused_with_a_pointer_to_radius():
+def test_stdevs_is_refused_with_a_pointer_to_noise_scale():
     usa = UniformSmoothedAttribution(_model())
-    with pytest.raises(TypeError, match="`radius`"):
+    with pytest.raises(TypeError, match="`noise_scale`"):
         usa.attribute(_x(), target=0, nt_samples=2, stdevs=0.1)

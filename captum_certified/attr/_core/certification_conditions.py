@@ -27,14 +27,17 @@ def refuse_input_dependent_scale(relative: bool, name: str) -> None:
 
     Args:
         relative: whether the scale is a fraction of ``max(x) - min(x)``.
-        name: the argument that asked for it (``"relative_stdevs"`` or ``"relative_radius"``).
+        name: the argument that asked for it (``"relative_stdevs"`` or
+            ``"relative_noise_scale"``); the scale is the argument it names after ``relative_``.
     """
     if relative:
+        scale = name.removeprefix("relative_")
         raise ValueError(
             f"`{name}=True` cannot be certified: the noise scale would depend on the input "
-            "(stdevs * (max(x) - min(x))), so the method run at x + delta smooths with another "
-            "scale than the certificate assumes. Pass an absolute scale instead, e.g. computed "
-            "once from the dataset's range: stdevs = fraction * (data.max() - data.min())"
+            f"({scale} * (max(x) - min(x))), so the method run at x + delta smooths with "
+            "another scale than the certificate assumes. Pass an absolute scale instead, e.g. "
+            f"computed once from the dataset's range: {scale} = fraction * (data.max() - "
+            "data.min())"
         )
 
 

@@ -23,9 +23,10 @@ from captum_certified._utils.expansion import (
     format_baselines,
 )
 from captum_certified._utils.validation import (
-    check_finite_inputs,
+    check_choice,
     check_positive_int,
     check_probability,
+    format_float_inputs,
     rng_guard,
 )
 from captum_certified.attr._core import sampling
@@ -37,8 +38,10 @@ from captum_certified.attr._core.certification_conditions import (
 )
 from captum_certified.attr._core.default_certifiers import default_certifier
 from captum_certified.attr._core.noise_scale import (
+    STDEVS_DEFAULT,
     check_certifiable_scales,
     parse_scales,
+    resolve_scale_argument,
     smallest_scale,
 )
 from captum_certified.certify import Certificate, Certifier, StreamingMoments
@@ -144,12 +147,14 @@ class CertifiedWrapper(Attribution):
         nt_type: str = "smoothgrad",
         nt_samples: int = 5,
         nt_samples_batch_size: int | None = None,
-        stdevs: float | int | Tensor | tuple[float | int | Tensor, ...] = 1.0,
+        stdevs: float | int | Tensor | tuple[float | int | Tensor, ...] = STDEVS_DEFAULT,
         draw_baseline_from_distrib: bool = False,
         *,
         noise: str | NoiseDistribution | None = None,
         transform: AttributionTransform | None = None,
         relative_stdevs: bool = False,
+        noise_scale: float | int | Tensor | tuple[float | int | Tensor, ...] | None = None,
+        relative_noise_scale: bool = False,
         generator: torch.Generator | None = None,
         return_certificate: bool = False,
         alpha: float = 0.05,
@@ -169,10 +174,12 @@ class CertifiedWrapper(Attribution):
             nt_samples (int, optional): Noisy samples per example. Default: 5
             nt_samples_batch_size (int, optional): Samples per example evaluated together;
                         bounds peak memory. None evaluates all at once. Default: None
-            stdevs (float, int, Tensor or tuple, optional): Noise scale (standard deviation
-                        for Gaussian noise). A tensor may give per-example, per-channel or
-                        per-feature scales (broadcast against the input); a tuple gives one
-                        scale per input tensor. Default: 1.0
+            stdevs (float, int, Tensor or tuple, optional): Standard deviation of Gaussian
+                        noise (Captum's meaning). A tensor may give per-example, per-channel
+                        or per-feature scales (broadcast against the input); a tuple gives one
+                        scale per input tensor. For other noises pass ``noise_scale``
+                        (``stdevs`` still means their native scale for one release, with a
+                        ``DeprecationWarning``). Default: 1.0
             draw_baseline_from_distrib (bool, optional): Draw each noisy sample's baseline
                         from the rows of ``baselines`` (with ``generator``). Default: False
             noise (str or NoiseDistribution, optional): Overrides the wrapper's noise.
@@ -185,14 +192,24 @@ class CertifiedWrapper(Attribution):
                         with ``return_certificate=True``: the scale would depend on the input,
                         which the certificate's theorem excludes; pass an absolute ``stdevs``
                         (e.g. computed once from the dataset's range). Default: False
+            noise_scale (float, int, Tensor or tuple, optional): The noise's native scale,
+                        in the same forms as ``stdevs``: sigma for Gaussian noise (the same
+                        as ``stdevs``), the scale ``b`` for Laplace noise (standard deviation
+                        ``sqrt(2) b``), the density scale ``sigma`` of generalized Gaussian
+                        noise (at ``q = 2`` that is ``N(0, sigma^2 / 2)``), the half-width of
+                        the uniform cube, the radius of the uniform l2 ball. Pass at most one
+                        of ``stdevs`` and ``noise_scale``; None: ``stdevs`` applies.
+                        Default: None
+            relative_noise_scale (bool, optional): ``relative_stdevs`` for ``noise_scale``.
+                        Default: False
             generator (torch.Generator, optional): Source of all randomness (noise and
                         baseline draws). None uses the global torch RNG. Default: None
             return_certificate (bool, optional): Also return a certificate (needs a
                         transform with values in [0, 1]). Refused, with a ``ValueError``,
                         when the certificate's conditions cannot hold: a relative scale
-                        (``relative_stdevs=True``), a noise the certifier is not proven for,
-                        a method that shares randomness across rows
-                        (``ShapleyValueSampling``, ``FeaturePermutation``), or a batch-
+                        (``relative_stdevs`` or ``relative_noise_scale``), a noise the
+                        certifier is not proven for, a method that shares randomness across
+                        rows (``ShapleyValueSampling``, ``FeaturePermutation``), or a batch-
                         statistics layer (BatchNorm in train mode) in the model. Default: False
             alpha (float, optional): Failure probability of the certificate's confidence
                         band (confidence ``1 - alpha``). Default: 0.05
@@ -220,22 +237,10 @@ class CertifiedWrapper(Attribution):
             **certificate** if ``return_certificate=True``.
         """
         loss = kwargs.pop("_loss", None)  # set by loss_gradient
-        is_tuple = isinstance(inputs, tuple)
-        inputs_t: tuple[Tensor, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
-        if len(inputs_t) == 0:
-            raise ValueError("`inputs` must not be empty")
-        check_finite_inputs(inputs_t)
-        for i, x in enumerate(inputs_t):
-            if not x.is_floating_point():
-                raise TypeError(
-                    f"`inputs`[{i}] has dtype {x.dtype}: noise can only be added to floating "
-                    "point inputs (embed integer ids first)"
-                )
+        default_scale = kwargs.pop("_default_scale", 1.0)  # set by the presets
+        inputs_t, is_tuple = format_float_inputs(inputs)
         batch = inputs_t[0].shape[0]
-        if any(x.shape[0] != batch for x in inputs_t):
-            raise ValueError("all `inputs` tensors must have the same batch size (dim 0)")
-        if nt_type not in NT_TYPES:
-            raise ValueError(f"`nt_type` must be one of {NT_TYPES}, got {nt_type!r}")
+        check_choice(nt_type, NT_TYPES, "nt_type")
         nt_samples = check_positive_int(nt_samples, "nt_samples")
         chunk = (
             nt_samples
@@ -244,19 +249,33 @@ class CertifiedWrapper(Attribution):
         )
         noise_dist = self.noise if noise is None else resolve_noise(noise)
         transform_ = self.transform if transform is None else _check_transform(transform)
+        scale_arg = resolve_scale_argument(
+            noise_dist,
+            stdevs=stdevs,
+            noise_scale=noise_scale,
+            relative_stdevs=relative_stdevs,
+            relative_noise_scale=relative_noise_scale,
+            default=default_scale,
+        )
         certifier = None
         if return_certificate:
             # every condition the certificate's theorem needs, refused before any sampling
             alpha = check_probability(alpha, "alpha")
-            refuse_input_dependent_scale(relative_stdevs, "relative_stdevs")
+            refuse_input_dependent_scale(scale_arg.relative, scale_arg.relative_name)
             refuse_shared_randomness(self.attribution_method)
             certifier = self.certifier or default_certifier(noise_dist)
             certifier.check_noise(noise_dist)
             certifier.check_transform(transform_)
             refuse_batch_statistics(self.attribution_method)
-        scales = parse_scales(stdevs, inputs_t, relative=relative_stdevs, allow_zero=True)
+        scales = parse_scales(
+            scale_arg.value,
+            inputs_t,
+            relative=scale_arg.relative,
+            name=scale_arg.name,
+            allow_zero=True,
+        )
         if return_certificate:
-            check_certifiable_scales(scales, inputs_t)
+            check_certifiable_scales(scales, inputs_t, name=scale_arg.name)
         target = kwargs.get("target")
         if isinstance(target, str) and target != NOISY_ARGMAX:
             raise ValueError(f"`target` string must be {NOISY_ARGMAX!r}, got {target!r}")
@@ -433,6 +452,21 @@ class CertifiedWrapper(Attribution):
 
         return self.attribute.__wrapped__(  # type: ignore[attr-defined]
             self, inputs, _loss=(on_map, wrt), **attribute_kwargs
+        )
+
+    def _run_preset(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        target: Any,
+        additional_forward_args: Any,
+        kwargs: dict[str, Any],
+        **engine: Any,
+    ) -> Any:
+        """A preset's call of the engine: SmoothGrad averaging of its per-sample maps."""
+        if additional_forward_args is not None:
+            kwargs["additional_forward_args"] = additional_forward_args
+        return CertifiedWrapper.attribute.__wrapped__(  # type: ignore[attr-defined]
+            self, inputs, nt_type="smoothgrad", target=target, **engine, **kwargs
         )
 
     def attribute_future(self) -> None:

@@ -1,14 +1,96 @@
-"""Parsing ``stdevs`` (or a radius) into per-input scale tensors."""
+"""The noise-scale arguments (``stdevs`` / ``noise_scale``) and their per-input tensors."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_broadcasts
+from captum_certified._utils.validation import check_bool, check_broadcasts, warn_deprecated
+from captum_certified.noise import GaussianNoise, NoiseDistribution
+
+
+class _CaptumDefault(float):
+    """A float equal to Captum's default ``stdevs=1.0`` that is recognisably not passed.
+
+    ``NoiseTunnel.attribute`` keeps Captum's signature (``stdevs=1.0``); this lets the engine
+    tell the default from an explicit ``stdevs``, which must not be combined with
+    ``noise_scale``.
+    """
+
+    def __repr__(self) -> str:
+        return "1.0"
+
+
+#: The default of ``CertifiedWrapper.attribute``'s ``stdevs`` (equal to Captum's 1.0).
+STDEVS_DEFAULT: float = _CaptumDefault(1.0)
+
+
+@dataclass(frozen=True)
+class ScaleArgument:
+    """The noise scale a call asked for, and the names its errors should use."""
+
+    value: Any
+    relative: bool
+    name: str  # "stdevs" or "noise_scale"
+
+    @property
+    def relative_name(self) -> str:
+        return f"relative_{self.name}"
+
+
+def resolve_scale_argument(
+    noise: NoiseDistribution,
+    *,
+    stdevs: Any,
+    noise_scale: Any,
+    relative_stdevs: bool,
+    relative_noise_scale: bool,
+    default: Any,
+) -> ScaleArgument:
+    """Which of ``stdevs`` / ``noise_scale`` a call passed, checked against the noise.
+
+    ``stdevs`` is Captum's name, the standard deviation of Gaussian noise; ``noise_scale`` is
+    the native scale of any noise (equal to ``stdevs`` for Gaussian noise). At most one may be
+    given (``stdevs`` is "not given" when None or :data:`STDEVS_DEFAULT`); with neither,
+    ``default`` is the noise scale. The relative flag must follow the scale's name.
+    ``stdevs`` with non-Gaussian noise is deprecated: it keeps its old meaning (the native
+    scale) for one release, with a ``DeprecationWarning``.
+    """
+    check_bool(relative_stdevs, "relative_stdevs")
+    check_bool(relative_noise_scale, "relative_noise_scale")
+    stdevs_given = stdevs is not None and stdevs is not STDEVS_DEFAULT
+    if stdevs_given and noise_scale is not None:
+        raise ValueError(
+            "pass one of `stdevs` (the standard deviation of Gaussian noise) and "
+            "`noise_scale` (the native scale of any noise), not both"
+        )
+    if noise_scale is not None or (not stdevs_given and relative_noise_scale):
+        if relative_stdevs:
+            raise ValueError(
+                "`relative_stdevs` goes with `stdevs`; with `noise_scale` pass "
+                "`relative_noise_scale=True`"
+            )
+        value = default if noise_scale is None else noise_scale
+        return ScaleArgument(value, relative_noise_scale, "noise_scale")
+    if relative_noise_scale:
+        raise ValueError(
+            "`relative_noise_scale` goes with `noise_scale`; with `stdevs` pass "
+            "`relative_stdevs=True`"
+        )
+    if not stdevs_given:
+        return ScaleArgument(default, relative_stdevs, "stdevs")
+    if not isinstance(noise, GaussianNoise):
+        warn_deprecated(
+            f"`stdevs` with {noise.name!r} noise is deprecated: pass `noise_scale` (the noise's "
+            "native scale, which `stdevs` means here for one more release) and, for "
+            "`relative_stdevs`, `relative_noise_scale`. `stdevs` will mean the standard "
+            "deviation of the noise."
+        )
+    return ScaleArgument(stdevs, relative_stdevs, "stdevs")
 
 
 def _one_scale(value: Any, x: Tensor, relative: bool, name: str, allow_zero: bool) -> Tensor:

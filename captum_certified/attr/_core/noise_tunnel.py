@@ -20,9 +20,10 @@ class NoiseTunnel(CertifiedWrapper):
     with Captum's from the same random numbers (``vargrad`` more accurately, see
     :doc:`/noise_tunnel`). Everything :class:`CertifiedWrapper` adds is available as
     keyword arguments: ``noise``, ``transform`` and ``certifier`` here, and ``generator``,
-    ``relative_stdevs``, ``return_certificate``, ``alpha`` and ``bound`` in
-    :meth:`~CertifiedWrapper.attribute`. ``stdevs`` may be 0 (no noise, as in Captum)
-    except with ``return_certificate=True``, where a certificate needs ``stdevs > 0``.
+    ``relative_stdevs``, ``noise_scale`` (the native scale of a non-Gaussian ``noise``),
+    ``return_certificate``, ``alpha`` and ``bound`` in :meth:`~CertifiedWrapper.attribute`.
+    ``stdevs`` may be 0 (no noise, as in Captum) except with ``return_certificate=True``,
+    where a certificate needs ``stdevs > 0``.
 
     Args:
         attribution_method (Attribution): An instance of any attribution algorithm of type

@@ -31,9 +31,10 @@ class RenyiRobustSmooth(CertifiedWrapper):
 
     Noise (``noise=`` of :meth:`attribute`):
 
-    - ``"gaussian"``: ``N(0, sigma^2 I)``, ``stdevs`` = sigma. Native norm l2; certificate
-      methods ``"phi"`` (Levine et al.'s rule, the strongest), ``"holder"``, ``"pairwise"``.
-    - ``"laplace"``: i.i.d. Laplace, ``stdevs`` = the **scale b** (standard deviation
+    - ``"gaussian"``: ``N(0, sigma^2 I)``, ``stdevs`` (or ``noise_scale``) = sigma. Native norm
+      l2; certificate methods ``"phi"`` (Levine et al.'s rule, the strongest), ``"holder"``,
+      ``"pairwise"``.
+    - ``"laplace"``: i.i.d. Laplace, ``noise_scale`` = the **scale b** (standard deviation
       ``sqrt(2) b``). Native norm l1; methods ``"holder"`` and ``"pairwise"``.
     - a :class:`~captum_certified.noise.GeneralizedGaussianNoise` (the paper's noise) smooths
       but has no certificate (``return_certificate=True`` raises ``ValueError``).
@@ -62,7 +63,7 @@ class RenyiRobustSmooth(CertifiedWrapper):
 
         >>> rrs = RenyiRobustSmooth(model, k=0.1, scoring="topk")
         >>> attr, cert = rrs.attribute(x, target=y, nt_samples=128, noise="laplace",
-        ...                            stdevs=0.5, return_certificate=True, alpha=0.05,
+        ...                            noise_scale=0.5, return_certificate=True, alpha=0.05,
         ...                            generator=torch.Generator().manual_seed(0))
         >>> cert.topk_overlap(k=0.1, radius=0.05, norm="l1")     # (bsz,) certified fraction
         tensor([0.131, 0.171, 0.210, 0.184], dtype=torch.float64)
@@ -120,10 +121,12 @@ class RenyiRobustSmooth(CertifiedWrapper):
         nt_samples: int = 128,
         nt_samples_batch_size: int | None = 64,
         noise: str | NoiseDistribution = "gaussian",
-        stdevs: float | Tensor | tuple[float | Tensor, ...] = 0.25,
+        stdevs: float | Tensor | tuple[float | Tensor, ...] | None = None,
         additional_forward_args: Any = None,
         *,
         relative_stdevs: bool = False,
+        noise_scale: float | Tensor | tuple[float | Tensor, ...] | None = None,
+        relative_noise_scale: bool = False,
         generator: torch.Generator | None = None,
         return_certificate: bool = False,
         alpha: float = 0.05,
@@ -143,14 +146,23 @@ class RenyiRobustSmooth(CertifiedWrapper):
                         Default: 64
             noise (str or NoiseDistribution, optional): ``"gaussian"``, ``"laplace"`` or a
                         noise instance. Default: "gaussian"
-            stdevs (float, Tensor or tuple, optional): Noise scale in input units: sigma for
-                        Gaussian noise, the Laplace scale ``b`` (not the standard deviation
-                        ``sqrt(2) b``) for Laplace noise. Per-feature scales are allowed; the
-                        certificate uses the smallest. Default: 0.25
+            stdevs (float, Tensor or tuple, optional): Standard deviation sigma of Gaussian
+                        noise, in input units. Per-feature scales are allowed; the certificate
+                        uses the smallest. For Laplace noise pass ``noise_scale`` (``stdevs``
+                        still means the scale ``b`` there for one release, with a
+                        ``DeprecationWarning``). None, with no ``noise_scale``: 0.25.
+                        Default: None
             additional_forward_args (Any, optional): Extra forward arguments. Default: None
             relative_stdevs (bool, optional): Multiply ``stdevs`` by each example's value
                         range. Refused with ``return_certificate=True`` (the scale would
                         depend on the input); pass an absolute ``stdevs``. Default: False
+            noise_scale (float, Tensor or tuple, optional): The noise's native scale, in the
+                        same forms as ``stdevs``: sigma for Gaussian noise, the Laplace scale
+                        ``b`` (not the standard deviation ``sqrt(2) b``), the density scale
+                        of a generalized Gaussian. At most one of ``stdevs`` and
+                        ``noise_scale``. Default: None
+            relative_noise_scale (bool, optional): ``relative_stdevs`` for ``noise_scale``.
+                        Default: False
             generator (torch.Generator, optional): Randomness source. Default: None
             return_certificate (bool, optional): Also return the certificate. Default: False
             alpha (float, optional): Failure probability of the band. Default: 0.05
@@ -164,22 +176,22 @@ class RenyiRobustSmooth(CertifiedWrapper):
             (:class:`~captum_certified.certify.RDPTopKCertificate`) if
             ``return_certificate=True``.
         """
-        noise_dist = resolve_noise(noise)  # the engine refuses noises the certifier lacks
-        if additional_forward_args is not None:
-            kwargs["additional_forward_args"] = additional_forward_args
-        return super().attribute.__wrapped__(  # type: ignore[attr-defined]
-            self,
+        return self._run_preset(
             inputs,
-            nt_type="smoothgrad",
+            target,
+            additional_forward_args,
+            kwargs,
             nt_samples=nt_samples,
             nt_samples_batch_size=nt_samples_batch_size,
+            # the engine refuses noises the certifier lacks
+            noise=resolve_noise(noise),
             stdevs=stdevs,
-            noise=noise_dist,
             relative_stdevs=relative_stdevs,
+            noise_scale=noise_scale,
+            relative_noise_scale=relative_noise_scale,
+            _default_scale=0.25,
             generator=generator,
             return_certificate=return_certificate,
             alpha=alpha,
             bound=bound,
-            target=target,
-            **kwargs,
         )

@@ -75,7 +75,7 @@ class SparseSmoothGrad(CertifiedWrapper):
         elif variant == "relaxed":
             transform = ClipNormalize(keep=sparsity, clip=clip)
         elif variant == "linear":
-            transform = LinearRank(keep=sparsity)
+            transform = LinearRank(sparsity)
         else:
             raise ValueError(f"`variant` must be one of {VARIANTS}, got {variant!r}")
         self.sparsity = sparsity
@@ -111,10 +111,12 @@ class SparseSmoothGrad(CertifiedWrapper):
         target: Any = None,
         nt_samples: int = 1024,
         nt_samples_batch_size: int | None = 128,
-        stdevs: float | Tensor | tuple[float | Tensor, ...] = 0.25,
+        stdevs: float | Tensor | tuple[float | Tensor, ...] | None = None,
         additional_forward_args: Any = None,
         *,
         relative_stdevs: bool = False,
+        noise_scale: float | Tensor | tuple[float | Tensor, ...] | None = None,
+        relative_noise_scale: bool = False,
         generator: torch.Generator | None = None,
         return_certificate: bool = False,
         alpha: float = 0.05,
@@ -133,14 +135,19 @@ class SparseSmoothGrad(CertifiedWrapper):
             nt_samples (int, optional): Noise samples ``n``. Default: 1024
             nt_samples_batch_size (int, optional): Samples evaluated together (memory bound).
                         Default: 128
-            stdevs (float, Tensor or tuple, optional): ``sigma``, in input units.
-                        Default: 0.25
+            stdevs (float, Tensor or tuple, optional): ``sigma``, in input units. None, with
+                        no ``noise_scale``: 0.25. Default: None
             additional_forward_args (Any, optional): Extra forward arguments. Default: None
             relative_stdevs (bool, optional): ``sigma = stdevs * (max(x) - min(x))`` per
                         example (the paper's CIFAR-10 setting with 0.2). Refused with
                         ``return_certificate=True``: the scale would depend on the input, so
                         pass an absolute ``stdevs`` (e.g. 0.2 times the dataset's range,
                         computed once). Default: False
+            noise_scale (float, Tensor or tuple, optional): The same ``sigma`` under the
+                        name every noise shares (pass at most one of ``stdevs`` and
+                        ``noise_scale``). Default: None
+            relative_noise_scale (bool, optional): ``relative_stdevs`` for ``noise_scale``.
+                        Default: False
             generator (torch.Generator, optional): Randomness source. Default: None
             return_certificate (bool, optional): Also return the certificate. Default: False
             alpha (float, optional): Failure probability of the band. Default: 0.05
@@ -153,20 +160,20 @@ class SparseSmoothGrad(CertifiedWrapper):
             **attributions** (same shape and tuple-ness as ``inputs``), and **certificate**
             if ``return_certificate=True``.
         """
-        if additional_forward_args is not None:
-            kwargs["additional_forward_args"] = additional_forward_args
-        return super().attribute.__wrapped__(  # type: ignore[attr-defined]
-            self,
+        return self._run_preset(
             inputs,
-            nt_type="smoothgrad",
+            target,
+            additional_forward_args,
+            kwargs,
             nt_samples=nt_samples,
             nt_samples_batch_size=nt_samples_batch_size,
             stdevs=stdevs,
             relative_stdevs=relative_stdevs,
+            noise_scale=noise_scale,
+            relative_noise_scale=relative_noise_scale,
+            _default_scale=0.25,
             generator=generator,
             return_certificate=return_certificate,
             alpha=alpha,
             bound=bound,
-            target=target,
-            **kwargs,
         )

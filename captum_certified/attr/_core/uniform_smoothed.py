@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from numbers import Real
 from typing import Any, Literal, overload
 
 import torch
@@ -12,7 +10,12 @@ from captum.attr import Attribution, Saliency
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_certified._utils.validation import check_finite_inputs
+from captum_certified._utils.validation import (
+    check_bool,
+    check_positive,
+    format_float_inputs,
+    warn_deprecated,
+)
 from captum_certified.attr._core.certification_conditions import refuse_input_dependent_scale
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.attr._core.noise_scale import parse_scales
@@ -86,8 +89,8 @@ class UniformSmoothedAttribution(CertifiedWrapper):
     Examples::
 
         >>> usa = UniformSmoothedAttribution(model)
-        >>> ug = usa.attribute(x, target=y, nt_samples=50, radius=4/255, noise="cube")
-        >>> attr, cert = usa.attribute(x, target=y, nt_samples=2048, radius=2.0,
+        >>> ug = usa.attribute(x, target=y, nt_samples=50, noise_scale=4/255, noise="cube")
+        >>> attr, cert = usa.attribute(x, target=y, nt_samples=2048, noise_scale=2.0,
         ...                            noise="l2_ball", return_certificate=True, alpha=0.05)
         >>> cert.cosine_lower_bound(radius=0.05)     # (bsz,)
         tensor([0.778, 0.786, 0.785, 0.780], dtype=torch.float64)
@@ -103,17 +106,9 @@ class UniformSmoothedAttribution(CertifiedWrapper):
         *,
         softmax: bool = False,
     ) -> None:
-        if not isinstance(softmax, bool):
-            raise TypeError(f"`softmax` must be a bool, got {type(softmax).__name__}")
+        check_bool(softmax, "softmax")
         if norm_bound is not None:
-            if isinstance(norm_bound, bool) or not isinstance(norm_bound, Real):
-                raise TypeError(
-                    "`norm_bound` must be a positive float or None, got "
-                    f"{type(norm_bound).__name__}"
-                )
-            if not math.isfinite(float(norm_bound)) or float(norm_bound) <= 0:
-                raise ValueError(f"`norm_bound` must be finite and > 0, got {norm_bound}")
-            norm_bound = float(norm_bound)
+            norm_bound = check_positive(norm_bound, "norm_bound")
         if attribution_method is not None and softmax:
             raise ValueError(
                 "`softmax=True` wraps the forward function of the default Saliency base; with "
@@ -157,9 +152,9 @@ class UniformSmoothedAttribution(CertifiedWrapper):
         target: Any = None,
         nt_samples: int = 50,
         nt_samples_batch_size: int | None = 64,
-        radius: float | Tensor | tuple[float | Tensor, ...] = 4 / 255,
+        noise_scale: float | Tensor | tuple[float | Tensor, ...] | None = None,
         noise: str | UniformCubeNoise | UniformBallNoise = "cube",
-        relative_radius: bool = False,
+        relative_noise_scale: bool = False,
         additional_forward_args: Any = None,
         *,
         generator: torch.Generator | None = None,
@@ -178,22 +173,27 @@ class UniformSmoothedAttribution(CertifiedWrapper):
             nt_samples (int, optional): Noise samples ``n`` per example. Default: 50
             nt_samples_batch_size (int, optional): Samples evaluated together (bounds peak
                         memory). Default: 64
-            radius (float, Tensor or tuple, optional): ``r``, the cube half-width or the ball
-                        radius, in input units (or a fraction of the range, see
-                        ``relative_radius``). For the cube it may be per example, channel or
-                        feature (a tensor) or per input (a tuple), as ``stdevs`` in
+            noise_scale (float, Tensor or tuple, optional): ``r``, the cube half-width or the
+                        ball radius, in input units (or a fraction of the range, see
+                        ``relative_noise_scale``). For the cube it may be per example, channel
+                        or feature (a tensor) or per input (a tuple), as ``noise_scale`` in
                         :class:`~captum_certified.attr.CertifiedWrapper`; the ball needs one
-                        value per example shared by all features and inputs. Default: 4/255
+                        value per example shared by all features and inputs. None: 4/255.
+                        (Renamed from ``radius``, which still works for one release with a
+                        ``DeprecationWarning``; the certificates' queries keep ``radius`` for
+                        the perturbation size.) Default: None
             noise (str, optional): ``"cube"`` (Uniform Gradient) or ``"l2_ball"`` (or an
                         instance of :class:`~captum_certified.noise.UniformCubeNoise` /
                         :class:`~captum_certified.noise.UniformBallNoise`). Default: "cube"
-            relative_radius (bool, optional): Multiply ``radius`` by each example's value
-                        range ``max(x) - min(x)`` (the paper's PyTorch notebook uses
+            relative_noise_scale (bool, optional): Multiply ``noise_scale`` by each example's
+                        value range ``max(x) - min(x)`` (the paper's PyTorch notebook uses
                         ``0.2 * (max - min)``). For the cube the range is per input tensor (the
-                        engine's ``relative_stdevs``); for the ball it is taken over all inputs
-                        of the example together. Refused with ``return_certificate=True``:
-                        the radius would depend on the input, so pass an absolute ``radius``
-                        (e.g. 0.2 times the dataset's range, computed once). Default: False
+                        engine's ``relative_noise_scale``); for the ball it is taken over all
+                        inputs of the example together. Refused with
+                        ``return_certificate=True``: the scale would depend on the input, so
+                        pass an absolute ``noise_scale`` (e.g. 0.2 times the dataset's range,
+                        computed once). (Renamed from ``relative_radius``, deprecated.)
+                        Default: False
             additional_forward_args (Any, optional): Extra forward arguments. Default: None
             generator (torch.Generator, optional): Source of all randomness; None uses the
                         global torch RNG. Default: None
@@ -215,59 +215,67 @@ class UniformSmoothedAttribution(CertifiedWrapper):
 
         Examples::
 
-            >>> attr, cert = usa.attribute(x, target=y, nt_samples=2048, radius=2.0,
+            >>> attr, cert = usa.attribute(x, target=y, nt_samples=2048, noise_scale=2.0,
             ...                            noise="l2_ball", return_certificate=True)
             >>> cert.min_smoothing_radius(radius=0.05, min_cosine=0.9)
             tensor([2.909, 2.864, 2.866, 2.902], dtype=torch.float64)
         """
-        if "stdevs" in kwargs:  # NoiseTunnel's name; uniform noise has a radius instead
+        if "stdevs" in kwargs:  # NoiseTunnel's name; uniform noise has a native scale instead
             raise TypeError(
-                "UniformSmoothedAttribution takes `radius` (the cube's half-width or the "
-                "ball's radius), not `stdevs`"
+                "UniformSmoothedAttribution takes `noise_scale` (the cube's half-width or the "
+                "ball's radius), not `stdevs` (a Gaussian standard deviation)"
             )
+        # errors name the argument the user passed (the deprecated spellings included)
+        name = "radius" if "radius" in kwargs else "noise_scale"
+        relative_name = "relative_radius" if "relative_radius" in kwargs else "relative_noise_scale"
+        noise_scale = _renamed(kwargs, "radius", "noise_scale", noise_scale, None)
+        relative = _renamed(
+            kwargs, "relative_radius", "relative_noise_scale", relative_noise_scale, False
+        )
+        scale: Any = 4 / 255 if noise_scale is None else noise_scale
         noise_dist = _resolve_uniform_noise(noise)
-        inputs_t: tuple[Tensor, ...] = inputs if isinstance(inputs, tuple) else (inputs,)
-        if not isinstance(relative_radius, bool):
-            raise TypeError(
-                f"`relative_radius` must be a bool, got {type(relative_radius).__name__}"
-            )
+        check_bool(relative, relative_name)
         if return_certificate:
-            refuse_input_dependent_scale(relative_radius, "relative_radius")
-        stdevs: Any = radius
-        relative = relative_radius
-        if inputs_t:
-            check_finite_inputs(inputs_t)
-            for i, x in enumerate(inputs_t):
-                if not x.is_floating_point():
-                    raise TypeError(f"`inputs`[{i}] must be floating point, got {x.dtype}")
-            if isinstance(noise_dist, UniformBallNoise):
-                stdevs = _ball_radius(radius, inputs_t, relative_radius)
-                relative = False
-            else:  # validate here so errors name `radius`, not the engine's `stdevs`
-                parse_scales(radius, inputs_t, relative=relative_radius, name="radius")
-        if additional_forward_args is not None:
-            kwargs["additional_forward_args"] = additional_forward_args
+            refuse_input_dependent_scale(relative, relative_name)
+        inputs_t, _ = format_float_inputs(inputs)
+        if isinstance(noise_dist, UniformBallNoise):
+            scale = _ball_scale(scale, inputs_t, relative, name, relative_name)
+            relative = False
+        else:  # validate here so errors name the argument the user passed (maybe `radius`)
+            parse_scales(scale, inputs_t, relative=relative, name=name)
         if self._default_method:
             kwargs.setdefault("abs", False)
         transform = kwargs.pop("transform", None)
         if transform is None:
             transform = self._transform_for(bool(return_certificate))
-        return super().attribute.__wrapped__(  # type: ignore[attr-defined]
-            self,
+        return self._run_preset(
             inputs,
-            nt_type="smoothgrad",
+            target,
+            additional_forward_args,
+            kwargs,
             nt_samples=nt_samples,
             nt_samples_batch_size=nt_samples_batch_size,
-            stdevs=stdevs,
+            noise_scale=scale,
             noise=noise_dist,
             transform=transform,
-            relative_stdevs=relative,
+            relative_noise_scale=relative,
             generator=generator,
             return_certificate=return_certificate,
             alpha=alpha,
-            target=target,
-            **kwargs,
         )
+
+
+def _renamed(kwargs: dict[str, Any], old: str, new: str, value: Any, default: Any) -> Any:
+    """Take a deprecated argument name from ``kwargs`` (warning), or the new one's value."""
+    if old not in kwargs:
+        return value
+    if value is not default:
+        raise TypeError(f"pass `{new}` or its deprecated name `{old}`, not both")
+    warn_deprecated(
+        f"UniformSmoothedAttribution's `{old}` is deprecated, pass `{new}` (`radius` is the "
+        "certificates' perturbation size, `noise_scale` the noise's native scale)"
+    )
+    return kwargs.pop(old)
 
 
 def _resolve_uniform_noise(noise: Any) -> UniformCubeNoise | UniformBallNoise:
@@ -278,20 +286,23 @@ def _resolve_uniform_noise(noise: Any) -> UniformCubeNoise | UniformBallNoise:
     raise ValueError(f"`noise` must be one of {NOISE_NAMES}, got {noise!r}")
 
 
-def _ball_radius(
-    radius: Any, inputs: tuple[Tensor, ...], relative: bool
+def _ball_scale(
+    scale: Any, inputs: tuple[Tensor, ...], relative: bool, name: str, relative_name: str
 ) -> Tensor | tuple[Tensor, ...]:
     """One radius per example shared by all inputs, as per-input broadcastable tensors."""
-    scales = parse_scales(radius, inputs, relative=False, name="radius")
+    scales = parse_scales(scale, inputs, relative=False, name=name)
     batch = inputs[0].shape[0]
     shapes = [tuple(x.shape) for x in inputs]
-    per_example = check_ball_scales(shapes, scales, name="radius")
+    per_example = check_ball_scales(shapes, scales, name=name)
     per_example = per_example.to(torch.float64).expand(batch).clone()
     if relative:
         flat = torch.cat([x.detach().reshape(batch, -1).to(torch.float64) for x in inputs], 1)
         span = flat.max(dim=1).values - flat.min(dim=1).values
         if (span <= 0).any():
-            raise ValueError("relative `radius` needs inputs with a non-constant range per example")
+            raise ValueError(
+                f"relative `{relative_name.removeprefix('relative_')}` needs inputs with a "
+                "non-constant range per example"
+            )
         per_example = per_example * span
     out = tuple(per_example.to(x.dtype).reshape((batch,) + (1,) * (x.dim() - 1)) for x in inputs)
     return out if len(out) > 1 else out[0]

@@ -7,15 +7,19 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from captum_certified._utils.validation import check_int, check_positive, resolve_count
+from captum_certified._utils.validation import (
+    check_count_spec,
+    check_int,
+    check_positive,
+    resolve_count,
+)
 from captum_certified.train._core.checks import (
     SurrogateForward,
     check_box,
-    check_count,
-    check_reduction,
     frozen_eval,
 )
 from captum_certified.train._core.inner_max import linf_pgd
+from captum_certified.train._core.reduce import ReducedRegularizer
 
 
 def class_gradients(model, x: Tensor, y: Tensor, *, create_graph: bool = True) -> tuple:
@@ -60,7 +64,7 @@ def art_triplet(model, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
     return F.softplus(-(d_an - d_ap))
 
 
-class ARTRegularizer:
+class ARTRegularizer(ReducedRegularizer):
     r"""ART's triplet soft margin (see :func:`art_triplet`), reduced over the ``2 bsz`` rows.
 
     The input is aligned with the true-class gradient and pushed away from the gradient of
@@ -76,15 +80,8 @@ class ARTRegularizer:
         >>> value = reg(model, x, x_adv, y)
     """
 
-    def __init__(self, reduction: str = "mean") -> None:
-        self.reduction = check_reduction(reduction)
-
-    def __call__(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
-        values = art_triplet(model, x, x_adv, y)
-        return values.sum() if self.reduction == "sum" else values.mean()
-
-    def __repr__(self) -> str:
-        return f"ARTRegularizer(reduction={self.reduction!r})"
+    def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
+        return art_triplet(model, x, x_adv, y)
 
 
 class ARTAttack:
@@ -128,7 +125,7 @@ class ARTAttack:
         self.epsilon = check_positive(epsilon, "epsilon")
         self.step_size = check_positive(step_size, "step_size")
         self.steps = check_int(steps, "steps", 1)
-        self.k = check_count(k, "k")
+        self.k = check_count_spec(k, "k")
         self.surrogate = SurrogateForward(softplus_beta)
         self.lower, self.upper = check_box(lower_bound, upper_bound)
         self.generator = generator

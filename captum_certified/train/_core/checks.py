@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Callable, Iterator
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
 from torch import Tensor, nn
 
-from captum_certified._utils.validation import check_positive_float, check_positive_int
+from captum_certified._utils.validation import check_choice, check_positive, check_positive_int
 from captum_certified.robust._core.surrogate import softplus_surrogate
 
 REDUCTIONS = ("sum", "mean")
@@ -18,24 +18,11 @@ OBJECTIVES = ("ar", "adv_ar")
 
 
 def check_reduction(reduction: str) -> str:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"`reduction` must be one of {REDUCTIONS}, got {reduction!r}")
-    return reduction
+    return check_choice(reduction, REDUCTIONS, "reduction")
 
 
 def check_objective(objective: str) -> str:
-    if objective not in OBJECTIVES:
-        raise ValueError(f"`objective` must be one of {OBJECTIVES}, got {objective!r}")
-    return objective
-
-
-def check_nonnegative_float(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"`{name}` must be a float >= 0, got {type(value).__name__}")
-    value = float(value)
-    if not (value >= 0 and value < float("inf")):
-        raise ValueError(f"`{name}` must be finite and >= 0, got {value}")
-    return value
+    return check_choice(objective, OBJECTIVES, "objective")
 
 
 def check_box(lower: float, upper: float) -> tuple[float, float]:
@@ -82,33 +69,15 @@ def check_labels(y: Tensor, num_classes: int) -> None:
         raise ValueError(f"`y` holds labels outside 0..{num_classes - 1}: {y.tolist()}")
 
 
-def check_count(k: int | float, name: str) -> int | float:
-    if isinstance(k, bool) or not isinstance(k, Real):
-        raise TypeError(f"`{name}` must be an int count or a float fraction")
-    if isinstance(k, Integral):
-        return check_positive_int(int(k), name)
-    k = check_positive_float(k, name)
-    if k > 1:
-        raise ValueError(f"`{name}` as a fraction must be in (0, 1], got {k}")
-    return k
-
-
 @contextlib.contextmanager
 def frozen_eval(model: nn.Module) -> Iterator[None]:
     """Eval mode and no parameter gradients for an inner maximisation; every module's
     train flag and every parameter's ``requires_grad`` are restored afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
+    with restored_state(model):
         model.eval()
-        for p, _ in flags:
+        for p in model.parameters():
             p.requires_grad_(False)
         yield
-    finally:
-        for m, mode in modes:
-            m.training = mode
-        for p, flag in flags:
-            p.requires_grad_(flag)
 
 
 @contextlib.contextmanager
@@ -135,7 +104,7 @@ class SurrogateForward:
     """
 
     def __init__(self, beta: float | None) -> None:
-        self.beta = None if beta is None else check_positive_float(beta, "softplus_beta")
+        self.beta = None if beta is None else check_positive(beta, "softplus_beta")
         self._twin: nn.Module | None = None
         self._of: weakref.ref | None = None
 

@@ -11,14 +11,12 @@ from captum_certified._utils.validation import check_int, check_positive
 from captum_certified.train._core.checks import (
     SurrogateForward,
     check_box,
-    check_nonnegative_float,
-    check_reduction,
     check_steps,
     frozen_eval,
 )
 from captum_certified.train._core.inner_max import linf_pgd
 from captum_certified.train._core.paths import loss_ig
-from captum_certified.train._core.reduce import reduce
+from captum_certified.train._core.reduce import PathRegularizer
 
 
 def ig_l1(model, x: Tensor, x_end: Tensor, y: Tensor, n_steps: int) -> Tensor:
@@ -26,7 +24,7 @@ def ig_l1(model, x: Tensor, x_end: Tensor, y: Tensor, n_steps: int) -> Tensor:
     return loss_ig(model, x, x_end, y, n_steps).reshape(x.shape[0], -1).abs().sum(dim=1)
 
 
-class IGNormRegularizer:
+class IGNormRegularizer(PathRegularizer):
     r"""``||IG(x, x')||_1``: the l1 norm of the integrated gradients of the cross-entropy
     along ``x -> x'`` (right Riemann sum over ``n_steps`` points), reduced over the batch.
 
@@ -40,15 +38,8 @@ class IGNormRegularizer:
         >>> value = reg(model, x, x_adv, y)      # scalar with a graph to the parameters
     """
 
-    def __init__(self, n_steps: int = 50, reduction: str = "sum") -> None:
-        self.n_steps, _ = check_steps(n_steps, 1)
-        self.reduction = check_reduction(reduction)
-
-    def __call__(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
-        return reduce(ig_l1(model, x, x_adv, y, self.n_steps), self.reduction)
-
-    def __repr__(self) -> str:
-        return f"IGNormRegularizer(n_steps={self.n_steps}, reduction={self.reduction!r})"
+    def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
+        return ig_l1(model, x, x_adv, y, self.n_steps)
 
 
 class IGNormAttack:
@@ -102,8 +93,8 @@ class IGNormAttack:
         self.step_size = check_positive(step_size, "step_size")
         self.steps = check_int(steps, "steps", 1)
         self.n_steps, self.approx_factor = check_steps(n_steps, approx_factor)
-        self.loss_weight = check_nonnegative_float(loss_weight, "loss_weight")
-        self.ig_weight = check_nonnegative_float(ig_weight, "ig_weight")
+        self.loss_weight = check_positive(loss_weight, "loss_weight", allow_zero=True)
+        self.ig_weight = check_positive(ig_weight, "ig_weight", allow_zero=True)
         self.lower, self.upper = check_box(lower_bound, upper_bound)
         self.random_start = bool(random_start)
         self.surrogate = SurrogateForward(softplus_beta)

@@ -10,11 +10,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from captum_certified._utils.validation import check_positive
 from captum_certified.train._core.art import ARTAttack, ARTRegularizer
 from captum_certified.train._core.checks import (
     check_call,
     check_labels,
-    check_nonnegative_float,
     check_objective,
     check_reduction,
     frozen_eval,
@@ -81,13 +81,13 @@ class AttributionalLoss(nn.Module):
             ws = list(weights)  # type: ignore[arg-type]
             if len(ws) != len(regs):
                 raise ValueError(f"`weights` has {len(ws)} entries for {len(regs)} regularizers")
-        self.weights = [check_nonnegative_float(w, "weights") for w in ws]
+        self.weights = [check_positive(w, "weights", allow_zero=True) for w in ws]
         self.regularizers = regs
         if attack is not None and not callable(attack):
             raise TypeError("`attack` must be a callable (model, x, y) -> x_adv")
         self.attack = attack
         self.objective = check_objective(objective)
-        self.ce_weight = check_nonnegative_float(ce_weight, "ce_weight")
+        self.ce_weight = check_positive(ce_weight, "ce_weight", allow_zero=True)
         self.reduction = check_reduction(reduction)
         self.last_terms: dict[str, float] = {}
 
@@ -119,6 +119,37 @@ class AttributionalLoss(nn.Module):
             f"objective={self.objective!r}, ce_weight={self.ce_weight}, weights={self.weights}, "
             f"regularizers={self.regularizers}, attack={type(self.attack).__name__}"
         )
+
+
+def _chen_attack(
+    objective: str,
+    weight: float,
+    epsilon: float,
+    step_size: float,
+    steps: int,
+    n_steps: int,
+    approx_factor: int,
+    lower_bound: float,
+    upper_bound: float,
+    softplus_beta: float | None,
+    generator: torch.Generator | None,
+) -> IGNormAttack:
+    """Chen et al.'s inner maximisation for an objective: ``||IG||_1`` (``"ar"``) or
+    ``CE(x') + weight * ||IG||_1`` (``"adv_ar"``), on the approximate IG."""
+    loss_weight, ig_weight = (0.0, 1.0) if objective == "ar" else (1.0, weight)
+    return IGNormAttack(
+        epsilon,
+        step_size,
+        steps,
+        n_steps,
+        approx_factor,
+        loss_weight,
+        ig_weight,
+        lower_bound,
+        upper_bound,
+        softplus_beta=softplus_beta,
+        generator=generator,
+    )
 
 
 def _name(reg: Any, i: int) -> str:
@@ -171,19 +202,11 @@ class IGNormLoss(AttributionalLoss):
         softplus_beta: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        attack = IGNormAttack(
-            epsilon,
-            step_size,
-            steps,
-            n_steps,
-            approx_factor,
-            0.0,
-            1.0,
-            lower_bound,
-            upper_bound,
-            softplus_beta=softplus_beta,
-            generator=generator,
-        )
+        lam = check_positive(lam, "lam", allow_zero=True)
+        attack = _chen_attack(
+            "ar", lam, epsilon, step_size, steps, n_steps, approx_factor,
+            lower_bound, upper_bound, softplus_beta, generator,
+        )  # fmt: skip
         super().__init__(
             [IGNormRegularizer(n_steps, reduction)], [lam], attack, "ar", 1.0, reduction
         )
@@ -230,20 +253,11 @@ class IGSumNormLoss(AttributionalLoss):
         softplus_beta: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        beta = check_nonnegative_float(beta, "beta")
-        attack = IGNormAttack(
-            epsilon,
-            step_size,
-            steps,
-            n_steps,
-            approx_factor,
-            1.0,
-            beta,
-            lower_bound,
-            upper_bound,
-            softplus_beta=softplus_beta,
-            generator=generator,
-        )
+        beta = check_positive(beta, "beta", allow_zero=True)
+        attack = _chen_attack(
+            "adv_ar", beta, epsilon, step_size, steps, n_steps, approx_factor,
+            lower_bound, upper_bound, softplus_beta, generator,
+        )  # fmt: skip
         super().__init__(
             [IGNormRegularizer(n_steps, reduction)], [beta], attack, "adv_ar", 1.0, reduction
         )
@@ -296,22 +310,12 @@ class SarkarLoss(AttributionalLoss):
         softplus_beta: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        lam = check_nonnegative_float(lam, "lam")
+        lam = check_positive(lam, "lam", allow_zero=True)
         objective = check_objective(objective)
-        loss_weight, ig_weight = (0.0, 1.0) if objective == "ar" else (1.0, lam)
-        attack = IGNormAttack(
-            epsilon,
-            step_size,
-            steps,
-            n_steps,
-            approx_factor,
-            loss_weight,
-            ig_weight,
-            lower_bound,
-            upper_bound,
-            softplus_beta=softplus_beta,
-            generator=generator,
-        )
+        attack = _chen_attack(
+            objective, lam, epsilon, step_size, steps, n_steps, approx_factor,
+            lower_bound, upper_bound, softplus_beta, generator,
+        )  # fmt: skip
         regs: list[Regularizer] = [
             CACRRegularizer(n_steps, reduction),
             WACRRegularizer(n_steps, reduction),
@@ -338,10 +342,10 @@ class SSRLoss(AttributionalLoss):
     """
 
     def __init__(self, alpha: float = 0.3, scale: float = 0.3) -> None:
-        alpha = check_nonnegative_float(alpha, "alpha")
+        alpha = check_positive(alpha, "alpha", allow_zero=True)
         if alpha > 1:
             raise ValueError(f"`alpha` must be in [0, 1], got {alpha}")
-        scale = check_nonnegative_float(scale, "scale")
+        scale = check_positive(scale, "scale", allow_zero=True)
         super().__init__([SSRRegularizer("mean")], [alpha * scale], None, "ar", 1 - alpha, "mean")
 
 

@@ -8,8 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from captum_certified.robust._core.explainer import EXPLAINERS, differentiable_attribution
-from captum_certified.train._core.checks import check_reduction
-from captum_certified.train._core.reduce import reduce
+from captum_certified.train._core.reduce import ReducedRegularizer
 
 DISTANCES = ("l1", "l2", "cosine", "kl")
 
@@ -48,7 +47,7 @@ def map_distance(a: Tensor, b: Tensor, distance: str) -> Tensor:
     return (la.exp() * (la - lb)).sum(dim=1)
 
 
-class MapDistanceRegularizer:
+class MapDistanceRegularizer(ReducedRegularizer):
     r"""``dist(A(x), A(x'))`` for a differentiable attribution ``A`` (the true class ``y``),
     reduced over the batch: ``"l1"`` / ``"l2"`` norms of the difference, ``"cosine"``
     distance ``1 - cos``, or ``"kl"``: ``KL(softmax A(x) || softmax A(x'))`` over features.
@@ -85,18 +84,15 @@ class MapDistanceRegularizer:
             raise ValueError(f"`explainer` must be one of {EXPLAINERS}, got {explainer!r}")
         if distance not in DISTANCES:
             raise ValueError(f"`distance` must be one of {DISTANCES}, got {distance!r}")
+        super().__init__(reduction)
         self.explainer, self.distance = explainer, distance
-        self.reduction = check_reduction(reduction)
         self.generator = generator
         self.options = explainer_kwargs
 
-    def __call__(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
+    def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
         a = attribution_with_graph(model, x, y, self.explainer, self.generator, self.options)
         b = attribution_with_graph(model, x_adv, y, self.explainer, self.generator, self.options)
-        return reduce(map_distance(a, b, self.distance), self.reduction)
+        return map_distance(a, b, self.distance)
 
-    def __repr__(self) -> str:
-        return (
-            f"MapDistanceRegularizer({self.explainer!r}, {self.distance!r}, "
-            f"reduction={self.reduction!r})"
-        )
+    def _options(self) -> str:
+        return f"{self.explainer!r}, {self.distance!r}, {super()._options()}"

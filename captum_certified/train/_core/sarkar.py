@@ -11,9 +11,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from captum_certified.train._core.checks import check_reduction, check_steps
 from captum_certified.train._core.paths import class_ig, loss_ig, pixel_map
-from captum_certified.train._core.reduce import reduce
+from captum_certified.train._core.reduce import PathRegularizer
 
 
 def cacr(model, x_adv: Tensor, y: Tensor, n_steps: int) -> Tensor:
@@ -43,7 +42,7 @@ def wacr(model, x: Tensor, x_adv: Tensor, y: Tensor, n_steps: int) -> Tensor:
     return torch.where(same, b * c, c.abs()).sum(dim=1)
 
 
-class CACRRegularizer:
+class CACRRegularizer(PathRegularizer):
     r"""Sarkar et al.'s class attribution change regularizer L_CACR (see :func:`cacr`),
     reduced over the batch. Inputs with more than two dims are ``(bsz, C, ...)``; the
     attributions are summed over the channel axis 1 before the pixel softmax.
@@ -59,18 +58,11 @@ class CACRRegularizer:
         >>> value = reg(model, x, x_adv, y)
     """
 
-    def __init__(self, n_steps: int = 50, reduction: str = "sum") -> None:
-        self.n_steps, _ = check_steps(n_steps, 1)
-        self.reduction = check_reduction(reduction)
-
-    def __call__(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
-        return reduce(cacr(model, x_adv, y, self.n_steps), self.reduction)
-
-    def __repr__(self) -> str:
-        return f"CACRRegularizer(n_steps={self.n_steps}, reduction={self.reduction!r})"
+    def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
+        return cacr(model, x_adv, y, self.n_steps)
 
 
-class WACRRegularizer:
+class WACRRegularizer(PathRegularizer):
     r"""Sarkar et al.'s weighted attribution change regularizer L_WACR (see :func:`wacr`),
     reduced over the batch.
 
@@ -84,12 +76,5 @@ class WACRRegularizer:
         >>> value = reg(model, x, x_adv, y)
     """
 
-    def __init__(self, n_steps: int = 50, reduction: str = "sum") -> None:
-        self.n_steps, _ = check_steps(n_steps, 1)
-        self.reduction = check_reduction(reduction)
-
-    def __call__(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
-        return reduce(wacr(model, x, x_adv, y, self.n_steps), self.reduction)
-
-    def __repr__(self) -> str:
-        return f"WACRRegularizer(n_steps={self.n_steps}, reduction={self.reduction!r})"
+    def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
+        return wacr(model, x, x_adv, y, self.n_steps)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from captum_certified.train._core.checks import check_reduction
-from captum_certified.train._core.reduce import reduce
+from captum_certified.train._core.reduce import ReducedRegularizer
 
 
 def logit_jacobian(model, x: Tensor, *, create_graph: bool = True) -> tuple[Tensor, Tensor]:
@@ -50,7 +49,7 @@ def ssr_beta(model, x: Tensor) -> tuple[Tensor, Tensor]:
     return torch.linalg.eigvalsh(gram)[:, -1], z
 
 
-class SSRRegularizer:
+class SSRRegularizer(ReducedRegularizer):
     r"""SSR's curvature term ``beta(x) = lambda_max(W A W^T)`` (see :func:`ssr_beta`), at the
     clean point (``x_adv`` is ignored), reduced over the batch.
 
@@ -67,11 +66,5 @@ class SSRRegularizer:
         >>> value = reg(model, x, x, y)
     """
 
-    def __init__(self, reduction: str = "mean") -> None:
-        self.reduction = check_reduction(reduction)
-
-    def __call__(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
-        return reduce(ssr_beta(model, x)[0], self.reduction)
-
-    def __repr__(self) -> str:
-        return f"SSRRegularizer(reduction={self.reduction!r})"
+    def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
+        return ssr_beta(model, x)[0]
