@@ -80,7 +80,7 @@ def examples(count: int = 8):
 
 def laplace_digits(model, x, y, n: int) -> None:
     print(f"\n== 1b. Digits, RenyiRobustSmooth topk, Laplace b = {SIGMA}, n = {n} ==")
-    rrs = RenyiRobustSmooth(model, k=TAU, scoring="topk")
+    rrs = RenyiRobustSmooth(model, sparsity=TAU, scoring="topk")
     _, cert = rrs.attribute(
         x,
         target=y,

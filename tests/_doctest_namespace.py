@@ -34,12 +34,7 @@ NEEDS = {"captum_certified.interop._core.quantus_adapter": "quantus"}
 
 #: docstrings whose examples print a value without stating it (rdp.py and rdp_topk.py are being
 #: split in issue 11): remove an entry once its example states its output
-NOT_YET = {
-    "captum_certified.certify._core.rdp.convert_radius",
-    "captum_certified.certify._core.rdp_topk.RDPTopKCertificate.certified_radius",
-    "captum_certified.certify._core.rdp_topk.RDPTopKCertificate.certifying_method",
-    "captum_certified.certify._core.rdp_topk.RDPTopKCertificate.topk_overlap",
-}
+NOT_YET: set[str] = set()
 
 
 class ImageClassifier(nn.Module):
@@ -105,11 +100,20 @@ def _gaussian(ns: dict[str, Any]) -> dict[str, Any]:
     return {"ssg": ssg, "cert": cert}
 
 
+def _renyi(ns: dict[str, Any]) -> dict[str, Any]:
+    from captum_certified.attr import RenyiRobustSmooth
+
+    rrs = RenyiRobustSmooth(ns["model"], sparsity=0.1)
+    kwargs = {"nt_samples": 128, "noise": "laplace", "noise_scale": 0.5, "alpha": 0.05}
+    _, cert = _certify(rrs, ns, target=ns["y"], **kwargs)
+    return {"rrs": rrs, "cert": cert}
+
+
 def _uniform(ns: dict[str, Any]) -> dict[str, Any]:
     from captum_certified.attr import UniformSmoothedAttribution
 
     usa = UniformSmoothedAttribution(ns["model"])
-    kwargs = {"nt_samples": 2048, "radius": 2.0, "noise": "l2_ball", "alpha": 0.05}
+    kwargs = {"nt_samples": 2048, "noise_scale": 2.0, "noise": "l2_ball", "alpha": 0.05}
     _, cert = _certify(usa, ns, target=ns["y"], **kwargs)
     return {"usa": usa, "cert": cert}
 
@@ -127,7 +131,7 @@ def _cube(ns: dict[str, Any]) -> dict[str, Any]:
         transform=TopKBinarize(0.1),
         certifier=CubeTopKCertifier(),
     )
-    _, cert = _certify(cw, ns, target=0, nt_samples=256, stdevs=0.5)
+    _, cert = _certify(cw, ns, target=0, nt_samples=256, noise_scale=0.5)
     return {"cert": cert}
 
 
@@ -150,6 +154,7 @@ MODULE_NAMES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "captum_certified.attr._core.uniform_smoothed": _uniform,
     "captum_certified.certify._core.cosine": _uniform,
     "captum_certified.certify._core.gaussian_topk": _gaussian,
+    "captum_certified.certify._core.rdp_certificate": _renyi,
     "captum_certified.certify._core.cube_topk": _cube,
     "captum_certified.certify._core.feature": _feature,
     "captum_certified.metrics._core.certified": lambda ns: {**_gaussian(ns), **_uniform(ns)},

@@ -9,7 +9,12 @@ from captum._utils.common import _run_forward
 from captum._utils.gradient import compute_gradients
 from torch import Tensor
 
-__all__ = ["compute_gradients", "graph_output_gradients", "summed_output_gradients"]
+__all__ = [
+    "call_attribute",
+    "compute_gradients",
+    "graph_output_gradients",
+    "summed_output_gradients",
+]
 
 
 def summed_output_gradients(
@@ -49,3 +54,32 @@ def graph_output_gradients(
     return summed_output_gradients(
         forward_fn, inputs, target_ind, additional_forward_args, create_graph=True
     )
+
+
+def call_attribute(method: Any, inputs: Any, kwargs: dict[str, Any], graph: bool = False) -> Any:
+    """``method.attribute(inputs, **kwargs)`` as the engine and the attacks run it.
+
+    A Captum gradient method (``gradient_func`` is Captum's ``compute_gradients``:
+    ``Saliency``, ``InputXGradient``, ``IntegratedGradients``, ...) gets, for the duration of
+    the call only, the identical single-root gradient :func:`summed_output_gradients`, or
+    :func:`graph_output_gradients` when ``graph`` (a differentiable map). ``graph`` with any
+    other method is a ``TypeError``. The undecorated ``attribute`` is called, as Captum's
+    ``NoiseTunnel`` does, so usage is logged once per user call.
+    """
+    swap = getattr(method, "gradient_func", None) is compute_gradients
+    if graph and not swap:
+        raise TypeError(
+            "`create_graph=True` needs a Captum gradient method that computes gradients "
+            f"with `gradient_func` (Saliency, InputXGradient, ...), got {type(method).__name__}"
+        )
+    if swap:
+        method.gradient_func = graph_output_gradients if graph else summed_output_gradients
+    try:
+        # methods without @log_usage() have no __wrapped__ and are called directly
+        unwrapped = getattr(type(method).attribute, "__wrapped__", None)
+        if unwrapped is not None:
+            return unwrapped(method, inputs, **kwargs)
+        return method.attribute(inputs, **kwargs)
+    finally:
+        if swap:
+            method.gradient_func = compute_gradients

@@ -58,7 +58,7 @@ def certify_example(
             "radius_at_level": float(cert.certified_radius(min_cosine=config.level)[0]),
         }
     if config.method == "renyi":
-        explainer = RenyiRobustSmooth(model, k=sparsity)
+        explainer = RenyiRobustSmooth(model, sparsity=sparsity)
         attr, cert = explainer.attribute(
             x, noise=config.noise, noise_scale=config.scale, bound=bound, **common
         )

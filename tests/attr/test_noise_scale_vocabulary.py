@@ -142,7 +142,7 @@ def test_noise_scale_is_the_native_scale(noise, variance, kurtosis):
 def test_presets_take_noise_scale():
     model = _model()
     kw = dict(target=0, nt_samples=8, nt_samples_batch_size=8)
-    rrs = RenyiRobustSmooth(model, k=2)
+    rrs = RenyiRobustSmooth(model, sparsity=2)
     # the default scale stays 0.25 whichever name is used
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -209,7 +209,7 @@ def test_deprecation_warnings_point_at_the_callers_line():
         lambda: CertifiedWrapper(Saliency(model), noise="laplace").attribute(
             x, target=0, nt_samples=2, stdevs=0.3
         ),
-        lambda: RenyiRobustSmooth(model, k=2).attribute(
+        lambda: RenyiRobustSmooth(model, sparsity=2).attribute(
             x, target=0, nt_samples=2, noise="laplace", stdevs=0.3
         ),
         lambda: UniformSmoothedAttribution(model).attribute(x, target=0, nt_samples=2, radius=0.3),

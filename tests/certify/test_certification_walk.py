@@ -187,7 +187,7 @@ def _presets():
             GAUSSIAN_SCALES,
         ),
         "SparseSmoothGrad": (lambda: SparseSmoothGrad(model, sparsity=2), GAUSSIAN_SCALES),
-        "RenyiRobustSmooth": (lambda: RenyiRobustSmooth(model, k=2), GAUSSIAN_SCALES),
+        "RenyiRobustSmooth": (lambda: RenyiRobustSmooth(model, sparsity=2), GAUSSIAN_SCALES),
         "UniformSmoothedAttribution": (
             lambda: UniformSmoothedAttribution(model),
             [("noise_scale", "relative_noise_scale")],

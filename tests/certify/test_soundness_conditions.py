@@ -91,7 +91,7 @@ def test_relative_scale_refused_by_every_preset():
     with pytest.raises(ValueError, match="relative_stdevs"):
         SparseSmoothGrad(model, sparsity=2).attribute(x, stdevs=0.2, relative_stdevs=True, **kw)
     with pytest.raises(ValueError, match="relative_stdevs"):
-        RenyiRobustSmooth(model, k=2).attribute(x, stdevs=0.2, relative_stdevs=True, **kw)
+        RenyiRobustSmooth(model, sparsity=2).attribute(x, stdevs=0.2, relative_stdevs=True, **kw)
     for noise in ("cube", "l2_ball"):
         with pytest.raises(ValueError, match="relative_radius"):
             UniformSmoothedAttribution(model).attribute(

@@ -313,7 +313,7 @@ def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
         *SMALL,
     ]
     assert main(args) == 0
-    _, cert = RenyiRobustSmooth(model, k=0.2).attribute(
+    _, cert = RenyiRobustSmooth(model, sparsity=0.2).attribute(
         x0,
         target=y0,
         noise="laplace",

@@ -133,7 +133,7 @@ def test_registry_and_argument_checks():
 def test_generalized_gaussian_has_no_certificate():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
     x = torch.rand(2, 4)
-    rrs = RenyiRobustSmooth(model, k=2)
+    rrs = RenyiRobustSmooth(model, sparsity=2)
     # smoothing works
     attr = rrs.attribute(
         x,

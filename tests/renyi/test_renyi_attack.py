@@ -45,7 +45,7 @@ def setup():
     x, y = x[correct], y[correct]
     certs = {}
     for noise in ("laplace", "gaussian"):
-        attr, cert = RenyiRobustSmooth(model, k=KEEP, scoring="topk").attribute(
+        attr, cert = RenyiRobustSmooth(model, sparsity=KEEP, scoring="topk").attribute(
             x,
             target=y,
             nt_samples=N,

@@ -43,7 +43,7 @@ def reference_map(model, x, y, *, n, chunk, b, keep, seed, scores=None):
 def test_issue_example_and_reference(digits):
     model, x, y = digits
     x, y = x[:3], y[:3]
-    rrs = RenyiRobustSmooth(model, k=0.1, scoring="topk")
+    rrs = RenyiRobustSmooth(model, sparsity=0.1, scoring="topk")
     attr, cert = rrs.attribute(
         x,
         target=y,
@@ -92,7 +92,7 @@ def test_determinism_and_hygiene():
     )
     model.train()
     x = torch.rand(2, 3, 4)
-    rrs = RenyiRobustSmooth(model, k=3, scoring="geometric", gamma=0.7)
+    rrs = RenyiRobustSmooth(model, sparsity=3, scoring="geometric", gamma=0.7)
     state = torch.random.get_rng_state()
     kwargs = dict(
         target=1,
@@ -111,7 +111,7 @@ def test_determinism_and_hygiene():
     assert not torch.equal(a1, a3)
     # tuple inputs: the certificate counts the features of all input tensors
     two = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
-    rrs2 = RenyiRobustSmooth(lambda u, w: two(u) + two(w), k=2)
+    rrs2 = RenyiRobustSmooth(lambda u, w: two(u) + two(w), sparsity=2)
     out, cert = rrs2.attribute(
         (x, x.clone()),
         target=0,
@@ -129,17 +129,23 @@ def test_bad_arguments():
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
     x = torch.rand(2, 3, 4)
     for bad in (0, -1, 0.0, 1.5):
-        with pytest.raises(ValueError, match="`k`"):
-            RenyiRobustSmooth(model, k=bad)
-    with pytest.raises(ValueError, match="`sparsity`"):  # 20 > d = 12 features (transform's name)
-        RenyiRobustSmooth(model, k=20).attribute(x, target=0, nt_samples=2)
+        with pytest.raises(ValueError, match="`sparsity`"):
+            RenyiRobustSmooth(model, sparsity=bad)
+        # the deprecated name still works and its errors name it
+        with pytest.warns(DeprecationWarning, match="sparsity"):
+            with pytest.raises(ValueError, match="`k`"):
+                RenyiRobustSmooth(model, k=bad)
+    with pytest.raises(ValueError, match="`sparsity`"):  # 20 > d = 12 features
+        RenyiRobustSmooth(model, sparsity=20).attribute(x, target=0, nt_samples=2)
+    with pytest.raises(TypeError, match="sparsity"):
+        RenyiRobustSmooth(model, sparsity=2, k=2)
     with pytest.raises(ValueError, match="scoring"):
         RenyiRobustSmooth(model, scoring="cubic")
     with pytest.raises(ValueError, match="gamma"):
         RenyiRobustSmooth(model, scoring="geometric", gamma=2.0)
     with pytest.raises(ValueError, match="method"):
         RenyiRobustSmooth(model, method="equalized")
-    rrs = RenyiRobustSmooth(model, k=2)
+    rrs = RenyiRobustSmooth(model, sparsity=2)
     for bad in (-0.5, float("nan")):
         with pytest.raises(ValueError, match="stdevs"):
             rrs.attribute(x, target=0, nt_samples=2, noise="laplace", stdevs=bad)
@@ -158,11 +164,11 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="inputs"):
         rrs.attribute(x * float("nan"), target=0, nt_samples=2)
     with pytest.raises(ValueError, match="clopper_pearson"):
-        RenyiRobustSmooth(model, k=2, scoring="linear").attribute(
+        RenyiRobustSmooth(model, sparsity=2, scoring="linear").attribute(
             x, target=0, nt_samples=2, return_certificate=True, bound="clopper_pearson"
         )
     with pytest.raises(ValueError, match="phi"):
-        RenyiRobustSmooth(model, k=2, method="phi").attribute(
+        RenyiRobustSmooth(model, sparsity=2, method="phi").attribute(
             x, target=0, nt_samples=2, noise="laplace", return_certificate=True
         )
 
@@ -178,7 +184,7 @@ def test_gaussian_rdp_certifies_less_than_phi_on_the_same_samples(digits):
     a_ssg, c_ssg = SparseSmoothGrad(model, sparsity=8).attribute(
         x, generator=torch.Generator().manual_seed(0), **kw
     )
-    a_rrs, c_rrs = RenyiRobustSmooth(model, k=8, scoring="topk").attribute(
+    a_rrs, c_rrs = RenyiRobustSmooth(model, sparsity=8, scoring="topk").attribute(
         x, noise="gaussian", generator=torch.Generator().manual_seed(0), **kw
     )
     assert torch.equal(a_ssg, a_rrs)
@@ -205,7 +211,7 @@ def test_gaussian_rdp_certifies_less_than_phi_on_the_same_samples(digits):
 def test_laplace_noise_object_and_default_certifier():
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
     x = torch.rand(1, 12)
-    rrs = RenyiRobustSmooth(model, k=3)
+    rrs = RenyiRobustSmooth(model, sparsity=3)
     _, cert = rrs.attribute(
         x,
         target=0,
@@ -250,3 +256,20 @@ def test_engine_default_certifier_for_laplace_noise():
     cert._num_input_features = None  # as if built without the count
     with pytest.raises(ValueError, match="num_input_features"):
         cert.topk_overlap(3, 0.01, "linf")
+
+
+def test_k_is_the_deprecated_name_of_sparsity():
+    """``k=`` gives the same map as ``sparsity=`` (one transform), with a DeprecationWarning."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    x = torch.rand(2, 3, 4, generator=torch.Generator().manual_seed(0))
+    new = RenyiRobustSmooth(model, sparsity=3)
+    with pytest.warns(DeprecationWarning, match="sparsity"):
+        old = RenyiRobustSmooth(model, k=3)
+    assert new.sparsity == old.sparsity == 3
+    with pytest.warns(DeprecationWarning, match="sparsity"):
+        assert old.k == 3
+    kw = {"target": 0, "nt_samples": 8, "stdevs": 0.3}
+    a = new.attribute(x, generator=torch.Generator().manual_seed(1), **kw)
+    b = old.attribute(x, generator=torch.Generator().manual_seed(1), **kw)
+    assert torch.equal(a, b)
+    assert a.sum(dim=(1, 2)).allclose(torch.full((2,), 3.0))  # top-3 binary map, mean of 0/1

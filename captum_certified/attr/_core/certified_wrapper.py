@@ -10,11 +10,7 @@ from captum.attr import Attribution, GradientAttribution, NoiseTunnel
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_certified._utils.captum_compat import (
-    compute_gradients,
-    graph_output_gradients,
-    summed_output_gradients,
-)
+from captum_certified._utils.captum_compat import call_attribute
 from captum_certified._utils.expansion import (
     expand_additional_forward_args,
     expand_baselines,
@@ -551,28 +547,9 @@ class CertifiedWrapper(Attribution):
         return logits.argmax(dim=1)
 
     def _call_method(self, inputs: Any, kwargs: dict[str, Any], graph: bool = False) -> Any:
-        method = self.attribution_method
         # Captum's gradient methods differentiate every noisy sample's output as its own root;
-        # for the duration of the call use the identical single-root gradient (restored after),
-        # keeping the graph in graph mode.
-        swap = getattr(method, "gradient_func", None) is compute_gradients
-        if graph and not swap:
-            raise TypeError(
-                "`create_graph=True` needs a Captum gradient method that computes gradients "
-                f"with `gradient_func` (Saliency, InputXGradient, ...), got {type(method).__name__}"
-            )
-        if swap:
-            method.gradient_func = graph_output_gradients if graph else summed_output_gradients
-        try:
-            # Call the undecorated method, as NoiseTunnel does, so usage is logged once;
-            # methods without @log_usage() have no __wrapped__ and are called directly.
-            unwrapped = getattr(type(method).attribute, "__wrapped__", None)
-            if unwrapped is not None:
-                return unwrapped(method, inputs, **kwargs)
-            return method.attribute(inputs, **kwargs)
-        finally:
-            if swap:
-                method.gradient_func = compute_gradients
+        # the call uses the identical single-root gradient (with a graph in graph mode).
+        return call_attribute(self.attribution_method, inputs, kwargs, graph)
 
 
 def _reduce(stats: StreamingMoments, nt_type: str) -> Tensor:

@@ -10,7 +10,7 @@ from captum.attr import Attribution, Saliency
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_certified._utils.validation import check_count_spec
+from captum_certified._utils.validation import check_count_spec, warn_deprecated
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.certify import RDPTopKCertificate, RDPTopKCertifier
 from captum_certified.noise import NoiseDistribution, resolve_noise
@@ -44,9 +44,10 @@ class RenyiRobustSmooth(CertifiedWrapper):
 
     Args:
         forward_func (Callable): The model (or any function returning per-class scores).
-        k (int or float, optional): Support ``k'`` of the scoring family: a count or a
+        sparsity (int or float, optional): Support ``k'`` of the scoring family (the
+                    per-sample top count, named as in every transform): a count or a
                     fraction of the number of features ``d``. Ignored for a tensor
-                    ``scoring``. Default: 0.1
+                    ``scoring``. ``k=`` is its deprecated name. Default: 0.1
         scoring (str or Tensor, optional): ``"topk"`` (binary top-k', Levine's map),
                     ``"linear"``, ``"geometric"`` (``gamma^(r-1)`` on the top k'), or an
                     explicit non-negative, non-increasing scoring tensor. Default: "topk"
@@ -61,7 +62,7 @@ class RenyiRobustSmooth(CertifiedWrapper):
 
     Examples::
 
-        >>> rrs = RenyiRobustSmooth(model, k=0.1, scoring="topk")
+        >>> rrs = RenyiRobustSmooth(model, sparsity=0.1, scoring="topk")
         >>> attr, cert = rrs.attribute(x, target=y, nt_samples=128, noise="laplace",
         ...                            noise_scale=0.5, return_certificate=True, alpha=0.05,
         ...                            generator=torch.Generator().manual_seed(0))
@@ -74,18 +75,26 @@ class RenyiRobustSmooth(CertifiedWrapper):
     def __init__(
         self,
         forward_func: Callable[..., Tensor],
-        k: int | float = 0.1,
+        sparsity: int | float | None = None,
         scoring: str | Tensor = "topk",
         *,
         gamma: float = 0.9,
         attribution_method: Attribution | None = None,
         method: str = "best",
         orders: Tensor | None = None,
+        k: int | float | None = None,
     ) -> None:
-        # the preset's count is `k` (the transform's is `sparsity`): errors name `k` here
-        count = check_count_spec(k, "k") if isinstance(scoring, str) else None
-        transform = ScoringRescale(scoring, sparsity=count, gamma=gamma)
-        self.k = transform.sparsity
+        name = "sparsity"
+        if k is not None:
+            if sparsity is not None:
+                raise TypeError("pass `sparsity` only (`k` is its deprecated name)")
+            warn_deprecated("RenyiRobustSmooth(k=...) is deprecated; pass sparsity=... instead")
+            sparsity, name = k, "k"  # errors name the argument the user passed
+        count = check_count_spec(0.1 if sparsity is None else sparsity, name)
+        transform = ScoringRescale(
+            scoring, sparsity=count if isinstance(scoring, str) else None, gamma=gamma
+        )
+        self.sparsity = transform.sparsity
         self.scoring = scoring
         self.gamma = gamma
         super().__init__(
@@ -94,6 +103,12 @@ class RenyiRobustSmooth(CertifiedWrapper):
             transform=transform,
             certifier=RDPTopKCertifier(method=method, orders=orders),
         )
+
+    @property
+    def k(self) -> int | float | None:
+        """Deprecated name of :attr:`sparsity`."""
+        warn_deprecated("RenyiRobustSmooth.k is deprecated; use .sparsity")
+        return self.sparsity
 
     @overload
     def attribute(

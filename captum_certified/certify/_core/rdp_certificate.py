@@ -260,7 +260,7 @@ class RDPTopKCertificate(Certificate):
         Examples::
 
             >>> cert.certifying_method(k=0.2, radius=0.1)
-            ['laplace', 'laplace']
+            ['laplace', 'laplace', 'laplace', 'laplace']
         """
         count = self._count(k)
         p = self._norm(norm)
@@ -344,6 +344,7 @@ class RDPTopKCertificate(Certificate):
         Examples::
 
             >>> cert.topk_overlap(k=0.1, radius=0.05, norm="l1")
+            tensor([0.1316, 0.1711, 0.2105, 0.1842], dtype=torch.float64)
         """
         count = self._count(k)
         return self.certified_count(count, radius, norm, method).to(torch.float64) / count
@@ -376,6 +377,7 @@ class RDPTopKCertificate(Certificate):
         Examples::
 
             >>> cert.certified_radius(k=0.1, overlap=0.5, norm="linf")
+            tensor([0., 0., 0., 0.], dtype=torch.float64)
         """
         count = self._count(k)
         needed = needed_rank(overlap, count)

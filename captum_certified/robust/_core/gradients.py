@@ -19,11 +19,7 @@ from captum.attr import GradientAttribution, IntegratedGradients
 from torch import Tensor
 
 from captum_certified._utils import expansion
-from captum_certified._utils.captum_compat import (
-    compute_gradients,
-    graph_output_gradients,
-    summed_output_gradients,
-)
+from captum_certified._utils.captum_compat import call_attribute, compute_gradients
 from captum_certified._utils.validation import check_broadcasts, check_int
 
 Tensors = tuple[Tensor, ...]
@@ -144,29 +140,21 @@ def attribute_with_graph(
     ``IntegratedGradients``, ...) on ``model``, keeping the graph if ``create_graph``.
 
     Captum's own code computes the map; only its ``gradient_func`` is replaced by the
-    single-root gradient the engine uses (:func:`graph_output_gradients` with a graph,
-    :func:`summed_output_gradients` without), so the values are Captum's and, with
+    single-root gradient the engine uses (``graph_output_gradients`` with a graph,
+    ``summed_output_gradients`` without), so the values are Captum's and, with
     ``create_graph``, differentiable with respect to ``inputs`` and the model's parameters.
     The caller's tensors are not modified (inputs without a graph become fresh leaves).
     """
-    method = captum_method
-    instance = method(_checked_model(model, target))
+    instance = captum_method(_checked_model(model, target))
     if getattr(instance, "gradient_func", None) is not compute_gradients:
         raise TypeError(
-            f"{method.__name__} does not compute gradients with `gradient_func`; it cannot "
-            "keep a graph"
+            f"{captum_method.__name__} does not compute gradients with `gradient_func`; it "
+            "cannot keep a graph"
         )
-    instance.gradient_func = graph_output_gradients if create_graph else summed_output_gradients
     points = _points(inputs if create_graph else tuple(x.detach() for x in inputs))
-    attribute = getattr(method.attribute, "__wrapped__", method.attribute)  # log usage once
+    call_kwargs = {"target": target, "additional_forward_args": args if args else None, **kwargs}
     with torch.enable_grad():
-        out = attribute(
-            instance,
-            points,
-            target=target,
-            additional_forward_args=args if args else None,
-            **kwargs,
-        )
+        out = call_attribute(instance, points, call_kwargs, graph=create_graph)
     return tuple(out) if create_graph else tuple(o.detach() for o in out)
 
 
