@@ -87,7 +87,7 @@ def laplace_digits(model, x, y, n: int) -> None:
         nt_samples=n,
         nt_samples_batch_size=256,
         noise="laplace",
-        stdevs=SIGMA,
+        noise_scale=SIGMA,
         return_certificate=True,
         alpha=ALPHA,
         generator=torch.Generator().manual_seed(0),

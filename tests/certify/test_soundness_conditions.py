@@ -93,7 +93,12 @@ def test_relative_scale_refused_by_every_preset():
     with pytest.raises(ValueError, match="relative_stdevs"):
         RenyiRobustSmooth(model, sparsity=2).attribute(x, stdevs=0.2, relative_stdevs=True, **kw)
     for noise in ("cube", "l2_ball"):
-        with pytest.raises(ValueError, match="relative_radius"):
+        with pytest.raises(ValueError, match="relative_noise_scale"):
+            UniformSmoothedAttribution(model).attribute(
+                x, noise_scale=0.2, noise=noise, relative_noise_scale=True, **kw
+            )
+        # the deprecated names are refused the same way, and named
+        with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="relative_radius"):
             UniformSmoothedAttribution(model).attribute(
                 x, radius=0.2, noise=noise, relative_radius=True, **kw
             )
@@ -129,11 +134,11 @@ def test_gaussian_rule_on_cube_noise_is_beaten_in_closed_form_and_refused():
     cw = CertifiedWrapper(
         _Identity(), noise="cube", transform=TopKBinarize(1), certifier=GaussianTopKCertifier()
     )
-    mean = cw.attribute(x, nt_samples=20000, stdevs=r, generator=_gen())
+    mean = cw.attribute(x, nt_samples=20000, noise_scale=r, generator=_gen())
     assert abs(mean[0, 1].item() - p_other) < 5 * math.sqrt(p_other * (1 - p_other) / 20000)
     for noise in ("cube", "laplace", "l2_ball", GeneralizedGaussianNoise(1.5)):
         with pytest.raises(ValueError, match="noise"):
-            cw.attribute(x, nt_samples=8, stdevs=r, noise=noise, return_certificate=True)
+            cw.attribute(x, nt_samples=8, noise_scale=r, noise=noise, return_certificate=True)
 
 
 def test_noise_subclass_is_not_accepted_implicitly():
@@ -217,10 +222,10 @@ def test_input_dim_override_understates_the_worst_case_and_is_refused():
         certifier=CosineCertifier(input_dim=8),
     )
     with pytest.raises(ValueError, match="input_dim"):
-        cw.attribute(x, target=0, nt_samples=4, stdevs=r, return_certificate=True)
+        cw.attribute(x, target=0, nt_samples=4, noise_scale=r, return_certificate=True)
     # restating the true count is fine
     cw.certifier = CosineCertifier(input_dim=64)
-    _, cert = cw.attribute(x, target=0, nt_samples=4, stdevs=r, return_certificate=True)
+    _, cert = cw.attribute(x, target=0, nt_samples=4, noise_scale=r, return_certificate=True)
     assert cert.input_dim == 64
     with pytest.raises(AttributeError):
         cert.input_dim = 8
@@ -236,9 +241,9 @@ def test_num_input_features_override_is_refused_and_immutable():
         certifier=RDPTopKCertifier(num_input_features=8),
     )
     with pytest.raises(ValueError, match="num_input_features"):
-        cw.attribute(x, target=0, nt_samples=4, stdevs=0.5, return_certificate=True)
+        cw.attribute(x, target=0, nt_samples=4, noise_scale=0.5, return_certificate=True)
     cw.certifier = RDPTopKCertifier()
-    _, cert = cw.attribute(x, target=0, nt_samples=4, stdevs=0.5, return_certificate=True)
+    _, cert = cw.attribute(x, target=0, nt_samples=4, noise_scale=0.5, return_certificate=True)
     assert cert.num_input_features == 64
     # the l_inf radius converts through N: a smaller N would certify a larger radius
     with pytest.raises(ValueError, match="cannot be changed"):

@@ -34,8 +34,8 @@ def _batch(bsz: int = 3) -> tuple[np.ndarray, np.ndarray]:
 
 CASES = {
     "sparse_smoothgrad": (SparseSmoothGrad, {"sparsity": 0.2}, {"stdevs": 0.3}),
-    "renyi": (RenyiRobustSmooth, {"k": 0.2}, {"stdevs": 0.3}),
-    "uniform": (UniformSmoothedAttribution, {}, {"radius": 0.3, "noise": "cube"}),
+    "renyi": (RenyiRobustSmooth, {"sparsity": 0.2}, {"stdevs": 0.3}),
+    "uniform": (UniformSmoothedAttribution, {}, {"noise_scale": 0.3, "noise": "cube"}),
 }
 
 

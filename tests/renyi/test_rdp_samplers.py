@@ -104,7 +104,7 @@ def test_engine_adds_laplace_noise_with_stdevs_equal_to_b():
         {"noise": "laplace"},
         nt_samples=2000,
         nt_samples_batch_size=500,
-        stdevs=0.7,
+        noise_scale=0.7,
         generator=torch.Generator().manual_seed(0),
     ).to(torch.float64)
     assert noise.shape == (4000, 3, 4)
@@ -140,7 +140,7 @@ def test_generalized_gaussian_has_no_certificate():
         target=0,
         nt_samples=4,
         noise=GeneralizedGaussianNoise(1.5),
-        stdevs=0.3,
+        noise_scale=0.3,
         generator=torch.Generator().manual_seed(0),
     )
     assert attr.shape == x.shape

@@ -51,7 +51,7 @@ def setup():
             nt_samples=N,
             nt_samples_batch_size=2000,
             noise=noise,
-            stdevs=0.5,
+            noise_scale=0.5,
             return_certificate=True,
             alpha=0.05,
             generator=torch.Generator().manual_seed(0),

@@ -50,7 +50,7 @@ def test_issue_example_and_reference(digits):
         nt_samples=40,
         nt_samples_batch_size=16,
         noise="laplace",
-        stdevs=0.5,
+        noise_scale=0.5,
         return_certificate=True,
         alpha=0.05,
         generator=torch.Generator().manual_seed(1),
@@ -76,7 +76,7 @@ def test_issue_example_and_reference(digits):
         nt_samples=40,
         nt_samples_batch_size=16,
         noise="laplace",
-        stdevs=0.5,
+        noise_scale=0.5,
         return_certificate=True,
         generator=torch.Generator().manual_seed(1),
     )
@@ -99,7 +99,7 @@ def test_determinism_and_hygiene():
         nt_samples=20,
         nt_samples_batch_size=8,
         noise="laplace",
-        stdevs=0.3,
+        noise_scale=0.3,
         return_certificate=True,
     )
     a1, c1 = rrs.attribute(x, generator=torch.Generator().manual_seed(3), **kwargs)
@@ -147,13 +147,17 @@ def test_bad_arguments():
         RenyiRobustSmooth(model, method="equalized")
     rrs = RenyiRobustSmooth(model, sparsity=2)
     for bad in (-0.5, float("nan")):
-        with pytest.raises(ValueError, match="stdevs"):
-            rrs.attribute(x, target=0, nt_samples=2, noise="laplace", stdevs=bad)
-    # stdevs=0 is plain (unsmoothed) attribution, as in NoiseTunnel, but never certified
-    with pytest.raises(ValueError, match="`stdevs` must be > 0 .*certificate"):
+        with pytest.raises(ValueError, match="noise_scale"):
+            rrs.attribute(x, target=0, nt_samples=2, noise="laplace", noise_scale=bad)
+        with pytest.raises(ValueError, match="stdevs"):  # Gaussian: Captum's name
+            rrs.attribute(x, target=0, nt_samples=2, stdevs=bad)
+    # a zero scale is plain (unsmoothed) attribution, as in NoiseTunnel, but never certified
+    with pytest.raises(ValueError, match="`noise_scale` must be > 0 .*certificate"):
         rrs.attribute(
-            x, target=0, nt_samples=2, noise="laplace", stdevs=0.0, return_certificate=True
+            x, target=0, nt_samples=2, noise="laplace", noise_scale=0.0, return_certificate=True
         )
+    with pytest.raises(ValueError, match="`stdevs` must be > 0 .*certificate"):
+        rrs.attribute(x, target=0, nt_samples=2, stdevs=0.0, return_certificate=True)
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(ValueError, match="alpha"):
             rrs.attribute(x, target=0, nt_samples=2, return_certificate=True, alpha=bad)
@@ -217,7 +221,7 @@ def test_laplace_noise_object_and_default_certifier():
         target=0,
         nt_samples=30,
         noise=LaplaceNoise(),
-        stdevs=0.4,
+        noise_scale=0.4,
         return_certificate=True,
         generator=torch.Generator().manual_seed(0),
     )
@@ -240,7 +244,7 @@ def test_engine_default_certifier_for_laplace_noise():
         x,
         target=0,
         nt_samples=50,
-        stdevs=0.4,
+        noise_scale=0.4,
         return_certificate=True,
         generator=torch.Generator().manual_seed(0),
     )

@@ -44,7 +44,10 @@ def _flip_first_two(swap):
 def test_metrics_compare_attributions_and_exclude_label_changes(digits):
     model, x, y, swap = digits
     comp = AttributionAttackComparator(
-        model, Saliency(model), metrics={"topk": "topk", "kendall": "kendall"}, k=10
+        model,
+        Saliency(model),
+        metrics={"topk": "topk_intersection", "kendall": "kendall_tau"},
+        k=10,
     )
     comp.add_attack(lambda inputs: inputs.clone(), "identity")
     comp.add_attack(_flip_first_two(swap), "flip", additional_attack_arg_names=["target"])
@@ -61,7 +64,9 @@ def test_metrics_compare_attributions_and_exclude_label_changes(digits):
 
 def test_attempts_mean_worst_and_summary(digits):
     model, x, y, _ = digits
-    comp = AttributionAttackComparator(model, "saliency", metrics={"topk": "topk"}, k=10)
+    comp = AttributionAttackComparator(
+        model, "saliency", metrics={"topk": "topk_intersection"}, k=10
+    )
     attack = AttributionPGD(model, objective="random", k=10, lower_bound=0, upper_bound=1)
     gen = torch.Generator().manual_seed(0)
     comp.add_attack(
@@ -113,7 +118,9 @@ def test_string_and_captum_explainers_agree_and_reports_flag_failures(digits):
     shifted = lambda inputs: (inputs + 0.05).clamp(0, 1)  # noqa: E731
     results = []
     for explainer in ("saliency", Saliency(model)):
-        comp = AttributionAttackComparator(model, explainer, metrics={"topk": "topk"}, k=10)
+        comp = AttributionAttackComparator(
+            model, explainer, metrics={"topk": "topk_intersection"}, k=10
+        )
         comp.add_attack(shifted, "shift")
         comp.add_attack(failing_attack, "failing")
         results.append(comp.evaluate(x, target=y))

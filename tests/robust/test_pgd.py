@@ -213,10 +213,10 @@ def test_objectives_move_the_map_the_intended_way(digits):
     assert share(adv).mean() > share(clean).mean() + 0.05
     # mass center: the centre of mass moves
     attack = AttributionPGD(
-        model, "saliency", "mass_center", selection_metric="center_of_mass", **common
+        model, "saliency", "mass_center", selection_metric="center_of_mass_shift", **common
     )
     x_adv, report = attack.perturb(x, RADIUS, 0.03, 10, target=y, return_report=True)
-    assert report.higher_is_stronger and report.metric_name == "center_of_mass"
+    assert report.higher_is_stronger and report.metric_name == "center_of_mass_shift"
     assert report.metric.mean() > 0.3  # pixels; measured ~0.7 -- 1.0
     assert (report.objective < 0).all()
 

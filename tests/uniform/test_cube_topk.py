@@ -202,7 +202,7 @@ def test_engine_builds_it_and_refuses_other_noises():
         x,
         target=0,
         nt_samples=64,
-        stdevs=0.5,
+        noise_scale=0.5,
         return_certificate=True,
         generator=torch.Generator().manual_seed(0),
     )
@@ -222,6 +222,6 @@ def test_engine_builds_it_and_refuses_other_noises():
             noise="gaussian",
             transform=TopKBinarize(3),
             certifier=CubeTopKCertifier(),
-        ).attribute(x, target=0, nt_samples=4, stdevs=0.5, return_certificate=True)
+        ).attribute(x, target=0, nt_samples=4, noise_scale=0.5, return_certificate=True)
     with pytest.raises(ValueError, match="num_input_features"):
         make_cert([0.5], [0.5], n_in=0)

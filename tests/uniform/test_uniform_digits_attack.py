@@ -120,7 +120,7 @@ def test_attacks_never_beat_the_cosine_certificate():
 
     def smooth(points, targets, n, seed, certify=False):
         return usa.attribute(
-            points, target=targets, nt_samples=n, nt_samples_batch_size=4096, radius=R,
+            points, target=targets, nt_samples=n, nt_samples_batch_size=4096, noise_scale=R,
             noise="l2_ball", transform=UnitL2Normalize(), return_certificate=certify,
             alpha=ALPHA, generator=torch.Generator().manual_seed(seed),
         )  # fmt: skip

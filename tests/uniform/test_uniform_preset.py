@@ -68,7 +68,7 @@ def test_cube_identity_equals_uniform_gradient(chunk):
     model, x, y = _model(), _x(), torch.tensor([0, 2, 1])
     usa = UniformSmoothedAttribution(model)
     got = usa.attribute(
-        x, target=y, nt_samples=50, nt_samples_batch_size=chunk, radius=4 / 255, noise="cube",
+        x, target=y, nt_samples=50, nt_samples_batch_size=chunk, noise_scale=4 / 255, noise="cube",
         generator=_gen(5),
     )  # fmt: skip
     expected = _manual_ug(model, x, y, 4 / 255, 50, chunk, 5)
@@ -86,7 +86,7 @@ def test_relative_radius_is_the_notebook_convention():
     x[1] *= 3.0
     usa = UniformSmoothedAttribution(model)
     got = usa.attribute(
-        x, target=y, nt_samples=20, radius=0.2, relative_radius=True, generator=_gen(2)
+        x, target=y, nt_samples=20, noise_scale=0.2, relative_noise_scale=True, generator=_gen(2)
     )
     span = (x.flatten(1).max(1).values - x.flatten(1).min(1).values).reshape(-1, 1, 1, 1)
     r = (0.2 * span).repeat_interleave(20, 0)
@@ -97,11 +97,11 @@ def test_relative_radius_is_the_notebook_convention():
 def test_softmax_option_differentiates_probabilities():
     model, x, y = _model(), _x(), torch.tensor([0, 1, 2])
     usa = UniformSmoothedAttribution(model, softmax=True)
-    got = usa.attribute(x, target=y, nt_samples=30, radius=0.1, generator=_gen(3))
+    got = usa.attribute(x, target=y, nt_samples=30, noise_scale=0.1, generator=_gen(3))
     expected = _manual_ug(lambda z: torch.softmax(model(z), -1), x, y, 0.1, 30, 30, 3)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-8)
     logits = UniformSmoothedAttribution(model).attribute(
-        x, target=y, nt_samples=30, radius=0.1, generator=_gen(3)
+        x, target=y, nt_samples=30, noise_scale=0.1, generator=_gen(3)
     )
     assert not torch.allclose(got, logits)
 
@@ -109,10 +109,10 @@ def test_softmax_option_differentiates_probabilities():
 def test_signed_gradients_by_default_and_other_methods_allowed():
     model, x = _model(), _x()
     usa = UniformSmoothedAttribution(model)
-    attr = usa.attribute(x, target=0, nt_samples=8, radius=0.05, generator=_gen())
+    attr = usa.attribute(x, target=0, nt_samples=8, noise_scale=0.05, generator=_gen())
     assert (attr < 0).any()  # abs=False: signed, unlike Captum's Saliency default
     ig = UniformSmoothedAttribution(model, IntegratedGradients(model))
-    out = ig.attribute(x, target=0, nt_samples=4, radius=0.05, n_steps=5, generator=_gen())
+    out = ig.attribute(x, target=0, nt_samples=4, noise_scale=0.05, n_steps=5, generator=_gen())
     assert out.shape == x.shape
 
 
@@ -125,7 +125,7 @@ def test_ball_certificate_fields_and_queries():
     model, x, y = _model(), _x(), torch.tensor([0, 1, 2])
     usa = UniformSmoothedAttribution(model)
     attr, cert = usa.attribute(
-        x, target=y, nt_samples=512, nt_samples_batch_size=128, radius=2.0, noise="l2_ball",
+        x, target=y, nt_samples=512, nt_samples_batch_size=128, noise_scale=2.0, noise="l2_ball",
         return_certificate=True, alpha=0.01, generator=_gen(4),
     )  # fmt: skip
     assert isinstance(cert, CosineCertificate) and not isinstance(cert, CubeCosineCertificate)
@@ -162,7 +162,7 @@ def test_tuple_inputs_share_one_ball():
     a, b = _x(2), torch.rand(2, 16, generator=_gen(9))
     usa = UniformSmoothedAttribution(two_inputs)
     (ga, gb), cert = usa.attribute(
-        (a, b), target=0, nt_samples=64, radius=1.0, noise="l2_ball", return_certificate=True,
+        (a, b), target=0, nt_samples=64, noise_scale=1.0, noise="l2_ball", return_certificate=True,
         generator=_gen(),
     )  # fmt: skip
     assert ga.shape == a.shape and gb.shape == b.shape
@@ -170,10 +170,10 @@ def test_tuple_inputs_share_one_ball():
     # the normalization runs over both inputs together
     joint = torch.cat([ga.flatten(1), gb], 1).double().norm(dim=1)
     torch.testing.assert_close(joint, cert.estimate_norm)
-    with pytest.raises(ValueError, match="radius"):
-        usa.attribute((a, b), target=0, nt_samples=4, radius=(1.0, 2.0), noise="l2_ball")
+    with pytest.raises(ValueError, match="noise_scale"):
+        usa.attribute((a, b), target=0, nt_samples=4, noise_scale=(1.0, 2.0), noise="l2_ball")
     # equal per-input radii are one ball
-    usa.attribute((a, b), target=0, nt_samples=4, radius=(1.0, 1.0), noise="l2_ball")
+    usa.attribute((a, b), target=0, nt_samples=4, noise_scale=(1.0, 1.0), noise="l2_ball")
 
 
 def test_layer_attribution_uses_the_input_dimension():
@@ -181,7 +181,7 @@ def test_layer_attribution_uses_the_input_dimension():
     model = _model()
     usa = UniformSmoothedAttribution(model, LayerGradientXActivation(model, model[2]))
     _, cert = usa.attribute(
-        _x(2), target=0, nt_samples=32, radius=1.0, noise="l2_ball", return_certificate=True,
+        _x(2), target=0, nt_samples=32, noise_scale=1.0, noise="l2_ball", return_certificate=True,
         generator=_gen(),
     )  # fmt: skip
     assert cert.input_dim == 16 and cert.num_features == 64
@@ -191,13 +191,15 @@ def test_norm_bound_clipping():
     model, x = _model(), _x()
     usa = UniformSmoothedAttribution(model, norm_bound=0.05)
     attr, cert = usa.attribute(
-        x, target=0, nt_samples=64, radius=1.0, noise="l2_ball", return_certificate=True,
+        x, target=0, nt_samples=64, noise_scale=1.0, noise="l2_ball", return_certificate=True,
         generator=_gen(),
     )  # fmt: skip
     assert cert.norm_bound == 0.05
     assert torch.all(cert.estimate_norm <= 0.05)
     # plain calls clip too (the configured map), so attr matches with and without certificate
-    plain = usa.attribute(x, target=0, nt_samples=64, radius=1.0, noise="l2_ball", generator=_gen())
+    plain = usa.attribute(
+        x, target=0, nt_samples=64, noise_scale=1.0, noise="l2_ball", generator=_gen()
+    )
     assert torch.equal(attr, plain)
 
 
@@ -205,7 +207,7 @@ def test_cube_certificate_is_vacuous_at_the_paper_radius():
     model, x = _model(), _x()
     usa = UniformSmoothedAttribution(model)
     _, cert = usa.attribute(
-        x, target=0, nt_samples=256, radius=4 / 255, noise="cube", return_certificate=True,
+        x, target=0, nt_samples=256, noise_scale=4 / 255, noise="cube", return_certificate=True,
         generator=_gen(),
     )  # fmt: skip
     assert isinstance(cert, CubeCosineCertificate) and cert.norm == "linf"
@@ -217,7 +219,7 @@ def test_cube_certificate_is_vacuous_at_the_paper_radius():
     assert torch.all(cert.certified_radius(0.5) < 1e-3 / 255 * 255)  # < 1e-3
     # a radius of the order d * eps makes it non-trivial
     _, big = usa.attribute(
-        x, target=0, nt_samples=256, radius=16.0, noise="cube", return_certificate=True,
+        x, target=0, nt_samples=256, noise_scale=16.0, noise="cube", return_certificate=True,
         generator=_gen(),
     )  # fmt: skip
     assert torch.all(big.cosine_lower_bound(0.05) > 0)
@@ -238,7 +240,7 @@ class _LyingTransform(L2BoundedTransform):
 def test_certifier_requires_and_checks_a_norm_bound():
     model, x = _model(), _x()
     usa = UniformSmoothedAttribution(model)
-    kw = dict(target=0, nt_samples=4, radius=1.0, noise="l2_ball", return_certificate=True)
+    kw = dict(target=0, nt_samples=4, noise_scale=1.0, noise="l2_ball", return_certificate=True)
     with pytest.raises(ValueError, match="norm_bound"):
         usa.attribute(x, transform=Identity(), **kw)
     with pytest.raises(ValueError, match="norm_bound"):
@@ -324,6 +326,15 @@ def test_bad_arguments_raise_naming_the_argument(kwargs, error, match):
     usa = UniformSmoothedAttribution(_model())
     call = dict(target=0, nt_samples=4)
     call.update(kwargs)
+    renamed = {"radius": "noise_scale", "relative_radius": "relative_noise_scale"}
+    if set(kwargs) & set(renamed):
+        # the deprecated spelling: a DeprecationWarning, and errors name what was passed
+        with pytest.warns(DeprecationWarning), pytest.raises(error, match=match):
+            usa.attribute(_x(), **call)
+        # the new spelling: the same error, naming the new argument
+        call = dict(target=0, nt_samples=4)
+        call.update({renamed.get(key, key): value for key, value in kwargs.items()})
+        match = renamed.get(match, match)
     with pytest.raises(error, match=match):
         usa.attribute(_x(), **call)
 
@@ -336,12 +347,16 @@ def test_bad_constructor_and_query_arguments():
         UniformSmoothedAttribution(model, norm_bound="1")
     with pytest.raises(ValueError, match="softmax"):
         UniformSmoothedAttribution(model, Saliency(model), softmax=True)
-    with pytest.raises(ValueError, match="relative `radius`"):
+    with pytest.raises(ValueError, match="relative `noise_scale`"):
         UniformSmoothedAttribution(model).attribute(
-            torch.ones(1, 1, 4, 4), target=0, nt_samples=2, noise="l2_ball", relative_radius=True
+            torch.ones(1, 1, 4, 4),
+            target=0,
+            nt_samples=2,
+            noise="l2_ball",
+            relative_noise_scale=True,
         )
     _, cert = UniformSmoothedAttribution(model).attribute(
-        _x(), target=0, nt_samples=16, radius=1.0, noise="l2_ball", return_certificate=True
+        _x(), target=0, nt_samples=16, noise_scale=1.0, noise="l2_ball", return_certificate=True
     )
     for bad in (-0.1, 1.0, 1.5, math.nan):
         with pytest.raises(ValueError, match="min_cosine"):
@@ -387,7 +402,7 @@ def test_no_side_effects(noise, train_mode):
     usa = UniformSmoothedAttribution(model)
     for inputs in (x, x_req):
         usa.attribute(
-            inputs, target=0, nt_samples=8, nt_samples_batch_size=3, radius=0.5, noise=noise,
+            inputs, target=0, nt_samples=8, nt_samples_batch_size=3, noise_scale=0.5, noise=noise,
             return_certificate=True, generator=_gen(),
         )  # fmt: skip
     assert model.training is train_mode
@@ -405,7 +420,7 @@ def test_seeded_determinism_is_bitwise(noise):
 
     def run(seed):
         return usa.attribute(
-            _x(), target=1, nt_samples=40, nt_samples_batch_size=7, radius=0.7, noise=noise,
+            _x(), target=1, nt_samples=40, nt_samples_batch_size=7, noise_scale=0.7, noise=noise,
             return_certificate=True, generator=_gen(seed),
         )  # fmt: skip
 

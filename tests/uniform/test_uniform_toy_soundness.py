@@ -74,8 +74,9 @@ def test_normalized_affine_map_respects_the_certificate(d):
 
     def smooth(points, seed, certify=False):
         return cw.attribute(
-            points, nt_samples=n, nt_samples_batch_size=n, stdevs=r, return_certificate=certify,
-            alpha=alpha, generator=torch.Generator().manual_seed(seed),
+            points, nt_samples=n, nt_samples_batch_size=n, noise_scale=r,
+            return_certificate=certify, alpha=alpha,
+            generator=torch.Generator().manual_seed(seed),
         )  # fmt: skip
 
     h_x, cert = smooth(x, 1, certify=True)

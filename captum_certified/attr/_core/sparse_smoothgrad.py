@@ -73,7 +73,7 @@ class SparseSmoothGrad(CertifiedWrapper):
         if variant == "binary":
             transform = TopKBinarize(sparsity)
         elif variant == "relaxed":
-            transform = ClipNormalize(keep=sparsity, clip=clip)
+            transform = ClipNormalize(sparsity=sparsity, clip=clip)
         elif variant == "linear":
             transform = LinearRank(sparsity)
         else:

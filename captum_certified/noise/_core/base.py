@@ -12,8 +12,9 @@ from torch import Tensor
 class NoiseDistribution(ABC):
     r"""A zero-centred noise family with a scale parameter.
 
-    Subclasses draw *unit-scale* noise; the engine multiplies by the user's scale (``stdevs``
-    for Gaussian noise, a radius for uniform noise). Draws use only the ``generator`` given (or
+    Subclasses draw *unit-scale* noise; the engine multiplies by the user's ``noise_scale``
+    (the family's native scale: Gaussian ``sigma``, which Captum calls ``stdevs``, Laplace
+    ``b``, a uniform radius). Draws use only the ``generator`` given (or
     the global torch RNG when it is None), in the order of the inputs, so a seeded generator
     reproduces results bit for bit.
 

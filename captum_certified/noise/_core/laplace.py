@@ -108,9 +108,10 @@ def laplace_icdf(q: Tensor | float) -> Tensor:
 class LaplaceNoise(NoiseDistribution):
     r"""I.i.d. Laplace noise, density ``exp(-|z| / b) / (2 b)`` per coordinate.
 
-    **Scale convention.** ``stdevs`` is the Laplace *scale* ``b`` (the parameter of the
+    **Scale convention.** ``noise_scale`` is the Laplace *scale* ``b`` (the parameter of the
     density and of the RDP bound), **not** the standard deviation: the standard deviation is
-    ``sqrt(2) * b``. ``stdevs=0.5`` therefore adds noise of variance ``2 * 0.25 = 0.5``.
+    ``sqrt(2) * b``. ``noise_scale=0.5`` therefore adds noise of variance ``2 * 0.25 = 0.5``.
+    (``stdevs`` with this noise is deprecated; it still means ``b`` in this release.)
 
     Each unit draw is ``E1 - E2`` with ``E = -log(1 - U)``, ``U ~ U[0, 1)`` (two float64
     uniforms per coordinate from the generator). Its certificate
@@ -122,7 +123,7 @@ class LaplaceNoise(NoiseDistribution):
 
         >>> from captum_certified.attr import RenyiRobustSmooth
         >>> attr, cert = RenyiRobustSmooth(model).attribute(
-        ...     x, target=3, noise="laplace", stdevs=0.5, return_certificate=True)
+        ...     x, target=3, noise="laplace", noise_scale=0.5, return_certificate=True)
     """
 
     name = "laplace"
@@ -153,7 +154,7 @@ class LaplaceNoise(NoiseDistribution):
 class GeneralizedGaussianNoise(NoiseDistribution):
     r"""I.i.d. generalized Gaussian noise, density proportional to ``exp(-|z / sigma|^q)``.
 
-    ``stdevs`` is the scale ``sigma`` of the density, not the standard deviation: the variance
+    ``noise_scale`` is the scale ``sigma`` of the density, not the standard deviation: the variance
     is ``sigma^2 Gamma(3/q) / Gamma(1/q)`` (``q = 2`` gives ``N(0, sigma^2 / 2)``, ``q = 1``
     the Laplace law with ``b = sigma``). Liu et al.'s Rényi-Robust-Smooth noise.
 
@@ -173,7 +174,7 @@ class GeneralizedGaussianNoise(NoiseDistribution):
 
         >>> from captum_certified.attr import RenyiRobustSmooth
         >>> noise = GeneralizedGaussianNoise(q=1.5)
-        >>> attr = RenyiRobustSmooth(model).attribute(x, target=3, noise=noise, stdevs=0.5)
+        >>> attr = RenyiRobustSmooth(model).attribute(x, target=3, noise=noise, noise_scale=0.5)
     """
 
     name = "generalized_gaussian"
