@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from captum_certified._utils.deprecation import CaptumCertifiedDeprecationWarning
+
 
 def check_probability(value: float, name: str) -> float:
     """A failure probability strictly inside (0, 1)."""
@@ -47,8 +49,9 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def warn_deprecated(message: str) -> None:
-    """A ``DeprecationWarning`` attributed to the first caller outside this package and
-    Captum's ``log_usage`` wrapper, so Python's default filters show it to a script's author."""
+    """A :class:`CaptumCertifiedDeprecationWarning` (a ``DeprecationWarning``) attributed to the
+    first caller outside this package and Captum's ``log_usage`` wrapper, so Python's default
+    filters show it to a script's author."""
     import captum
 
     roots = (_PACKAGE_DIR + os.sep, os.path.dirname(os.path.abspath(captum.__file__)) + os.sep)
@@ -56,7 +59,7 @@ def warn_deprecated(message: str) -> None:
     frame: FrameType | None = sys._getframe(1)
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(roots):
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, DeprecationWarning, stacklevel=level)
+    warnings.warn(message, CaptumCertifiedDeprecationWarning, stacklevel=level)
 
 
 def check_choice(value: Any, choices: tuple[Any, ...], name: str) -> Any:
@@ -211,10 +214,8 @@ def renamed_argument(
         return default if new_value is None else new_value
     if new_value is not None:
         raise TypeError(f"{owner} got both `{new}` and its deprecated name `{old}`; pass `{new}`")
-    warnings.warn(
-        f"{owner}: `{old}` is deprecated and will be removed in the next release; use `{new}`",
-        DeprecationWarning,
-        stacklevel=3,
+    warn_deprecated(
+        f"{owner}: `{old}` is deprecated and will be removed in the next release; use `{new}`"
     )
     return old_value
 

@@ -7,10 +7,10 @@ objects returned by ``attribute(..., return_certificate=True)``.
 """
 
 import importlib
-import warnings
 from typing import Any
 
 from captum_certified._utils.norms import convert_radius
+from captum_certified._utils.validation import warn_deprecated
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.certifier import (
@@ -171,10 +171,8 @@ def __getattr__(name: str) -> Any:
             f"captum_certified.certify.{name} was removed: it was a test oracle (see "
             f"tests/_oracles.py); use {use}"
         )
-    warnings.warn(
+    warn_deprecated(
         f"captum_certified.certify.{name} is no longer public and will be removed in the next "
-        f"release; use {use}",
-        DeprecationWarning,
-        stacklevel=2,
+        f"release; use {use}"
     )
     return getattr(importlib.import_module(module), attribute)

@@ -10,6 +10,8 @@ from dataclasses import InitVar, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from captum_certified._utils.deprecation import CaptumCertifiedDeprecationWarning
+
 METHODS = ("sparse_smoothgrad", "renyi", "uniform")
 NOISES = {
     "sparse_smoothgrad": ("gaussian",),
@@ -32,7 +34,7 @@ class ConfigError(ValueError):
     """A parameter is invalid; the message names it."""
 
 
-class StdevsDeprecation(DeprecationWarning):
+class StdevsDeprecation(CaptumCertifiedDeprecationWarning):
     """``--stdevs`` / ``stdevs`` with non-Gaussian noise (the command line prints it)."""
 
 

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import math
-import warnings
 from numbers import Real
 
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_feature_count, check_radius, resolve_count
+from captum_certified._utils.validation import (
+    check_feature_count,
+    check_radius,
+    resolve_count,
+    warn_deprecated,
+)
 from captum_certified.noise import NoiseDistribution, resolve_noise
 
 
-def noise_object(noise: NoiseDistribution | str, stacklevel: int = 3) -> NoiseDistribution:
+def noise_object(noise: NoiseDistribution | str) -> NoiseDistribution:
     """The noise as an object; a name still works for one release, with a DeprecationWarning."""
     if isinstance(noise, str):
-        warnings.warn(
+        warn_deprecated(
             f"passing the noise by name ({noise!r}) to a certifier is deprecated and will be "
             "removed in the next release; pass the noise object (e.g. "
-            f"captum_certified.noise.resolve_noise({noise!r}))",
-            DeprecationWarning,
-            stacklevel=stacklevel,
+            f"captum_certified.noise.resolve_noise({noise!r}))"
         )
     return resolve_noise(noise)
 

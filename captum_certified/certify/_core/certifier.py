@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from captum_certified._utils.validation import warn_deprecated
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
 from captum_certified.certify._core.certificate import Certificate, noise_object
 from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
@@ -86,11 +86,7 @@ class Certifier(ABC):
 
     def check_noise_name(self, noise: str) -> None:
         """Deprecated: :meth:`check_noise` on the noise object (a name is resolved first)."""
-        warnings.warn(
-            "Certifier.check_noise_name is deprecated; use check_noise(noise_object)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        warn_deprecated("Certifier.check_noise_name is deprecated; use check_noise(noise_object)")
         self.check_noise(resolve_noise(noise))
 
     def check_transform(self, transform: AttributionTransform) -> None:
@@ -167,7 +163,7 @@ class BandCertifier(Certifier):
     ) -> Certificate:
         binary = transform.kind == "binary"
         lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
-        noise = noise_object(noise, stacklevel=3)
+        noise = noise_object(noise)
         self.check_noise(noise)
         fields = dict(noise=noise, scale=scale, n=statistics.n, alpha=alpha, bound=bound)
         return self.build(

@@ -563,7 +563,7 @@ class CosineCertifier(Certifier):
             raise ValueError(
                 f"`bound` must be None or 'mcdiarmid' for the cosine certificate, got {bound!r}"
             )
-        noise = noise_object(noise, stacklevel=3)
+        noise = noise_object(noise)
         self.check_noise(noise)
         self.check_transform(transform)
         input_dim = check_positive_int(num_input_features, "num_input_features")

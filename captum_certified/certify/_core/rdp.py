@@ -66,5 +66,5 @@ def rdp_epsilon(
     Returns:
         Tensor: float64, shape ``(bsz, A)``.
     """
-    noise = noise_object(noise, stacklevel=3)
+    noise = noise_object(noise)
     return noise.rdp_epsilon(orders, radius, scale, norm=norm, num_features=num_features)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_feature_count
+from captum_certified._utils.validation import check_feature_count, warn_deprecated
 from captum_certified.certify._core.certifier import BandCertifier
 from captum_certified.certify._core.rdp import DEFAULT_ORDERS, rdp_orders
 from captum_certified.certify._core.rdp_certificate import METHODS, RDPTopKCertificate, check_rule
@@ -32,11 +31,7 @@ def score_mass(transform: AttributionTransform, num_features: int) -> float | No
     Returns:
         float or None: ``S``.
     """
-    warnings.warn(
-        "score_mass(transform, d) is deprecated; use transform.total_mass(d)",
-        DeprecationWarning,
-        stacklevel=2,
-    )
+    warn_deprecated("score_mass(transform, d) is deprecated; use transform.total_mass(d)")
     return transform.total_mass(num_features)
 
 

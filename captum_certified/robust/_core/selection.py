@@ -8,13 +8,13 @@ binds their preprocessing arguments and records which direction means a stronger
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor
 
 from captum_certified import metrics as metrics_module
+from captum_certified._utils.validation import warn_deprecated
 
 #: metric name -> function of captum_certified.metrics (the names are the functions' names)
 METRICS: dict[str, str] = {
@@ -46,11 +46,9 @@ def canonical_metric_name(spec: str, argname: str = "selection_metric") -> str:
     """The metric's name in :data:`METRICS`; a deprecated alias warns."""
     if spec in METRIC_ALIASES:
         new = METRIC_ALIASES[spec]
-        warnings.warn(
+        warn_deprecated(
             f"`{argname}`={spec!r} is deprecated and will be removed in the next release; use "
-            f"{new!r} (the name of the captum_certified.metrics function)",
-            DeprecationWarning,
-            stacklevel=3,
+            f"{new!r} (the name of the captum_certified.metrics function)"
         )
         return new
     return spec

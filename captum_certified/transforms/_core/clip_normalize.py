@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_count_spec, renamed_argument, resolve_count
+from captum_certified._utils.validation import (
+    check_count_spec,
+    renamed_argument,
+    resolve_count,
+    warn_deprecated,
+)
 from captum_certified.transforms._core.base import AttributionTransform
 from captum_certified.transforms._core.selection import kth_largest, topk_mask
 
@@ -63,5 +66,5 @@ class ClipNormalize(AttributionTransform):
     @property
     def keep(self) -> int | float:
         """Deprecated name of :attr:`sparsity`."""
-        warnings.warn("`keep` is deprecated; use `sparsity`", DeprecationWarning, stacklevel=2)
+        warn_deprecated("`keep` is deprecated; use `sparsity`")
         return self.sparsity

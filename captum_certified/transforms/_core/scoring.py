@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
-import warnings
 from numbers import Real
 
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_count_spec, renamed_argument, resolve_count
+from captum_certified._utils.validation import (
+    check_count_spec,
+    renamed_argument,
+    resolve_count,
+    warn_deprecated,
+)
 from captum_certified.transforms._core.rank_rescale import RankRescale
 from captum_certified.transforms._core.selection import topk_mask
 
@@ -140,7 +144,7 @@ class ScoringRescale(RankRescale):
     @property
     def keep(self) -> int | float | None:
         """Deprecated name of :attr:`sparsity`."""
-        warnings.warn("`keep` is deprecated; use `sparsity`", DeprecationWarning, stacklevel=2)
+        warn_deprecated("`keep` is deprecated; use `sparsity`")
         return self.sparsity
 
     def __call__(self, attributions: Tensor) -> Tensor:
