@@ -251,7 +251,7 @@ class CubeTopKCertifier(BandCertifier):
         >>> from captum_certified.transforms import TopKBinarize
         >>> cw = CertifiedWrapper(Saliency(model), noise="cube", transform=TopKBinarize(0.1),
         ...                       certifier=CubeTopKCertifier())
-        >>> _, cert = cw.attribute(x, target=0, nt_samples=256, stdevs=0.5,
+        >>> _, cert = cw.attribute(x, target=0, nt_samples=256, noise_scale=0.5,
         ...                        return_certificate=True)
         >>> cert.topk_overlap(k=0.1, radius=0.05, norm="l1")
         tensor([0.394, 0.486, 0.486, 0.500], dtype=torch.float64)
