@@ -10,30 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from _digits import trained_digits_cnn
 
 from captum_certified.attr import SparseSmoothGrad
 from captum_certified.cli import default_digits_model, load_digits_split, main
 from captum_certified.cli._config import ConfigError, RunConfig
-from captum_certified.cli._digits import cached_model_path
 from captum_certified.cli._results import parse_rows
 
 SMALL = ["--nt-samples", "256", "--nt-samples-batch-size", "128", "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    """One model cache for the module: the digits CNN is trained once, not in every process."""
-    path = tmp_path_factory.mktemp("model_cache")
-    old = os.environ.get("CAPTUM_CERTIFIED_CACHE")
-    os.environ["CAPTUM_CERTIFIED_CACHE"] = str(path)
-    # the other tests' copy of the same deterministic training saves retraining it here
-    torch.save(trained_digits_cnn()[0].state_dict(), cached_model_path())
-    yield path
-    if old is None:
-        os.environ.pop("CAPTUM_CERTIFIED_CACHE")
-    else:
-        os.environ["CAPTUM_CERTIFIED_CACHE"] = old
 
 
 ROOT = Path(__file__).resolve().parents[2]

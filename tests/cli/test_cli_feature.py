@@ -1,29 +1,11 @@
 """``captum-certified certify --certificate feature``: per-pixel certificates and heatmaps."""
 
-import os
-
-import pytest
 import torch
-from _digits import trained_digits_cnn
 
 from captum_certified.attr import SparseSmoothGrad
 from captum_certified.certify import FeatureCertifier
 from captum_certified.cli import default_digits_model, load_digits_split, main
-from captum_certified.cli._digits import cached_model_path
 from captum_certified.cli._results import parse_rows
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model_cache")
-    old = os.environ.get("CAPTUM_CERTIFIED_CACHE")
-    os.environ["CAPTUM_CERTIFIED_CACHE"] = str(path)
-    torch.save(trained_digits_cnn()[0].state_dict(), cached_model_path())
-    yield path
-    if old is None:
-        os.environ.pop("CAPTUM_CERTIFIED_CACHE")
-    else:
-        os.environ["CAPTUM_CERTIFIED_CACHE"] = old
 
 
 def test_feature_certificate_run_matches_the_api(tmp_path, cache_dir):

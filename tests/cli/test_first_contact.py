@@ -17,28 +17,13 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10 (supported by the package): no stdlib TOML reader
     tomllib = None
-from _digits import trained_digits_cnn
 
 from captum_certified.cli._config import ConfigError, RunConfig, parse_count
-from captum_certified.cli._digits import cached_model_path
 from captum_certified.cli._report import low_certification_hint, run_context
 from captum_certified.cli._results import ATTACK_COLUMNS, parse_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--nt-samples", "128", "--nt-samples-batch-size", "128", "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model_cache_15")
-    old = os.environ.get("CAPTUM_CERTIFIED_CACHE")
-    os.environ["CAPTUM_CERTIFIED_CACHE"] = str(path)
-    torch.save(trained_digits_cnn()[0].state_dict(), cached_model_path())
-    yield path
-    if old is None:
-        os.environ.pop("CAPTUM_CERTIFIED_CACHE")
-    else:
-        os.environ["CAPTUM_CERTIFIED_CACHE"] = old
 
 
 def _env(cache_dir=None, pythonpath=True):

@@ -10,6 +10,7 @@ kernels are gradient-safe (no ``no_grad`` here); the public functions of
 metric's direction: True for similarities, False for distances.
 """
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -25,7 +26,7 @@ from captum_certified.metrics._core.rank_correlation import _centered_ranks, _ke
 from captum_certified.transforms import topk_mask
 
 
-class PairMetric:
+class PairMetric(ABC):
     """A metric on pairs of attribution maps under fixed map conventions.
 
     Args:
@@ -54,9 +55,9 @@ class PairMetric:
         """The representation of formatted attributions (``name`` for error messages)."""
         return self.prepare_flat(self.flat(attrs))
 
+    @abstractmethod
     def compare(self, rep_a: Any, rep_b: Any) -> Tensor:
         """``(bsz,)`` values of the metric between two representations."""
-        raise NotImplementedError
 
 
 class TopKIntersection(PairMetric):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from torch import Tensor, nn
 
 from captum_certified.train._core.checks import check_reduction, check_steps
@@ -12,16 +14,16 @@ def reduce(values: Tensor, reduction: str) -> Tensor:
     return values.sum() if reduction == "sum" else values.mean()
 
 
-class ReducedRegularizer:
+class ReducedRegularizer(ABC):
     """A regularizer ``(model, x, x_adv, y) -> scalar``: a per-example term, reduced over the
     batch by ``reduction`` (``"sum"`` or ``"mean"``). Subclasses define :meth:`per_example`."""
 
     def __init__(self, reduction: str = "mean") -> None:
         self.reduction = check_reduction(reduction)
 
+    @abstractmethod
     def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
         """The ``(bsz,)`` term, with a graph to the parameters."""
-        raise NotImplementedError
 
     def __call__(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
         return reduce(self.per_example(model, x, x_adv, y), self.reduction)
