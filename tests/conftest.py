@@ -1,5 +1,10 @@
+import os
+
 import pytest
 import torch
+from _digits import trained_digits_cnn
+
+from captum_certified.cli._digits import cached_model_path
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -13,3 +18,21 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    """The command-line tests' model cache, one per test module, so the digits CNN is not
+    retrained in every process.
+
+    The tests' copy of the same deterministic training is saved where the CLI looks for it.
+    """
+    path = tmp_path_factory.mktemp("model_cache")
+    old = os.environ.get("CAPTUM_CERTIFIED_CACHE")
+    os.environ["CAPTUM_CERTIFIED_CACHE"] = str(path)
+    torch.save(trained_digits_cnn()[0].state_dict(), cached_model_path())
+    yield path
+    if old is None:
+        os.environ.pop("CAPTUM_CERTIFIED_CACHE")
+    else:
+        os.environ["CAPTUM_CERTIFIED_CACHE"] = old
