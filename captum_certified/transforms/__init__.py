@@ -16,6 +16,7 @@ from captum_certified.transforms._core.scoring import (
     scoring_vector,
 )
 from captum_certified.transforms._core.selection import topk_mask
+from captum_certified.transforms._core.token_reduce import TOKEN_REDUCTIONS, TokenReduce
 from captum_certified.transforms._core.topk_binarize import TopKBinarize
 from captum_certified.transforms._core.upsample import Upsample
 
@@ -30,6 +31,8 @@ __all__ = [
     "RankRescale",
     "SCORING_FAMILIES",
     "ScoringRescale",
+    "TOKEN_REDUCTIONS",
+    "TokenReduce",
     "TopKBinarize",
     "UnitL2Normalize",
     "Upsample",
