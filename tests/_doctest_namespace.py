@@ -30,7 +30,11 @@ from _pytest.doctest import DoctestItem
 from torch import nn
 
 #: modules whose examples need an optional package: skipped when it is missing
-NEEDS = {"captum_certified.interop._core.quantus_adapter": "quantus"}
+NEEDS = {
+    "captum_certified.interop._core.quantus_adapter": "quantus",
+    "captum_certified.text._core.sentiment": "vaderSentiment",
+    "captum_certified.text._core.training": "vaderSentiment",
+}
 
 #: docstrings whose examples print a value without stating it (rdp.py and rdp_topk.py are being
 #: split in issue 11): remove an entry once its example states its output

@@ -20,6 +20,7 @@ SUBPACKAGES = [
     "metrics",
     "train",
     "interop",
+    "text",
 ]
 
 
