@@ -34,6 +34,7 @@ NEEDS = {
     "captum_certified.interop._core.quantus_adapter": "quantus",
     "captum_certified.text._core.sentiment": "vaderSentiment",
     "captum_certified.text._core.training": "vaderSentiment",
+    "captum_certified.text._core.llm": "transformers",
 }
 
 #: docstrings whose examples print a value without stating it (rdp.py and rdp_topk.py are being
@@ -153,6 +154,12 @@ def _feature(ns: dict[str, Any]) -> dict[str, Any]:
     return {"attr": attr, "cert": cert}
 
 
+def _llm(ns: dict[str, Any]) -> dict[str, Any]:
+    from _text_models import hf_word_tokenizer, tiny_llama
+
+    return {"lm": tiny_llama(), "tokenizer": hf_word_tokenizer()}
+
+
 #: per module: builders of the names its method examples take from its class example
 MODULE_NAMES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "captum_certified.attr._core.uniform_smoothed": _uniform,
@@ -163,6 +170,7 @@ MODULE_NAMES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "captum_certified.certify._core.feature": _feature,
     "captum_certified.metrics._core.certified": lambda ns: {**_gaussian(ns), **_uniform(ns)},
     "captum_certified.metrics._core.certified_fraction": _feature,
+    "captum_certified.text._core.llm": _llm,
 }
 
 

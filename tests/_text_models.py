@@ -55,3 +55,63 @@ class TwiceEmbedded(nn.Module):
 
     def forward(self, ids: Tensor) -> Tensor:
         return (self.embedding(ids) + self.embedding(ids.flip(1))).sum((1, 2)).unsqueeze(1)
+
+
+WORDS = ["[PAD]", "[UNK]", "the", "movie", "was", "good", "bad", "and", "great", "awful", "plot"]
+
+
+def hf_word_tokenizer(words=WORDS):
+    """A Hugging Face fast tokenizer over a fixed word list, built in code (no download)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", pad_token="[PAD]")
+
+
+def tiny_llama(vocab_size=11, seed=0):
+    """A one-layer Llama causal LM from a config, random weights (seeded)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=32,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(config).eval()
+
+
+class HFLogits(nn.Module):
+    """``ids -> logits`` of a Hugging Face sequence classifier (Captum needs a tensor)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: Tensor) -> Tensor:
+        return self.model(input_ids=ids, attention_mask=(ids != 0).long()).logits
+
+
+def tiny_bert_classifier(vocab_size=11, seed=0):
+    """A one-layer BERT sequence classifier from a config (2 labels), wrapped by HFLogits."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=32,
+        num_labels=2,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return HFLogits(BertForSequenceClassification(config).eval())

@@ -3,6 +3,7 @@ transformer classifier and a word tokenizer (``pip install "captum-certified[tex
 lexicon)."""
 
 from captum_certified.text._core.distance import layer_distance, max_substitution_distance
+from captum_certified.text._core.llm import CertifiedLLMAttribution, TargetLogProb
 from captum_certified.text._core.model import TokenTransformerClassifier
 from captum_certified.text._core.sentiment import (
     FILLERS,
@@ -14,8 +15,10 @@ from captum_certified.text._core.tokenizer import WordTokenizer
 from captum_certified.text._core.training import mask_tokens, train_text_classifier
 
 __all__ = [
+    "CertifiedLLMAttribution",
     "FILLERS",
     "SentimentTask",
+    "TargetLogProb",
     "TokenTransformerClassifier",
     "WordTokenizer",
     "layer_distance",

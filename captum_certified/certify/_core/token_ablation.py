@@ -54,9 +54,7 @@ def kept_guaranteed(a: np.ndarray, b: np.ndarray, slots: int) -> int:
     return m
 
 
-def ablation_topk_kept(
-    lower: Tensor, upper: Tensor, k_top: int, delta: float, rho: int
-) -> Tensor:
+def ablation_topk_kept(lower: Tensor, upper: Tensor, k_top: int, delta: float, rho: int) -> Tensor:
     r"""Certified number of the top-``k_top`` positions of ``g`` kept under ``rho`` changed tokens.
 
     On the band event ``lower <= g(x) <= upper``: an unchanged position's value at ``x'`` lies
@@ -92,9 +90,7 @@ def ablation_topk_kept(
     return torch.tensor(out)
 
 
-def conditional_band(
-    counts: Tensor, trials: Tensor, alpha: float
-) -> tuple[Tensor, Tensor]:
+def conditional_band(counts: Tensor, trials: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
     r"""Clopper-Pearson band of ``g_i`` from ``counts[i]`` ones in ``trials[i]`` samples that
     kept ``i`` (Bonferroni over the ``2d`` tails). Given which samples kept ``i``, those samples'
     maps are i.i.d. draws of ``s_i`` under ``S ~ uniform | i in S``, so the exact binomial
