@@ -61,6 +61,7 @@ def test_sphinx_build_has_no_warnings(tmp_path):
         "t3_any_captum_method",
         "t4_train_robust",
         "t5_quantus",
+        "t6_certified_text",
     ]
     for stem in scripts:  # every tutorial ran during the build and drew its figure
         assert (generated / f"{stem}.txt").stat().st_size > 0
@@ -82,12 +83,17 @@ def test_sphinx_build_has_no_warnings(tmp_path):
     t5 = (generated / "t5_quantus.txt").read_text()
     rows = dict(re.findall(r"^(gradient|SparseSmoothGrad)\s+([0-9.]+)", t5, flags=re.M))
     assert float(rows["SparseSmoothGrad"]) < float(rows["gradient"])
+    t6 = (generated / "t6_certified_text.txt").read_text()
+    assert "attacked overlap >= certified overlap: True" in t6
+    assert float(re.search(r"test accuracy: ([0-9.]+)", t6).group(1)) >= 0.9
+    assert len(re.findall(r"^ +\d+ \| \S+ -> \S+", t6, flags=re.M)) >= 1  # an attack ran
     images = {p.name for p in (out / "_images").iterdir()}
     for figure in (
         "t1_certified_maps",
         "t2_attack_vs_certificate",
         "t3_any_captum_method",
         "t4_train_robust",
+        "t6_certified_text",
     ):
         assert any(name.startswith(figure) for name in images), images
     shutil.rmtree(out)

@@ -40,14 +40,22 @@ def train_text_classifier(
     lr: float = 3e-3,
     dim: int = 16,
     ablation_keep: int | None = None,
+    embedding_noise: float = 0.0,
+    weight_decay: float = 0.0,
+    embedding_scale: float = 0.1,
     seed: int = 0,
     threads: int | None = 1,
 ) -> TokenTransformerClassifier:
-    r"""Train a :class:`TokenTransformerClassifier` on ``task`` (Adam, cross-entropy).
+    r"""Train a :class:`TokenTransformerClassifier` on ``task`` (AdamW, cross-entropy).
 
     With ``ablation_keep`` half of every batch is token-ablated (``ablation_keep`` random
     positions kept, the rest ``[MASK]``), so the model also classifies ablated sentences (the
     base model of token-ablation smoothing). Returns the model in eval mode.
+
+    ``embedding_noise`` adds Gaussian noise of that standard deviation to the embedding's
+    output during training (the noise that certification at the embedding adds later);
+    ``weight_decay`` is AdamW's; ``embedding_scale`` the initial token vectors' standard
+    deviation (small values with weight decay make words of similar effect lie close).
 
     ``threads`` torch threads are used while training (one is fastest for a model this
     small), and the previous number is restored; None keeps the current setting.
@@ -64,7 +72,18 @@ def train_text_classifier(
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _train(task, epochs, batch_size, lr, dim, ablation_keep, seed)
+        return _train(
+            task,
+            epochs,
+            batch_size,
+            lr,
+            dim,
+            ablation_keep,
+            embedding_noise,
+            weight_decay,
+            embedding_scale,
+            seed,
+        )
     finally:
         torch.set_num_threads(previous)
 
@@ -76,17 +95,47 @@ def _train(
     lr: float,
     dim: int,
     ablation_keep: int | None,
+    embedding_noise: float,
+    weight_decay: float,
+    embedding_scale: float,
     seed: int,
 ) -> TokenTransformerClassifier:
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = TokenTransformerClassifier(len(task.tokenizer), dim=dim)
+        model = TokenTransformerClassifier(
+            len(task.tokenizer), dim=dim, embedding_scale=embedding_scale
+        )
+
+    def add_noise(module: nn.Module, args: tuple, out: Tensor) -> Tensor:
+        return out + embedding_noise * torch.randn(out.shape, generator=g)
+
     ids = task.encode(task.train_texts)
     labels = task.train_labels
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()
+    handle = model.embedding.register_forward_hook(add_noise) if embedding_noise > 0 else None
     model.train()
+    try:
+        _epochs(model, ids, labels, opt, loss_fn, task, epochs, batch_size, ablation_keep, g)
+    finally:
+        if handle is not None:
+            handle.remove()
+    return model.eval()
+
+
+def _epochs(
+    model: nn.Module,
+    ids: Tensor,
+    labels: Tensor,
+    opt: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    task: SentimentTask,
+    epochs: int,
+    batch_size: int,
+    ablation_keep: int | None,
+    g: torch.Generator,
+) -> None:
     for _ in range(epochs):
         order = torch.randperm(len(ids), generator=g)
         for start in range(0, len(ids), batch_size):
@@ -102,4 +151,3 @@ def _train(
             loss = loss_fn(model(batch), labels[idx])
             loss.backward()
             opt.step()
-    return model.eval()
