@@ -96,8 +96,10 @@ for i, kept, p, w, v, dist in rows:
     certified = float(cert.topk_overlap(k=K, radius=dist)[i])
     print(f"{i:8d} | {w} -> {v} (word {p}) | {dist:.3f} | {float(radius[i]):.3f} | "
           f"{certified:.3f} | {kept:.3f}")  # fmt: skip
-print("attacked overlap >= certified overlap:",
-      all(kept >= float(cert.topk_overlap(k=K, radius=d)[i]) for i, kept, _, _, _, d in rows))
+print(
+    "attacked overlap >= certified overlap:",
+    all(kept >= float(cert.topk_overlap(k=K, radius=d)[i]) for i, kept, _, _, _, d in rows),
+)
 
 # --- 4. coloured sentences: certified (+), abstained (?) at the substitution's radius -------
 shown = [r[0] for r in rows] or [0, 1, 2]
