@@ -55,11 +55,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     certify.add_argument(
         "--model",
-        help="'digits' or 'module:factory', a callable returning a torch.nn.Module; the module "
-        "is imported as `python -m` would, from the current folder first (default: digits)",
+        help="'digits' or 'module:factory', a callable returning a torch.nn.Module (or, for "
+        "text, (module, tokenizer)); the module is imported as `python -m` would, from the "
+        "current folder first (default: digits)",
     )
     certify.add_argument(
-        "--data", help="'digits', 'tensors:PATH' (torch.save of (x, y)) or 'imagefolder:DIR'"
+        "--data",
+        help="'digits', 'tensors:PATH' (torch.save of (x, y)), 'imagefolder:DIR' or "
+        "'text:FILE' (one example per line, optionally LABEL<TAB>text; token ids from the "
+        "factory's tokenizer, noise at the model's embedding)",
     )
     certify.add_argument("--out", help=f"output folder (default: {defaults.out})")
     certify.add_argument("--n-examples", type=int, help=f"default: {defaults.n_examples}")

@@ -43,7 +43,12 @@ def certify_example(
     )
     bound = None if config.bound == "auto" else config.bound
     cert: Any  # the certificate type depends on the method
-    if config.method == "uniform":
+    if not x.is_floating_point():
+        # token ids: noise at the embedding, one top-K score per token (docs/cli.rst)
+        attr, cert = _certify_tokens(model, x, config, bound, common)
+        curve = cert.overlap_curve(k, radii)[0]
+        radius_at_level = cert.certified_radius(k, config.level)
+    elif config.method == "uniform":
         attr, cert = UniformSmoothedAttribution(model).attribute(
             x, noise_scale=config.scale, noise=config.noise, **common
         )
@@ -57,7 +62,7 @@ def certify_example(
             "k_count": 0,
             "radius_at_level": float(cert.certified_radius(min_cosine=config.level)[0]),
         }
-    if config.method == "renyi":
+    elif config.method == "renyi":
         explainer = RenyiRobustSmooth(model, sparsity=sparsity)
         attr, cert = explainer.attribute(
             x, noise=config.noise, noise_scale=config.scale, bound=bound, **common
@@ -98,3 +103,45 @@ def certify_example(
         "k_count": k_count,
         "radius_at_level": float(radius_at_level[0]),
     }
+
+
+def text_noise_layer(model: nn.Module) -> nn.Module:
+    """The module whose output gets the noise for token-id inputs: the model's input
+    embedding (``get_input_embeddings()``), or its only ``nn.Embedding``."""
+    from captum_certified.cli._config import ConfigError
+
+    getter = getattr(model, "get_input_embeddings", None)
+    if callable(getter) and isinstance(getter(), nn.Module):
+        return getter()
+    found = [m for m in model.modules() if isinstance(m, nn.Embedding)]
+    if len(found) != 1:
+        raise ConfigError(
+            f"--data holds token ids, so the noise goes to the model's embedding; --model has "
+            f"{len(found)} nn.Embedding modules (give it one, or a get_input_embeddings())"
+        )
+    return found[0]
+
+
+def _certify_tokens(
+    model: nn.Module, x: torch.Tensor, config: RunConfig, bound: Any, common: dict[str, Any]
+) -> tuple[torch.Tensor, Any]:
+    from captum.attr import Saliency
+
+    from captum_certified.attr import CertifiedWrapper
+    from captum_certified.attr._core.layer_noise import to_layer_space
+    from captum_certified.cli._config import ConfigError
+    from captum_certified.transforms import Compose, TokenReduce, TopKBinarize
+
+    if config.method != "sparse_smoothgrad" or config.certificate == "feature":
+        raise ConfigError(
+            "--data with token ids supports --method sparse_smoothgrad with the top-K "
+            "certificate (noise at the embedding, per-token top-K)"
+        )
+    layer = text_noise_layer(model)
+    transform = Compose(TokenReduce("l2"), TopKBinarize(config.sparsity))
+    kwargs = dict(common)
+    call = to_layer_space(Saliency(model), layer, (x,), kwargs)
+    attr, cert = CertifiedWrapper(call.method, transform=transform).attribute(
+        call.inputs[0], stdevs=config.scale, bound=bound, **call.kwargs
+    )
+    return attr, cert

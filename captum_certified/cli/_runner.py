@@ -22,7 +22,7 @@ from captum_certified.cli._report import (
     summarize,
 )
 from captum_certified.cli._results import append_example, clean_part_file, merge_parts, read_parts
-from captum_certified.cli._sources import load_data, load_model
+from captum_certified.cli._sources import load_data, load_model_and_tokenizer
 
 #: Examples whose maps are kept (``maps.pt``) for the heatmap figure of ``report``.
 MAP_EXAMPLES = 3
@@ -85,8 +85,16 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
         torch.set_num_threads(config.threads)
     try:
         # everything that depends on the model and the data is checked before `out` exists
-        model = load_model(config.model, seed=config.seed).to(device)
-        x_all, y_all = load_data(config.data, config.image_size, seed=config.seed)
+        model, tokenizer = load_model_and_tokenizer(config.model, seed=config.seed)
+        model = model.to(device)
+        x_all, y_all = load_data(
+            config.data, config.image_size, seed=config.seed, tokenizer=tokenizer
+        )
+        if not x_all.is_floating_point() and bool((y_all < 0).any()):
+            # unlabelled text lines: the model's own prediction is the label
+            with torch.no_grad():
+                predicted = model(x_all.to(device)).argmax(dim=1).cpu()
+            y_all = torch.where(y_all < 0, predicted, y_all)
         num_features = check_fit(model, x_all, y_all, config, device)
         config = config.resolved(num_features)
         stop = min(config.start + config.n_examples, len(x_all))
@@ -127,7 +135,7 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
             x, label = x_all[index : index + 1].to(device), int(y_all[index])
             result = certify_example(model, x, label, config, index)
             seconds = time.perf_counter() - started
-            if index - config.start < MAP_EXAMPLES:
+            if index - config.start < MAP_EXAMPLES and x.is_floating_point():
                 maps_dir = out / "maps"
                 maps_dir.mkdir(exist_ok=True)
                 torch.save(

@@ -6,6 +6,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -18,12 +19,19 @@ def load_model(spec: str, seed: int = 0) -> nn.Module:
 
     The module is imported the way ``python -m`` imports: the current folder comes first on
     the search path (for the import and the factory call only), so ``--model tinycnn:factory``
-    works from the folder holding ``tinycnn.py`` without setting ``PYTHONPATH``.
+    works from the folder holding ``tinycnn.py`` without setting ``PYTHONPATH``. A factory may
+    also return ``(model, tokenizer)`` (text models, :func:`load_model_and_tokenizer`).
     """
+    return load_model_and_tokenizer(spec, seed)[0]
+
+
+def load_model_and_tokenizer(spec: str, seed: int = 0) -> tuple[nn.Module, Any]:
+    """:func:`load_model`, and the tokenizer of a factory returning ``(model, tokenizer)``
+    (None otherwise): a callable mapping a list of texts to a ``(N, T)`` id tensor."""
     if spec == "digits":
         from captum_certified.cli._digits import default_digits_model
 
-        return default_digits_model(seed=0)
+        return default_digits_model(seed=0), None
     if ":" not in spec:
         raise ConfigError(f"--model must be 'digits' or 'module:callable', got {spec!r}")
     module_name, _, attr = spec.partition(":")
@@ -43,13 +51,29 @@ def load_model(spec: str, seed: int = 0) -> nn.Module:
     finally:
         if added and cwd in sys.path:
             sys.path.remove(cwd)
+    tokenizer = None
+    if isinstance(model, tuple) and len(model) == 2:
+        model, tokenizer = model
+        if not callable(tokenizer):
+            raise ConfigError(
+                f"--model factory {spec!r} returned a tokenizer that is not callable "
+                "(texts -> (N, T) token ids)"
+            )
     if not isinstance(model, nn.Module):
-        raise ConfigError(f"--model factory {spec!r} must return a torch.nn.Module")
-    return model.eval()
+        raise ConfigError(
+            f"--model factory {spec!r} must return a torch.nn.Module (or (module, tokenizer))"
+        )
+    return model.eval(), tokenizer
 
 
-def load_data(spec: str, image_size: int = 0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def load_data(
+    spec: str, image_size: int = 0, seed: int = 0, tokenizer: Any = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Examples and labels.
+
+    ``"text:FILE"``: one example per line, ``LABEL<TAB>text`` or just the text (label -1:
+    the model's prediction is explained), tokenized with the tokenizer of the ``--model``
+    factory into a ``(N, T)`` id tensor (padded by the tokenizer).
 
     ``"digits"``: the test split of scikit-learn's digits (a seeded random permutation).
     ``"tensors:PATH"``: a file written by ``torch.save`` holding ``(x, y)`` or
@@ -65,6 +89,8 @@ def load_data(spec: str, image_size: int = 0, seed: int = 0) -> tuple[torch.Tens
         _, _, x, y = load_digits_split(seed=0)
         return x, y
     kind, _, location = spec.partition(":")
+    if kind == "text" and location:
+        return _load_text(Path(location), tokenizer)
     if kind == "tensors" and location:
         path = Path(location)
         if not path.exists():
@@ -80,7 +106,42 @@ def load_data(spec: str, image_size: int = 0, seed: int = 0) -> tuple[torch.Tens
         return x.float(), y.long()
     if kind == "imagefolder" and location:
         return _load_image_folder(Path(location), image_size, seed)
-    raise ConfigError(f"--data must be 'digits', 'tensors:PATH' or 'imagefolder:DIR', got {spec!r}")
+    raise ConfigError(
+        f"--data must be 'digits', 'tensors:PATH', 'imagefolder:DIR' or 'text:FILE', got {spec!r}"
+    )
+
+
+def _load_text(path: Path, tokenizer: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    if tokenizer is None:
+        raise ConfigError(
+            "--data text:FILE needs a tokenizer: the --model factory must return (model, tokenizer)"
+        )
+    if not path.is_file():
+        raise ConfigError(f"--data text file {path} does not exist")
+    texts, labels = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        head, tab, rest = line.partition("\t")
+        if tab:
+            try:
+                labels.append(int(head))
+            except ValueError:
+                raise ConfigError(
+                    f"--data {path}:{number}: the label before the tab must be an integer"
+                ) from None
+            texts.append(rest)
+        else:
+            labels.append(-1)
+            texts.append(line)
+    if not texts:
+        raise ConfigError(f"--data text file {path} holds no lines")
+    ids = tokenizer(texts)
+    if hasattr(ids, "keys") and "input_ids" in ids:  # a Hugging Face BatchEncoding
+        ids = ids["input_ids"]
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.is_floating_point():
+        raise ConfigError("the tokenizer must return a (N, T) integer tensor of token ids")
+    return ids.long(), torch.tensor(labels)
 
 
 def _load_image_folder(

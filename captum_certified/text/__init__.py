@@ -12,7 +12,11 @@ from captum_certified.text._core.sentiment import (
     vader_lexicon,
 )
 from captum_certified.text._core.tokenizer import WordTokenizer
-from captum_certified.text._core.training import mask_tokens, train_text_classifier
+from captum_certified.text._core.training import (
+    mask_tokens,
+    sentiment_classifier,
+    train_text_classifier,
+)
 
 __all__ = [
     "CertifiedLLMAttribution",
@@ -24,6 +28,7 @@ __all__ = [
     "layer_distance",
     "mask_tokens",
     "max_substitution_distance",
+    "sentiment_classifier",
     "sentiment_task",
     "train_text_classifier",
     "vader_lexicon",

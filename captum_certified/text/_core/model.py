@@ -58,6 +58,10 @@ class TokenTransformerClassifier(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = nn.Linear(dim, num_classes)
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token embedding (Hugging Face's name for it): where text noise is added."""
+        return self.embedding
+
     def forward(self, ids: Tensor) -> Tensor:
         pad = ids == self.padding_idx
         positions = torch.arange(ids.shape[1], device=ids.device)

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from captum_certified.text._core.model import TokenTransformerClassifier
 from captum_certified.text._core.sentiment import SentimentTask
+from captum_certified.text._core.tokenizer import WordTokenizer
 
 
 def mask_tokens(
@@ -151,3 +152,29 @@ def _epochs(
             loss = loss_fn(model(batch), labels[idx])
             loss.backward()
             opt.step()
+
+
+def sentiment_classifier(seed: int = 0) -> tuple[TokenTransformerClassifier, WordTokenizer]:
+    r"""A transformer trained on :func:`sentiment_task` for certification at its embedding.
+
+    Trained with noise at the embedding (0.1), small initial token vectors and weight decay,
+    so that words of similar rating lie close (substitutions stay inside certified radii).
+    Returns ``(model, tokenizer)``: the form the command line's ``--model module:factory``
+    takes for text data (``captum-certified certify --model
+    captum_certified.text:sentiment_classifier --data text:FILE``). About 15 s on one core.
+
+    Examples::
+
+        >>> from captum_certified.text import vader_lexicon
+        >>> model, tokenizer = sentiment_classifier()
+        >>> good = [w for w in tokenizer.vocab if vader_lexicon().get(w, 0) >= 2.5][:2]
+        >>> model(tokenizer([f"the movie was {good[0]} and {good[1]}"])).argmax(1).item()
+        1
+    """
+    from captum_certified.text._core.sentiment import sentiment_task
+
+    task = sentiment_task(seed=seed)
+    model = train_text_classifier(
+        task, embedding_scale=0.01, weight_decay=0.3, embedding_noise=0.1, seed=seed
+    )
+    return model, task.tokenizer
