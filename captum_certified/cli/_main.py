@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 from captum_certified.cli import _train_commands
@@ -15,7 +14,6 @@ from captum_certified.cli._config import (
     TARGETS,
     ConfigError,
     RunConfig,
-    StdevsDeprecation,
     apply_arguments,
 )
 
@@ -73,12 +71,6 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="the noise's native scale: sigma (gaussian), b (laplace), ball radius (uniform); "
         f"default: {defaults.noise_scale}",
-    )
-    certify.add_argument(
-        "--stdevs",
-        type=float,
-        help="standard deviation of gaussian noise (= --noise-scale); deprecated with other "
-        "noises, where it still means their native scale",
     )
     certify.add_argument(
         "--sparsity",
@@ -159,13 +151,6 @@ def _version() -> str:
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
     config = RunConfig.load(args.config) if args.config else RunConfig()
     apply_arguments(config, args)
-    if args.noise_scale is not None:
-        config._stdevs_given = False
-    if args.stdevs is not None:
-        if args.noise_scale is not None:
-            raise ConfigError("give --noise-scale or --stdevs (its Gaussian name), not both")
-        config.noise_scale = args.stdevs
-        config._stdevs_given = True
     if args.radii is not None:
         if args.radii == ["auto"]:
             config.radii = "auto"
@@ -176,14 +161,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
                 raise ConfigError(
                     f"--radii must be 'auto' or numbers, got {' '.join(args.radii)}"
                 ) from None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", StdevsDeprecation)
-        config.validate()
-    for w in caught:  # a deprecated option is told on stderr, as an error would be
-        if issubclass(w.category, StdevsDeprecation):
-            print(f"captum-certified: warning: {w.message}", file=sys.stderr)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    config.validate()
     return config
 
 

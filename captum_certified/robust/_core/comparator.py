@@ -82,8 +82,7 @@ class AttributionAttackComparator:
                     ``("topk_intersection", "kendall_tau", "spearman_rho",
                     "center_of_mass_shift", "cosine_similarity")`` (functions of
                     :mod:`captum_certified.metrics`, given ``k``, ``reduce_channels`` and
-                    ``normalize``; the short names ``"topk"``, ... are deprecated) or a
-                    callable ``(attr_clean, attr_attacked) -> (bsz,)``.
+                    ``normalize``) or a callable ``(attr_clean, attr_attacked) -> (bsz,)``.
                     Default: ``{"topk": "topk_intersection"}``
         k (int or float, optional): Top-k size of ``"topk_intersection"``. Default: 0.1
         reduce_channels (str, optional): Map convention of the named metrics.
