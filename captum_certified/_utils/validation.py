@@ -230,3 +230,13 @@ def format_inputs(inputs: Any, name: str = "inputs") -> tuple[tuple[Tensor, ...]
     if xs[0].shape[0] == 0:
         raise ValueError(f"`{name}` is empty (batch size 0)")
     return xs, is_tuple
+
+
+def check_orders(orders: Tensor | float | list) -> Tensor:
+    """Rényi orders as a 1-D float64 tensor, all finite and > 1."""
+    orders = torch.as_tensor(orders, dtype=torch.float64).reshape(-1)
+    if orders.numel() == 0:
+        raise ValueError("`orders` must not be empty")
+    if not torch.isfinite(orders).all() or (orders <= 1).any():
+        raise ValueError("`orders` (Rényi orders) must be finite and > 1")
+    return orders

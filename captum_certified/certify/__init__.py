@@ -7,6 +7,7 @@ objects returned by ``attribute(..., return_certificate=True)``.
 """
 
 from captum_certified._utils.norms import convert_radius
+from captum_certified._utils.statistics import StreamingMoments
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.certifier import (
@@ -48,7 +49,6 @@ from captum_certified.certify._core.planning import min_samples_for_radius, radi
 from captum_certified.certify._core.rdp import rdp_epsilon, rdp_orders
 from captum_certified.certify._core.rdp_certificate import RDPTopKCertificate
 from captum_certified.certify._core.rdp_certifier import RDPTopKCertifier
-from captum_certified.certify._core.statistics import StreamingMoments
 
 __all__ = [
     "BandCertifier",

@@ -10,6 +10,7 @@ import torch
 from scipy import stats
 
 import captum_certified.certify as certify
+from captum_certified._utils import geometry
 from captum_certified._utils.norms import parse_norm
 from captum_certified.certify import (
     GaussianTopKCertifier,
@@ -27,7 +28,6 @@ from captum_certified.noise import (
     UniformCubeNoise,
 )
 from captum_certified.noise._core.renyi import gaussian_rdp_epsilon
-from captum_certified.robust._core import geometry
 from captum_certified.transforms import ClipNormalize, Identity, TopKBinarize
 
 

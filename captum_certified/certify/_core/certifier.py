@@ -8,10 +8,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from captum_certified._utils.statistics import StreamingMoments
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
 from captum_certified.certify._core.certificate import Certificate, noise_object
 from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
-from captum_certified.certify._core.statistics import StreamingMoments
 from captum_certified.noise import GaussianNoise, NoiseDistribution
 from captum_certified.transforms import AttributionTransform
 

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from captum_certified._utils.statistics import StreamingMoments
 from captum_certified._utils.validation import (
     check_positive_float,
     check_positive_int,
@@ -41,7 +42,6 @@ from captum_certified._utils.validation import (
 )
 from captum_certified.certify._core.certificate import Certificate, noise_object
 from captum_certified.certify._core.certifier import Certifier
-from captum_certified.certify._core.statistics import StreamingMoments
 from captum_certified.noise import (
     NoiseDistribution,
     UniformBallNoise,

@@ -7,12 +7,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_feature_count
+from captum_certified._utils.validation import check_feature_count, check_orders
 from captum_certified.certify._core.certifier import BandCertifier
 from captum_certified.certify._core.rdp import DEFAULT_ORDERS, rdp_orders
 from captum_certified.certify._core.rdp_certificate import METHODS, RDPTopKCertificate, check_rule
 from captum_certified.noise import GaussianNoise, LaplaceNoise, NoiseDistribution
-from captum_certified.noise._core.renyi import check_orders
 from captum_certified.transforms import AttributionTransform
 
 

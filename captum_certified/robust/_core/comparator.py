@@ -14,9 +14,9 @@ from captum.log import log_usage
 from captum.robust import Perturbation
 from torch import Tensor
 
+from captum_certified._utils.model_calls import format_args, label_and_target, model_outputs
 from captum_certified._utils.validation import check_int, format_inputs
-from captum_certified.robust._core.explainer import DifferentiableExplainer
-from captum_certified.robust._core.gradients import format_args, label_and_target, model_outputs
+from captum_certified.attr import DifferentiableExplainer
 from captum_certified.robust._core.report import AttackReport
 from captum_certified.robust._core.selection import MapMetric, resolve_metric
 

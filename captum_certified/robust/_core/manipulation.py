@@ -11,17 +11,17 @@ import torch
 from captum.log import log_usage
 from torch import Tensor, nn
 
+from captum_certified._utils import geometry
+from captum_certified._utils.model_calls import model_outputs
+from captum_certified._utils.surrogate import set_softplus_beta, softplus_surrogate
 from captum_certified._utils.validation import check_int, check_positive
-from captum_certified.robust._core import geometry
 from captum_certified.robust._core.base import (
     AttributionAttack,
     Problem,
     select_rows,
 )
-from captum_certified.robust._core.gradients import model_outputs
 from captum_certified.robust._core.objectives import flatten_maps
 from captum_certified.robust._core.report import AttackReport
-from captum_certified.robust._core.surrogate import set_softplus_beta, softplus_surrogate
 
 Tensors = tuple[Tensor, ...]
 
@@ -86,7 +86,7 @@ class ExplanationManipulation(AttributionAttack):
 
     Examples::
 
-        >>> from captum_certified.robust import differentiable_attribution
+        >>> from captum_certified.attr import differentiable_attribution
         >>> attack = ExplanationManipulation(model, lower_bound=0, upper_bound=1)
         >>> h_target = differentiable_attribution(model, x_other, target=y_other,
         ...                                       create_graph=False)

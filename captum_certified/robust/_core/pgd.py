@@ -9,8 +9,8 @@ import torch
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_certified._utils import geometry
 from captum_certified._utils.validation import check_positive
-from captum_certified.robust._core import geometry
 from captum_certified.robust._core.base import (
     AttributionAttack,
 )

@@ -9,8 +9,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from captum_certified.attr import differentiable_attribution
 from captum_certified.metrics import kendall_tau, topk_intersection
-from captum_certified.robust import AttributionPGD, differentiable_attribution
+from captum_certified.robust import AttributionPGD
 from captum_certified.train._core.checks import restored_state
 
 

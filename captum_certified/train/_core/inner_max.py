@@ -1,7 +1,7 @@
 """Inner maximisations of the min-max losses: l_inf PGD with a random start.
 
 The steps, projections, random starts and box clamps are those of the attribution attacks
-(:mod:`captum_certified.robust._core.geometry`); only the objective differs.
+(:mod:`captum_certified._utils.geometry`); only the objective differs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from captum_certified.robust._core import geometry
+from captum_certified._utils import geometry
 
 
 def linf_pgd(
