@@ -124,8 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     attack.add_argument("run", help="output folder of a certify run")
     attack.add_argument("--n-examples", type=int, default=10, help="default: 10")
-    attack.add_argument("--steps", type=int, default=20, help="attack steps (default: 20)")
-    attack.add_argument("--restarts", type=int, default=2, help="random restarts (default: 2)")
+    attack.add_argument("--step-num", type=int, default=20, help="attack steps (default: 20)")
+    attack.add_argument("--num-restarts", type=int, default=2, help="random restarts (default: 2)")
     attack.add_argument("--guide-samples", type=int, default=64, help="guide noise samples")
     attack.add_argument(
         "--eval-samples", type=int, default=2048, help="samples re-estimating the maps"
@@ -182,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             run_attack(
                 Path(args.run),
                 n_examples=args.n_examples,
-                step_num=args.steps,
-                num_restarts=args.restarts,
+                step_num=args.step_num,
+                num_restarts=args.num_restarts,
                 n_guide=args.guide_samples,
                 eval_samples=args.eval_samples,
                 box=tuple(args.box) if args.box else None,

@@ -136,7 +136,7 @@ def test_a_new_noise_needs_no_name_table():
         RDPTopKCertificate(lower, upper, noise=UniformCubeNoise(), norm="l1", **fields)
 
 
-def test_certify_takes_the_noise_object_and_a_name_is_deprecated():
+def test_certify_takes_the_noise_object_and_a_name_is_refused():
     moments = _stats()
     kw = dict(
         scale=torch.full((3,), 0.25, dtype=torch.float64),

@@ -90,8 +90,8 @@ def test_smoothed_manipulation_chunked_gradient_equals_the_full_graph():
         "smoothgrad",
         beta_growth=None,
         softplus_beta=5.0,
-        gamma_map=3.0,
-        gamma_output=0.5,
+        map_weight=3.0,
+        output_weight=0.5,
         reduce_channels="abs",
         explainer_kwargs={"n_guide": 8, "stdevs": 0.2, "nt_samples_batch_size": 3},
     )
