@@ -3,6 +3,8 @@
 Each test would fail on 8d0fcd9, where these calls returned a certificate.
 """
 
+from pathlib import Path
+
 import pytest
 import torch
 from captum.attr import NoiseTunnel as CaptumNoiseTunnel
@@ -184,3 +186,27 @@ def test_a_16_bit_model_on_float32_inputs_is_certified():
     cw = CertifiedWrapper(Saliency(forward), transform=TopKBinarize(1))
     _, cert = cw.attribute(x, target=0, nt_samples=8, stdevs=0.25, return_certificate=True)
     assert cert.n == 8
+
+
+# -- the differentiable paths ----------------------------------------------------------------
+
+
+def test_graph_paths_refuse_a_certificate():
+    cw = CertifiedWrapper(Saliency(_forward), transform=TopKBinarize(2))
+    with pytest.raises(ValueError, match="create_graph"):
+        cw.attribute(X, create_graph=True, return_certificate=True, **CALL)
+    with pytest.raises(ValueError, match="create_graph"):
+        cw.loss_gradient(X, lambda m: m.sum(), return_certificate=True, **CALL)
+
+
+def test_the_grid_half_steps_quoted_in_the_guide():
+    # docs/guide.rst, "Floating point": half a grid step on [0.5, 1), per coordinate
+    quoted = {torch.float32: 3.0e-8, torch.float16: 2.4e-4, torch.bfloat16: 2.0e-3}
+    for dtype, value in quoted.items():
+        x = torch.tensor(0.75, dtype=dtype)
+        half = float(torch.nextafter(x, torch.tensor(2.0, dtype=dtype)) - x) / 2
+        assert half == pytest.approx(value, rel=0.03)
+    assert 255 * 2.0e-3 == pytest.approx(0.5, rel=0.03)  # half a grey level
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "guide.rst").read_text()
+    for text in ("``3.0e-8``", "``2.4e-4``", "``2.0e-3``"):
+        assert text in guide
