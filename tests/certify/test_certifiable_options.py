@@ -210,3 +210,13 @@ def test_the_grid_half_steps_quoted_in_the_guide():
     guide = (Path(__file__).resolve().parents[2] / "docs" / "guide.rst").read_text()
     for text in ("``3.0e-8``", "``2.4e-4``", "``2.0e-3``"):
         assert text in guide
+
+
+def test_the_drop_in_noise_tunnel_is_unwrapped_not_smoothed_twice():
+    inner = Saliency(_forward)
+    cw = CertifiedWrapper(NoiseTunnel(inner), transform=TopKBinarize(2))
+    assert cw.attribution_method is inner
+    nested = NoiseTunnel(NoiseTunnel(inner))
+    assert nested.attribution_method is inner
+    with pytest.raises(ValueError, match="`attribution_method`"):
+        CertifiedWrapper(NoiseTunnel(inner, transform=TopKBinarize(1)))

@@ -64,8 +64,8 @@ class CertifiedWrapper(Attribution):
 
     Args:
         attribution_method (Attribution): Any Captum attribution instance (``Saliency``,
-                    ``IntegratedGradients``, a layer method, ...). A ``NoiseTunnel`` is
-                    unwrapped to the method it wraps.
+                    ``IntegratedGradients``, a layer method, ...). A ``NoiseTunnel``
+                    (Captum's or this package's drop-in) is unwrapped to the method it wraps.
         noise (str or NoiseDistribution, optional): Default noise family. Default: "gaussian"
         transform (AttributionTransform, optional): Default per-sample map.
                     Default: :class:`~captum_certified.transforms.Identity`
@@ -91,6 +91,7 @@ class CertifiedWrapper(Attribution):
     ) -> None:
         if isinstance(attribution_method, NoiseTunnel):
             attribution_method = attribution_method.attribution_method
+        attribution_method = _unwrap_drop_in(attribution_method)
         if not isinstance(attribution_method, Attribution):
             raise TypeError(
                 "`attribution_method` must be a captum.attr.Attribution instance, got "
@@ -562,6 +563,25 @@ class CertifiedWrapper(Attribution):
         # Captum's gradient methods differentiate every noisy sample's output as its own root;
         # the call uses the identical single-root gradient (with a graph in graph mode).
         return call_attribute(self.attribution_method, inputs, kwargs, graph)
+
+
+def _unwrap_drop_in(method: Any) -> Any:
+    """This package's drop-in ``NoiseTunnel`` is unwrapped like Captum's (not smoothed twice)."""
+    from captum_certified.attr._core.noise_tunnel import NoiseTunnel as DropIn
+
+    if type(method) is not DropIn:
+        return method
+    if (
+        not method.transform.is_identity
+        or method.certifier is not None
+        or method.noise.name != ("gaussian")
+    ):
+        raise ValueError(
+            "`attribution_method` is a NoiseTunnel with its own noise, transform or certifier, "
+            "which the wrapper would not use: pass them to the wrapper and wrap "
+            "NoiseTunnel.attribution_method"
+        )
+    return method.attribution_method
 
 
 def _reduce(stats: StreamingMoments, nt_type: str) -> Tensor:

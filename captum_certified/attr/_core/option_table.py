@@ -88,10 +88,20 @@ ATTRIBUTION_METHOD = _same(
         (BAND, ATTACK, f"{CONDITIONS}::test_row_wise_random_methods_are_certified"),
     ),
     Case(
-        "a captum.attr.NoiseTunnel",
+        "a NoiseTunnel (Captum's, or the drop-in without its own noise, transform, certifier)",
         CERTIFIED,
         "unwrapped to the method it wraps; the engine adds the noise once",
-        (BAND, "attr/test_captum_equivalence.py::test_wrapping_a_noise_tunnel_unwraps_it"),
+        (
+            BAND,
+            "attr/test_captum_equivalence.py::test_wrapping_a_noise_tunnel_unwraps_it",
+            f"{OPTIONS_TESTS}::test_the_drop_in_noise_tunnel_is_unwrapped_not_smoothed_twice",
+        ),
+    ),
+    Case(
+        "the drop-in NoiseTunnel with its own noise, transform or certifier",
+        REFUSED,
+        "the wrapper would not use them",
+        (f"{OPTIONS_TESTS}::test_the_drop_in_noise_tunnel_is_unwrapped_not_smoothed_twice",),
     ),
     Case(
         "ShapleyValueSampling, FeaturePermutation",
