@@ -23,6 +23,7 @@ LAYERS = {
     "certify": 2,
     "attr": 3,
     "robust": 4,
+    "text": 4,
     "train": 5,
     "cli": 6,
     "interop": 6,

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from captum_certified.attr._core.layer_noise import capture_activation, check_layer
+from captum_certified._utils.layers import capture_activation, check_layer
 
 
 def layer_distance(
