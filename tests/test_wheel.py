@@ -108,6 +108,7 @@ def test_wheel_metadata(dists):
     assert "captum-certified = captum_certified.cli._main:console_main" in scripts
 
 
+@pytest.mark.slow
 def test_installed_wheel_runs_the_main_job_and_the_readme(dists, tmp_path, cache_dir):
     venv = tmp_path / "venv"
     # torch and the other dependencies come from the environment the tests run in
