@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from captum_certified.cli._config import ConfigError
+from captum_certified.cli._run_folder import save_figure
 from captum_certified.cli._train import load_trained
 
 COLUMNS = (
@@ -163,6 +164,6 @@ def _plot(rows: list[dict], radii: list[float], path: Path) -> Path | None:
     ax.legend(fontsize=8)
     ax.set_title("robust-attribution training: side by side")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path

@@ -8,6 +8,7 @@ import torch
 
 from captum_certified.attr import CertifiedWrapper
 from captum_certified.certify import FeatureCertifier
+from captum_certified.cli._run_folder import save_figure
 
 
 def certify_features(
@@ -65,6 +66,6 @@ def plot_feature_map(
         ax.set_axis_off()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_figure(fig, path, dpi=80)
     plt.close(fig)
     return path

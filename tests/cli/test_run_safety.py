@@ -1,0 +1,118 @@
+"""Run folders and checkpoints the tool can trust (issue 29): no code from data files, one
+writer per run, resumes that check what they resume, ``--out`` that never clobbers, no writes
+through links, and the odds and ends of robustness."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from captum_certified.cli import load_digits_split, main
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["--nt-samples", "64", "--nt-samples-batch-size", "64", "--no-progress"]
+TINY_TRAIN = ["--epochs", "1", "--no-progress", "--steps", "1", "--n-steps", "4"]
+
+
+class _Payload:
+    """Unpickling this calls ``open(path, "w")``: the file appears iff the payload runs."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture
+def small_digits(tmp_path):
+    x, y, _, _ = load_digits_split(seed=0)
+    path = tmp_path / "digits.pt"
+    torch.save((x[:100], y[:100]), path)
+    return ["--data", f"tensors:{path}"]
+
+
+def _env(cache_dir):
+    env = dict(os.environ, CAPTUM_CERTIFIED_CACHE=str(cache_dir), OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+# 1. no code from checkpoints ----------------------------------------------------------------
+def test_train_out_with_a_malicious_checkpoint_runs_no_code(tmp_path, small_digits, capsys):
+    marker = tmp_path / "payload-ran"
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    torch.save({"epoch": 0, "payload": _Payload(marker)}, planted / "last.pt")
+    code = main(["train", "--out", str(planted), *TINY_TRAIN, *small_digits])
+    assert not marker.exists()
+    assert code == 2 and "did not create" in capsys.readouterr().err
+
+    # a folder of a real train run whose checkpoint was replaced by a crafted one
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), *TINY_TRAIN, *small_digits]) == 0
+    state = torch.load(run / "last.pt", weights_only=True)
+    state["payload"] = _Payload(marker)
+    torch.save(state, run / "last.pt")
+    code = main(["train", "--out", str(run), *TINY_TRAIN, *small_digits])
+    assert not marker.exists()
+    assert code == 2 and "not a plain checkpoint" in capsys.readouterr().err
+
+
+# 2. one writer per run folder ---------------------------------------------------------------
+def _wait_for_rows(part, proc, timeout=120):
+    start = time.time()
+    while time.time() - start < timeout:
+        if part.exists() and part.read_text().count("\n") >= 2:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the first run ended early: {proc.stderr.read()}")
+        time.sleep(0.05)
+    raise AssertionError("the first run made no progress")
+
+
+def test_two_processes_cannot_write_one_run_folder(tmp_path, cache_dir, capsys):
+    out = tmp_path / "run"
+    slow = ["certify", "--out", str(out), "--n-examples", "300", "--nt-samples", "2048"]
+    command = [sys.executable, "-m", "captum_certified", *slow, "--no-progress"]
+    first = subprocess.Popen(command, env=_env(cache_dir), stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_rows(out / "parts" / "part-0.tsv", first)
+        config_before = (out / "config.toml").read_text()
+        second = subprocess.run(
+            [sys.executable, "-m", "captum_certified", "certify", "--out", str(out),
+             "--n-examples", "2", *SMALL],
+            env=_env(cache_dir), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert first.poll() is None, "the first run must still be running"
+        assert second.returncode == 2, second.stderr
+        assert "in use by another captum-certified process" in second.stderr
+        assert f"pid {first.pid}" in second.stderr  # names the other process
+        assert len(second.stderr.strip().splitlines()) == 1
+        assert (out / "config.toml").read_text() == config_before  # not deleted or rewritten
+    finally:
+        first.kill()  # SIGKILL: its lock file stays behind, stale
+        first.communicate()
+    assert f"pid {first.pid}" in (out / ".lock").read_text()
+    # the stale lock of the dead process is recovered: the next command gets the folder
+    # (and is refused only for its different configuration)
+    capsys.readouterr()
+    assert main(["certify", "--out", str(out), "--n-examples", "2", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "different configuration" in err and "in use" not in err
+
+
+def test_a_stale_lock_file_is_recovered(tmp_path, cache_dir, capsys):
+    out = tmp_path / "run"
+    args = ["certify", "--out", str(out), "--n-examples", "1", *SMALL]
+    assert main(args) == 0
+    (out / ".lock").write_text("pid 999999999 on elsewhere, command: certify\n")
+    capsys.readouterr()
+    assert main(args) == 0  # no live process holds it: the run resumes
+    assert "resuming" in capsys.readouterr().out
+    assert f"pid {os.getpid()}" in (out / ".lock").read_text()
