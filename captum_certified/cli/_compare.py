@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 from captum_certified.cli._config import ConfigError
-from captum_certified.cli._run_folder import save_figure
+from captum_certified.cli._run_folder import claim, locked, read_text, save_figure, write_text
+from captum_certified.cli._sources import check_model_named
 from captum_certified.cli._train import load_trained
 
 COLUMNS = (
@@ -66,10 +67,15 @@ def run_compare(
     nt_samples: int = 1024,
     stdevs: float = 0.5,
     seed: int = 0,
+    model: list[str] | None = None,
     progress: bool = True,
     echo=print,
 ) -> list[dict]:
-    """Evaluate every run on the same test examples and write ``compare.{tsv,json,png}``."""
+    """Evaluate every run on the same test examples and write ``compare.{tsv,json,png}``.
+
+    A run whose model is a ``module:callable`` is evaluated only when ``model`` names it
+    (a run folder is data; the command line decides what code runs). ``out`` must be a new
+    or empty folder or an earlier ``compare`` output."""
     from captum_certified.cli._digits import load_digits_split
     from captum_certified.cli._train import train_split
     from captum_certified.train import attribution_robustness_eval
@@ -80,6 +86,15 @@ def run_compare(
     if not (epsilon > 0 and step_size > 0 and stdevs > 0 and 0 < k):
         raise ConfigError("--epsilon, --step-size, --stdevs and --k must be > 0")
     kk = int(k) if k >= 1 else float(k)
+    claim(out, "compare", create=False)
+    for run in runs:
+        recorded = run / "train_config.json"
+        if recorded.is_file():
+            try:
+                spec = json.loads(read_text(recorded)).get("model", "digits")
+            except (ValueError, AttributeError):
+                spec = "digits"
+            check_model_named(str(spec), model, str(recorded))
     rows = []
     iterator = runs
     if progress:
@@ -107,7 +122,7 @@ def run_compare(
             generator=torch.Generator().manual_seed(seed),
         )
         certified = _certified_overlap(model, x, y, radii, kk, nt_samples, stdevs, seed)
-        history = json.loads((run / "history.json").read_text())
+        history = json.loads(read_text(run / "history.json"))
         rows.append(
             {
                 "run": str(run),
@@ -123,11 +138,12 @@ def run_compare(
                 "eval_seconds": time.perf_counter() - started,
             }
         )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out / "compare.tsv").write_text(format_table(rows, radii, sep="\t") + "\n")
+    claim(out, "compare")
+    with locked(out):
+        write_text(out / "compare.json", json.dumps(rows, indent=2) + "\n")
+        write_text(out / "compare.tsv", format_table(rows, radii, sep="\t") + "\n")
+        plot = _plot(rows, radii, out / "compare.png")
     echo(format_table(rows, radii))
-    plot = _plot(rows, radii, out / "compare.png")
     if plot:
         echo(f"plot: {plot}")
     return rows

@@ -43,7 +43,7 @@ def resolve_out(value: str | os.PathLike | None, option: str = "--out") -> Path:
     return Path(os.path.expanduser(text))
 
 
-def claim(out: Path, kind: str, option: str = "--out") -> None:
+def claim(out: Path, kind: str, option: str = "--out", *, create: bool = True) -> None:
     """Create ``out`` with the marker, or check that it is an empty folder or one this tool
     created for a run of the same ``kind`` (``certify``, ``train``, ``compare``).
 
@@ -73,6 +73,8 @@ def claim(out: Path, kind: str, option: str = "--out") -> None:
                 f"(no {MARKER}); it writes only into a new or empty folder or one of its own "
                 "runs: choose another --out"
             )
+    if not create:
+        return
     out.mkdir(parents=True, exist_ok=True)
     record = {"kind": kind, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     write_text(marker, json.dumps(record) + "\n")

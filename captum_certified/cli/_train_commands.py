@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from captum_certified.cli._config import apply_arguments
+from captum_certified.cli._run_folder import resolve_out
 from captum_certified.cli._train_config import LOSSES, TrainConfig
 
 
@@ -72,6 +73,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     compare.add_argument("--nt-samples", type=int, default=1024, help="certificate samples")
     compare.add_argument("--stdevs", type=float, default=0.5, help="certificate noise sigma")
     compare.add_argument("--seed", type=int, default=0, help="default: 0")
+    compare.add_argument(
+        "--model",
+        action="append",
+        help="a run's 'module:callable' model, named to confirm that it may be imported and "
+        "run (repeat for several; a run folder alone never makes the tool run code)",
+    )
     compare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -92,7 +99,7 @@ def run(args: argparse.Namespace) -> bool:
 
         run_compare(
             [Path(r) for r in args.runs],
-            Path(args.out),
+            resolve_out(args.out),
             n_examples=args.n_examples,
             epsilon=args.epsilon,
             steps=args.steps,
@@ -104,6 +111,7 @@ def run(args: argparse.Namespace) -> bool:
             nt_samples=args.nt_samples,
             stdevs=args.stdevs,
             seed=args.seed,
+            model=args.model,
             progress=not args.no_progress,
         )
         return True

@@ -116,3 +116,56 @@ def test_a_stale_lock_file_is_recovered(tmp_path, cache_dir, capsys):
     assert main(args) == 0  # no live process holds it: the run resumes
     assert "resuming" in capsys.readouterr().out
     assert f"pid {os.getpid()}" in (out / ".lock").read_text()
+
+
+# 3. a resume or rerun checks what it resumes ------------------------------------------------
+def test_a_rerun_with_other_data_is_refused(tmp_path, cache_dir, capsys):
+    x, y, _, _ = load_digits_split(seed=0)
+    data = tmp_path / "data.pt"
+    torch.save((x[:2], y[:2]), data)
+    args = ["certify", "--data", f"tensors:{data}", "--out", str(tmp_path / "run")]
+    args += ["--n-examples", "2", *SMALL]
+    assert main(args) == 0
+    torch.save((x[2:4], y[2:4]), data)  # same shapes, other examples
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "different data" in err and "model" not in err.split("(")[0]
+
+
+def test_a_rerun_with_other_model_weights_is_refused(tmp_path, cache_dir, capsys, monkeypatch):
+    (tmp_path / "shifted_models29.py").write_text(
+        "import torch\n"
+        "from captum_certified.cli import default_digits_model\n"
+        "def factory():\n"
+        "    net = default_digits_model()\n"
+        "    with torch.no_grad():\n"
+        "        net.head.bias += float(open('shift.txt').read())\n"
+        "    return net\n"
+    )
+    (tmp_path / "shift.txt").write_text("0.0")
+    monkeypatch.chdir(tmp_path)
+    args = ["certify", "--model", "shifted_models29:factory", "--out", str(tmp_path / "run")]
+    args += ["--n-examples", "1", *SMALL]
+    assert main(args) == 0
+    (tmp_path / "shift.txt").write_text("0.5")  # the weights behind the factory changed
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "different model" in capsys.readouterr().err
+
+
+ATTACK_FAST = ["--n-examples", "1", "--guide-samples", "4", "--eval-samples", "16"]
+
+
+def test_an_attack_rerun_with_other_options_is_refused(tmp_path, cache_dir, capsys):
+    out = tmp_path / "run"
+    assert main(["certify", "--out", str(out), "--n-examples", "1", *SMALL]) == 0
+    attack = ["attack", str(out), *ATTACK_FAST, "--no-progress", "--restarts", "1"]
+    assert main([*attack, "--steps", "1"]) == 0
+    before = (out / "attack.tsv").read_text()
+    capsys.readouterr()
+    assert main([*attack, "--steps", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "steps" in err and "1 then, 3 now" in err
+    assert (out / "attack.tsv").read_text() == before
+    assert main([*attack, "--steps", "1"]) == 0  # the same options resume
