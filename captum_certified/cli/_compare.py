@@ -102,7 +102,7 @@ def run_compare(
 
         iterator = tqdm(runs, desc="compare", unit="run", file=sys.stderr)
     for run in iterator:
-        model, config = load_trained(run)
+        net, config = load_trained(run)
         if config.data == "digits":
             _, _, x, y = load_digits_split(seed=0)
         else:
@@ -110,7 +110,7 @@ def run_compare(
         x, y = x[:n_examples], y[:n_examples]
         started = time.perf_counter()
         robust = attribution_robustness_eval(
-            model,
+            net,
             x,
             y,
             epsilon=epsilon,
@@ -121,7 +121,7 @@ def run_compare(
             ig_steps=ig_steps,
             generator=torch.Generator().manual_seed(seed),
         )
-        certified = _certified_overlap(model, x, y, radii, kk, nt_samples, stdevs, seed)
+        certified = _certified_overlap(net, x, y, radii, kk, nt_samples, stdevs, seed)
         history = json.loads(read_text(run / "history.json"))
         rows.append(
             {
