@@ -169,3 +169,61 @@ def test_an_attack_rerun_with_other_options_is_refused(tmp_path, cache_dir, caps
     assert "steps" in err and "1 then, 3 now" in err
     assert (out / "attack.tsv").read_text() == before
     assert main([*attack, "--steps", "1"]) == 0  # the same options resume
+
+
+# 4. --out never clobbers what is not a run --------------------------------------------------
+def test_out_into_a_folder_the_tool_did_not_create_is_refused(tmp_path, cache_dir, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.tsv").write_text("my own table\n")
+    (mine / "model.pt").write_bytes(b"my weights")
+    assert main(["certify", "--out", str(mine), "--n-examples", "1", *SMALL]) == 2
+    assert "did not create" in capsys.readouterr().err
+    assert main(["train", "--out", str(mine), *TINY_TRAIN]) == 2
+    assert sorted(p.name for p in mine.iterdir()) == ["model.pt", "results.tsv"]
+    assert (mine / "results.tsv").read_text() == "my own table\n"
+    assert (mine / "model.pt").read_bytes() == b"my weights"
+
+
+def test_a_hand_written_config_is_never_rewritten(tmp_path, cache_dir, capsys):
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    config = folder / "config.toml"
+    text = f'# my notes\nn_examples = 1\nnt_samples = 64\nout = "{folder}"\n'
+    config.write_text(text)
+    assert main(["certify", "--config", str(config), "--no-progress"]) == 2
+    assert config.read_text() == text
+    # next to a run of the tool, the same configuration (with its comments) is kept as it is
+    run = tmp_path / "run"
+    assert main(["certify", "--out", str(run), "--n-examples", "1", *SMALL]) == 0
+    commented = "# my notes\n" + (run / "config.toml").read_text()
+    (run / "config.toml").write_text(commented)
+    assert main(["certify", "--config", str(run / "config.toml"), "--no-progress"]) == 0
+    assert (run / "config.toml").read_text() == commented
+
+
+def test_empty_out_is_refused_and_tilde_is_expanded(tmp_path, cache_dir, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["certify", "--out", "", "--n-examples", "1", *SMALL]) == 2
+    assert "empty path" in capsys.readouterr().err
+    assert main(["train", "--out", " ", *TINY_TRAIN]) == 2
+    assert "empty path" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    config = tmp_path / "c.toml"
+    config.write_text('out = "~/run"\nn_examples = 1\nnt_samples = 64\n')
+    assert main(["certify", "--config", str(config), "--no-progress"]) == 0
+    assert not (tmp_path / "~").exists()
+    assert (home / "run" / "results.tsv").exists()
+
+
+def test_a_folder_where_nothing_was_computed_takes_a_corrected_command(tmp_path, cache_dir):
+    out = tmp_path / "run"
+    assert main(["certify", "--out", str(out), "--n-examples", "1", *SMALL]) == 0
+    part = out / "parts" / "part-0.tsv"
+    part.write_text(part.read_text().splitlines(keepends=True)[0])  # nothing certified
+    assert main(["certify", "--out", str(out), "--n-examples", "1", "--noise-scale", "0.3",
+                 *SMALL]) == 0  # fmt: skip
+    assert "noise_scale = 0.3" in (out / "config.toml").read_text()
