@@ -227,3 +227,46 @@ def test_a_folder_where_nothing_was_computed_takes_a_corrected_command(tmp_path,
     assert main(["certify", "--out", str(out), "--n-examples", "1", "--noise-scale", "0.3",
                  *SMALL]) == 0  # fmt: skip
     assert "noise_scale = 0.3" in (out / "config.toml").read_text()
+
+
+# 5. no writes through symbolic links --------------------------------------------------------
+def test_links_planted_in_a_run_folder_are_never_written_through(tmp_path, cache_dir, capsys):
+    out = tmp_path / "run"
+    args = ["certify", "--out", str(out), "--n-examples", "1", *SMALL]
+    assert main(args) == 0
+    part = out / "parts" / "part-0.tsv"
+    part.write_text(part.read_text().splitlines(keepends=True)[0])  # example 0 is redone
+    victims = {}
+    for name in ("maps/example-0.pt", "summary.json", "meta.json", "results.tsv"):
+        victim = tmp_path / f"victim-{name.replace('/', '-')}"
+        victim.write_text("keep")
+        (out / name).unlink()
+        (out / name).symlink_to(victim)
+        victims[name] = victim
+    dangling = tmp_path / "dangling-target"
+    (out / "results.tmp").symlink_to(dangling)  # 8d0fcd9's fixed temporary name
+    assert main(args) == 0
+    for name, victim in victims.items():
+        assert victim.read_text() == "keep", name
+        assert not (out / name).is_symlink() and (out / name).stat().st_size > 4
+    assert not dangling.exists()
+
+    part.unlink()
+    part.symlink_to(tmp_path / "outside-part")  # a dangling link where rows are appended
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "symbolic link" in capsys.readouterr().err
+    assert not (tmp_path / "outside-part").exists()
+
+
+# 6. saved maps hold their example, not the data set -----------------------------------------
+def test_saved_maps_store_clones_not_the_whole_data_set(tmp_path, cache_dir):
+    x, y, _, _ = load_digits_split(seed=0)
+    data = tmp_path / "data.pt"
+    torch.save((x.repeat(20, 1, 1, 1), y.repeat(20)), data)  # ~2.8 MB of examples
+    out = tmp_path / "run"
+    args = ["certify", "--data", f"tensors:{data}", "--out", str(out), "--n-examples", "1"]
+    assert main([*args, *SMALL]) == 0
+    saved = torch.load(out / "maps" / "example-0.pt", weights_only=True)
+    assert saved["input"].untyped_storage().nbytes() == 64 * 4
+    assert (out / "maps" / "example-0.pt").stat().st_size < 20_000
