@@ -270,3 +270,52 @@ def test_saved_maps_store_clones_not_the_whole_data_set(tmp_path, cache_dir):
     saved = torch.load(out / "maps" / "example-0.pt", weights_only=True)
     assert saved["input"].untyped_storage().nbytes() == 64 * 4
     assert (out / "maps" / "example-0.pt").stat().st_size < 20_000
+
+
+# 7. a run folder is not code ----------------------------------------------------------------
+def _plant_module(folder, name, marker):
+    (folder / f"{name}.py").write_text(
+        f"open({str(marker)!r}, 'a').write('imported\\n')\n"
+        "from captum_certified.cli._digits import DigitsCNN, default_digits_model\n"
+        "def factory():\n    return default_digits_model()\n"
+        "def untrained():\n    return DigitsCNN()\n"
+    )
+
+
+def test_attack_imports_no_model_that_only_the_run_folder_names(
+    tmp_path, cache_dir, capsys, monkeypatch
+):
+    marker = tmp_path / "imported"
+    _plant_module(tmp_path, "folder_model29", marker)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    certify = ["certify", "--model", "folder_model29:factory", "--out", str(out)]
+    assert main([*certify, "--n-examples", "1", *SMALL]) == 0
+    marker.unlink()
+    monkeypatch.delitem(sys.modules, "folder_model29")
+    attack = ["attack", str(out), *ATTACK_FAST, "--steps", "1", "--restarts", "1", "--no-progress"]
+    capsys.readouterr()
+    assert main(attack) == 2
+    assert "--model folder_model29:factory" in capsys.readouterr().err
+    assert not marker.exists()
+    assert main([*attack, "--model", "other:factory"]) == 2
+    assert not marker.exists()
+    assert main([*attack, "--model", "folder_model29:factory"]) == 0  # named: it runs
+    assert marker.exists()
+
+
+def test_compare_imports_no_model_that_only_a_run_folder_names(
+    tmp_path, cache_dir, capsys, monkeypatch, small_digits
+):
+    marker = tmp_path / "imported"
+    _plant_module(tmp_path, "folder_model29c", marker)
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "trained"
+    train = ["train", "--model", "folder_model29c:untrained", "--out", str(run)]
+    assert main([*train, *TINY_TRAIN, *small_digits]) == 0
+    marker.unlink()
+    monkeypatch.delitem(sys.modules, "folder_model29c")
+    capsys.readouterr()
+    assert main(["compare", str(run), "--out", str(tmp_path / "cmp"), "--no-progress"]) == 2
+    assert "--model folder_model29c:untrained" in capsys.readouterr().err
+    assert not marker.exists()
