@@ -238,6 +238,20 @@ def main(argv: list[str] | None = None) -> int:
                 else RunConfig()
             )
             summary = summarize(results, level=recorded.level, norm=recorded.norm)
+            if not isinstance(recorded.radii, str):
+                from captum_certified.cli._results import incomplete_results
+
+                lacking = incomplete_results(run, len(recorded.radii))
+                if lacking:
+                    shown = ", ".join(map(str, lacking[:10])) + (
+                        ", ..." if len(lacking) > 10 else ""
+                    )
+                    print(
+                        f"captum-certified: warning: {results} lacks rows of {len(lacking)} "
+                        f"example(s) ({shown}); rerun `certify` with the same arguments to "
+                        "rebuild it from parts/",
+                        file=sys.stderr,
+                    )
             print(format_summary(summary))
             plot = plot_summary(summary, run / "certified_vs_radius.png", recorded)
             if plot:

@@ -173,3 +173,15 @@ def merge_parts(out: Path, n_radii: int) -> Path:
     target = out / "results.tsv"
     write_text(target, HEADER + "".join(format_rows(merged[i]) for i in sorted(merged)))
     return target
+
+
+def incomplete_results(out: Path, n_radii: int) -> list[int]:
+    """Examples whose rows ``results.tsv`` lacks: fewer than ``n_radii`` rows, or certified
+    in ``parts/`` but absent (rows deleted or the file edited)."""
+    groups: dict[int, int] = {}
+    for row in parse_rows(read_text(out / "results.tsv")):
+        groups[row["index"]] = groups.get(row["index"], 0) + 1
+    short = {i for i, n in groups.items() if n < n_radii}
+    if (out / "parts").is_dir():
+        short |= set(read_parts(out, n_radii)) - set(groups)
+    return sorted(short)

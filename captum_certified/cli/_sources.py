@@ -98,7 +98,15 @@ def load_data(spec: str, image_size: int = 0, seed: int = 0) -> tuple[torch.Tens
         x, y = obj
         if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or len(x) != len(y):
             raise ConfigError("--data tensors file must hold tensors x and y of equal length")
-        return x.float(), y.long()
+        x = x.float()
+        finite = torch.isfinite(x.reshape(len(x), -1)).all(dim=1) if len(x) else x.new_ones(0)
+        if not bool(finite.all()):
+            bad = (~finite).nonzero().flatten().tolist()
+            raise ConfigError(
+                f"--data {path} holds NaN or infinite values in {len(bad)} example(s), the "
+                f"first at index {bad[0]}; clean the data before certifying"
+            )
+        return x, y.long()
     if kind == "imagefolder" and location:
         return _load_image_folder(Path(location), image_size, seed)
     raise ConfigError(f"--data must be 'digits', 'tensors:PATH' or 'imagefolder:DIR', got {spec!r}")

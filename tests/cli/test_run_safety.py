@@ -2,6 +2,7 @@
 writer per run, resumes that check what they resume, ``--out`` that never clobbers, no writes
 through links, and the odds and ends of robustness."""
 
+import json
 import os
 import subprocess
 import sys
@@ -319,3 +320,187 @@ def test_compare_imports_no_model_that_only_a_run_folder_names(
     assert main(["compare", str(run), "--out", str(tmp_path / "cmp"), "--no-progress"]) == 2
     assert "--model folder_model29c:untrained" in capsys.readouterr().err
     assert not marker.exists()
+
+
+# 8. odds and ends ---------------------------------------------------------------------------
+def test_a_planted_file_in_the_weights_cache_is_not_used(tmp_path, cache_dir, monkeypatch):
+    from captum_certified.cli import default_digits_model
+    from captum_certified.cli._digits import cached_model_path
+
+    good = default_digits_model()  # the module's cache (hash recorded by the fixture)
+    monkeypatch.setenv("CAPTUM_CERTIFIED_CACHE", str(tmp_path / "cache"))
+    path = cached_model_path()
+    path.parent.mkdir()
+    torch.save({k: torch.zeros_like(v) for k, v in good.state_dict().items()}, path)
+    model = default_digits_model()  # the planted file has no matching hash: retrained
+    _, _, x, y = load_digits_split(seed=0)
+    with torch.no_grad():
+        accuracy = (model(x).argmax(1) == y).float().mean().item()
+    assert accuracy > 0.9  # the planted zeros would give one class: about 0.1
+    assert (path.with_suffix(".sha256")).is_file()
+
+
+def test_non_ascii_out_round_trips_through_config_toml(tmp_path, cache_dir, capsys):
+    from captum_certified.cli._config import RunConfig
+
+    out = tmp_path / "run-\U0001f600-é"
+    assert main(["certify", "--out", str(out), "--n-examples", "1", *SMALL]) == 0
+    assert RunConfig.load(out / "config.toml").out == str(out)
+    assert main(["report", str(out)]) == 0
+    assert main(["certify", "--out", str(out), "--n-examples", "1", *SMALL]) == 0  # resumes
+
+
+def test_sizes_and_threads_are_bounded_before_the_folder_exists(tmp_path, capsys):
+    from captum_certified.cli._config import ConfigError, RunConfig
+    from captum_certified.cli._train_config import TrainConfig
+
+    with pytest.raises(ConfigError, match="--nt-samples must be at most"):
+        RunConfig(nt_samples=3 * 10**11).validate()
+    with pytest.raises(ConfigError, match="--threads must be at most"):
+        RunConfig(threads=5000).validate()
+    with pytest.raises(ConfigError, match="--threads must be at most"):
+        TrainConfig(threads=5000).validate()
+    out = tmp_path / "run"
+    assert main(["certify", "--out", str(out), "--nt-samples", str(3 * 10**11)]) == 2
+    assert main(["certify", "--out", str(out), "--threads", "5000"]) == 2
+    assert not out.exists()
+    assert os.cpu_count() * 4 >= 4  # the documented cap: four threads per core
+
+
+def test_nan_in_the_data_is_found_up_front(tmp_path, cache_dir, capsys):
+    x, y, _, _ = load_digits_split(seed=0)
+    x = x[:6].clone()
+    x[3, 0, 2, 2] = float("nan")
+    torch.save((x, y[:6]), tmp_path / "data.pt")
+    out = tmp_path / "run"
+    args = ["certify", "--data", f"tensors:{tmp_path / 'data.pt'}", "--out", str(out)]
+    assert main([*args, "--n-examples", "6", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "NaN" in err and "index 3" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_model_with_nan_scores_is_refused(tmp_path, cache_dir, capsys, monkeypatch):
+    (tmp_path / "nan_model29.py").write_text(
+        "import torch\n"
+        "class NaNs(torch.nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        return torch.full((len(x), 10), float('nan')) + 0 * x.flatten(1)[:, :1]\n"
+        "def factory():\n    return NaNs()\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    assert main(["certify", "--model", "nan_model29:factory", "--out", str(out), *SMALL]) == 2
+    assert "NaN" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_invalid_values_in_parts_are_not_accepted(tmp_path, cache_dir, capsys):
+    out = tmp_path / "run"
+    args = ["certify", "--out", str(out), "--n-examples", "2", *SMALL, "--radii", "0", "0.1"]
+    assert main(args) == 0
+    part = out / "parts" / "part-0.tsv"
+    lines = part.read_text().splitlines(keepends=True)
+    cells = lines[1].split("\t")
+    cells[6] = "5.0"  # a top-K overlap of 5
+    lines[1] = "\t".join(cells)
+    cells = lines[3].split("\t")
+    cells[6] = "nan"
+    lines[3] = "\t".join(cells)
+    part.write_text("".join(lines))
+    capsys.readouterr()
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "invalid row" in captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_examples"] == 2
+    values = [
+        float(line.split("\t")[6]) for line in (out / "results.tsv").read_text().splitlines()[1:]
+    ]
+    assert len(values) == 4 and all(0 <= v <= 1 for v in values)
+
+
+def test_a_row_deleted_from_results_is_reported(tmp_path, cache_dir, capsys):
+    out = tmp_path / "run"
+    assert main(["certify", "--out", str(out), "--n-examples", "2", *SMALL]) == 0
+    results = out / "results.tsv"
+    lines = results.read_text().splitlines(keepends=True)
+    results.write_text("".join(lines[:-1]))  # the last example loses a radius
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "lacks rows of 1 example(s) (1)" in err
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, cache_dir, capsys,
+                                                              monkeypatch):  # fmt: skip
+    import errno
+
+    from captum_certified.cli import _run_folder
+
+    out = tmp_path / "run"
+    args = ["certify", "--out", str(out), "--n-examples", "1", *SMALL]
+    assert main(args) == 0
+    real = _run_folder._write_all
+
+    def full(fd, data):
+        real(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_run_folder, "_write_all", full)
+    (out / "summary.json").unlink()
+    capsys.readouterr()
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("captum-certified: error: no space left") and "\n" not in err
+    assert [p for p in out.rglob("*") if ".tmp" in p.name] == []
+
+
+def test_unwritable_folder_bad_type_and_yaml_tag_are_one_line(tmp_path, cache_dir, capsys,
+                                                              monkeypatch):  # fmt: skip
+    import errno
+    import tempfile
+
+    from captum_certified.cli import _run_folder
+
+    def denied(*args, dir=None, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dir))
+
+    with monkeypatch.context() as patch:  # a read-only folder (the tests may run as root)
+        patch.setattr(_run_folder.tempfile, "mkstemp", denied)
+        assert main(["certify", "--out", str(tmp_path / "ro"), *SMALL]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "permission denied" in err and "\n" not in err
+    assert tempfile.mkstemp is not denied
+    (tmp_path / "bad.toml").write_text('n_examples = "ten"\n')
+    assert main(["certify", "--config", str(tmp_path / "bad.toml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "`n_examples` must be int" in err and "\n" not in err
+    (tmp_path / "tag.yaml").write_text("n_examples: !!python/object/apply:os.getpid []\n")
+    assert main(["certify", "--config", str(tmp_path / "tag.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot be read" in err and "\n" not in err
+
+
+def test_meta_keeps_the_first_start_time(tmp_path, cache_dir):
+    out = tmp_path / "run"
+    args = ["certify", "--out", str(out), "--n-examples", "1", *SMALL]
+    assert main(args) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    meta["started"] = "2001-01-01T00:00:00+0000"  # as if the first start was long ago
+    (out / "meta.json").write_text(json.dumps(meta))
+    assert main(args) == 0
+    again = json.loads((out / "meta.json").read_text())
+    assert again["started"] == "2001-01-01T00:00:00+0000"
+    assert again["last_started"] != again["started"]
+
+
+def test_temporary_files_of_a_killed_write_are_removed(tmp_path, cache_dir):
+    out = tmp_path / "run"
+    args = ["certify", "--out", str(out), "--n-examples", "1", *SMALL]
+    assert main(args) == 0
+    left = [out / ".tmp-results.tsv.k1ll3d.partial", out / "parts" / ".tmp-part-0.tsv.x.partial"]
+    for path in left:
+        path.write_text("half a file")
+    assert main(args) == 0
+    assert not any(path.exists() for path in left)
