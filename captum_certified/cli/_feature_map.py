@@ -8,7 +8,7 @@ import torch
 
 from captum_certified.attr import CertifiedWrapper
 from captum_certified.certify import FeatureCertifier
-from captum_certified.cli._run_folder import save_figure
+from captum_certified.cli._run_folder import check_not_link, save_figure
 
 
 def certify_features(
@@ -64,6 +64,7 @@ def plot_feature_map(
     axes[1].set_title(title or "certified map")
     for ax in axes:
         ax.set_axis_off()
+    check_not_link(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     save_figure(fig, path, dpi=80)
