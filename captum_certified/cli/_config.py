@@ -6,12 +6,9 @@ import dataclasses
 import json
 import math
 import os
-import warnings
-from dataclasses import InitVar, dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
-
-from captum_certified._utils.deprecation import CaptumCertifiedDeprecationWarning
 
 METHODS = ("sparse_smoothgrad", "renyi", "uniform")
 NOISES = {
@@ -42,10 +39,6 @@ class ConfigError(ValueError):
     """A parameter is invalid; the message names it."""
 
 
-class StdevsDeprecation(CaptumCertifiedDeprecationWarning):
-    """``--stdevs`` / ``stdevs`` with non-Gaussian noise (the command line prints it)."""
-
-
 @dataclass
 class RunConfig:
     """All parameters of a ``certify`` run (see ``captum-certified certify --help``)."""
@@ -60,7 +53,7 @@ class RunConfig:
     start: int = 0
     nt_samples: int = 2048
     nt_samples_batch_size: int = 512
-    noise_scale: float | None = None  # None: DEFAULT_NOISE_SCALE, or the deprecated `stdevs`
+    noise_scale: float = DEFAULT_NOISE_SCALE
     sparsity: int | float = 0.2
     k: int | float = 0.2
     alpha: float = 0.05
@@ -73,23 +66,11 @@ class RunConfig:
     image_size: int = 0
     device: str = "cpu"
     certificate: str = "topk"
-    #: Deprecated spelling of ``noise_scale`` for non-Gaussian noise (read from old configs).
-    stdevs: InitVar[float | None] = None
-    _stdevs_given: bool = field(default=False, init=False, repr=False, compare=False)
-
-    def __post_init__(self, stdevs: float | None) -> None:
-        if stdevs is not None:
-            if self.noise_scale is not None:
-                raise ConfigError("give --noise-scale or --stdevs (its Gaussian name), not both")
-            self.noise_scale = stdevs
-            self._stdevs_given = True
-        if self.noise_scale is None:
-            self.noise_scale = DEFAULT_NOISE_SCALE
 
     @property
     def scale(self) -> float:
-        """``noise_scale`` as a float (set in ``__post_init__``)."""
-        return float(self.noise_scale)  # type: ignore[arg-type]
+        """``noise_scale`` as a float."""
+        return float(self.noise_scale)
 
     def validate(self) -> RunConfig:
         if self.method not in METHODS:
@@ -128,16 +109,7 @@ class RunConfig:
                 f"--nt-samples must be at most {MAX_NT_SAMPLES:,} per example, got "
                 f"{self.nt_samples:,}"
             )
-        name = "stdevs" if self._stdevs_given else "noise_scale"
-        check_positive_options(self, ("noise_scale",), names=(name,))
-        if self._stdevs_given and self.noise != "gaussian":
-            warnings.warn(
-                f"--stdevs (config key `stdevs`) with {self.noise} noise is deprecated: use "
-                "--noise-scale (`noise_scale`), the noise's native scale, which --stdevs means "
-                "here for one more release; --stdevs will mean the standard deviation",
-                StdevsDeprecation,
-                stacklevel=2,
-            )
+        check_positive_options(self, ("noise_scale",))
         self.sparsity = parse_count(self.sparsity, "--sparsity")
         self.k = parse_count(self.k, "--k")
         if not 0 < self.alpha < 1:
@@ -187,8 +159,8 @@ class RunConfig:
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"a config file must hold a table of options, got {values!r}")
-        check_known_keys(cls, values, "unknown configuration keys:", extra=("stdevs",))
-        check_types(cls, values, extra={"stdevs": "float | None"})
+        check_known_keys(cls, values, "unknown configuration keys:")
+        check_types(cls, values)
         return cls(**values)
 
     # -- files -------------------------------------------------------------------------
