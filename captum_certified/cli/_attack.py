@@ -121,8 +121,8 @@ def run_attack(
     fingerprint = {
         "data": tensor_hash(x_all, y_all),
         "model": state_dict_hash(net),
-        "steps": step_num,
-        "restarts": num_restarts,
+        "step_num": step_num,
+        "num_restarts": num_restarts,
         "guide_samples": n_guide,
         "eval_samples": eval_samples,
         "box": None if box is None else [float(b) for b in box],

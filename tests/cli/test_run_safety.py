@@ -16,7 +16,7 @@ from captum_certified.cli import load_digits_split, main
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--nt-samples", "64", "--nt-samples-batch-size", "64", "--no-progress"]
-TINY_TRAIN = ["--epochs", "1", "--no-progress", "--steps", "1", "--n-steps", "4"]
+TINY_TRAIN = ["--epochs", "1", "--no-progress", "--step-num", "1", "--n-steps", "4"]
 
 
 class _Payload:
@@ -161,15 +161,15 @@ ATTACK_FAST = ["--n-examples", "1", "--guide-samples", "4", "--eval-samples", "1
 def test_an_attack_rerun_with_other_options_is_refused(tmp_path, cache_dir, capsys):
     out = tmp_path / "run"
     assert main(["certify", "--out", str(out), "--n-examples", "1", *SMALL]) == 0
-    attack = ["attack", str(out), *ATTACK_FAST, "--no-progress", "--restarts", "1"]
-    assert main([*attack, "--steps", "1"]) == 0
+    attack = ["attack", str(out), *ATTACK_FAST, "--no-progress", "--num-restarts", "1"]
+    assert main([*attack, "--step-num", "1"]) == 0
     before = (out / "attack.tsv").read_text()
     capsys.readouterr()
-    assert main([*attack, "--steps", "3"]) == 2
+    assert main([*attack, "--step-num", "3"]) == 2
     err = capsys.readouterr().err
-    assert "steps" in err and "1 then, 3 now" in err
+    assert "step_num" in err and "1 then, 3 now" in err
     assert (out / "attack.tsv").read_text() == before
-    assert main([*attack, "--steps", "1"]) == 0  # the same options resume
+    assert main([*attack, "--step-num", "1"]) == 0  # the same options resume
 
 
 # 4. --out never clobbers what is not a run --------------------------------------------------
@@ -294,7 +294,16 @@ def test_attack_imports_no_model_that_only_the_run_folder_names(
     assert main([*certify, "--n-examples", "1", *SMALL]) == 0
     marker.unlink()
     monkeypatch.delitem(sys.modules, "folder_model29")
-    attack = ["attack", str(out), *ATTACK_FAST, "--steps", "1", "--restarts", "1", "--no-progress"]
+    attack = [
+        "attack",
+        str(out),
+        *ATTACK_FAST,
+        "--step-num",
+        "1",
+        "--num-restarts",
+        "1",
+        "--no-progress",
+    ]
     capsys.readouterr()
     assert main(attack) == 2
     assert "--model folder_model29:factory" in capsys.readouterr().err

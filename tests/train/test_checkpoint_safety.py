@@ -35,12 +35,12 @@ def _trainer(tmp_path, lr=1e-2, checkpoint_dir=None):
         TensorDataset(x, y), batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(2)
     )
     loss_fn = IGNormLoss(
-        epsilon=0.1,
-        steps=1,
+        radius=0.1,
+        step_num=1,
         step_size=0.05,
         n_steps=2,
         approx_factor=1,
-        lam=0.5,
+        weight=0.5,
         generator=torch.Generator().manual_seed(3),
     )
     opt = torch.optim.Adam(model.parameters(), lr=lr)
