@@ -42,6 +42,7 @@ from captum_certified.certify._core.planning import min_samples_for_radius, radi
 from captum_certified.certify._core.rdp import rdp_epsilon, rdp_orders
 from captum_certified.certify._core.rdp_certificate import RDPTopKCertificate
 from captum_certified.certify._core.rdp_certifier import RDPTopKCertifier
+from captum_certified.certify._core.topk_certificate import TopKCertificate
 
 __all__ = [
     "BandCertifier",
@@ -60,6 +61,7 @@ __all__ = [
     "RDPTopKCertificate",
     "RDPTopKCertifier",
     "StreamingMoments",
+    "TopKCertificate",
     "ball_difference_bound",
     "clopper_pearson_band",
     "confidence_band",

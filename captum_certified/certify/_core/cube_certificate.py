@@ -7,18 +7,19 @@ import math
 import torch
 from torch import Tensor
 
-from captum_certified._utils.norms import parse_norm
 from captum_certified._utils.validation import check_feature_count
-from captum_certified.certify._core.certificate import Certificate, needed_rank
+from captum_certified.certify._core.certificate import needed_rank
 from captum_certified.certify._core.cube_bounds import cube_pair_radius
+from captum_certified.certify._core.topk_certificate import TopKCertificate
 from captum_certified.certify._core.topk_rule import (
     kept_count,
+    kept_curve,
     paired_order_statistics,
     radius_below,
 )
 
 
-class CubeTopKCertificate(Certificate):
+class CubeTopKCertificate(TopKCertificate):
     r"""Certified top-K overlap of a [0, 1]-valued map smoothed with uniform cube noise.
 
     **Guarantee.** Let ``q(x) = E s(x + u)``, ``u ~ U[-r, r]^N`` (Wang et al.'s Uniform Gradient
@@ -51,9 +52,6 @@ class CubeTopKCertificate(Certificate):
         self.lower = lower.detach().to(device="cpu", dtype=torch.float64)
         self.upper = upper.detach().to(device="cpu", dtype=torch.float64)
         self.scale = self.scale.cpu()
-
-    def _norm(self, norm: str | float | None) -> float:
-        return parse_norm(self.norm if norm is None else norm)
 
     def rank_radii(self, k: int | float, norm: str | float | None = None) -> Tensor:
         r"""Per-rank certified radii in ``norm``, shape ``(bsz, K)`` (``+inf`` unopposed ranks,
@@ -154,6 +152,27 @@ class CubeTopKCertificate(Certificate):
         needed = needed_rank(overlap, count)
         radii = self.rank_radii(count, norm).sort(dim=-1, descending=True).values
         return radius_below(radii[:, needed - 1])
+
+    def overlap_curve(
+        self, k: int | float, radii: Tensor, norm: str | float | None = None
+    ) -> Tensor:
+        r"""Certified overlap at each radius of a grid, shape ``(bsz, len(radii))``.
+
+        One sort serves the whole curve; column ``j`` equals ``topk_overlap(k, radii[j],
+        norm)``.
+
+        Args:
+            k (int or float): Top-K size.
+            radii (Tensor): 1-D tensor of radii ``>= 0``.
+            norm (str or float, optional): Norm of the radii; None is the cube's native
+                        l_inf. Default: None
+
+        Returns:
+            Tensor: float64 fractions.
+        """
+        count = self._count(k)
+        grid = self._grid(radii)
+        return kept_curve(self.rank_radii(count, norm), grid).to(torch.float64) / count
 
     def certifying_method(
         self, k: int | float, radius: float | Tensor, norm: str | float | None = None
