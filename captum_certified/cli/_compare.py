@@ -7,9 +7,11 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from captum_certified.cli._checks import check_count, check_examples, check_model_on_data
 from captum_certified.cli._config import ConfigError
 from captum_certified.cli._train import load_trained
 
@@ -79,19 +81,25 @@ def run_compare(
     if not (epsilon > 0 and step_size > 0 and stdevs > 0 and 0 < k):
         raise ConfigError("--epsilon, --step-size, --stdevs and --k must be > 0")
     kk = int(k) if k >= 1 else float(k)
-    rows = []
-    iterator = runs
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(runs, desc="compare", unit="run", file=sys.stderr)
-    for run in iterator:
+    # every run is loaded and checked before the first (slow) evaluation
+    loaded = []
+    for run in runs:
         model, config = load_trained(run)
         if config.data == "digits":
             _, _, x, y = load_digits_split(seed=0)
         else:
-            _, _, x, y = train_split(config.data, config.seed)
-        x, y = x[:n_examples], y[:n_examples]
+            _, _, x, y = train_split(config.data, config.seed, config.image_size)
+        d, shape = check_examples(x)
+        check_count(kk, d, "--k", shape)
+        check_model_on_data(model, x, y, torch.device("cpu"))
+        loaded.append((run, model, config, x[:n_examples], y[:n_examples]))
+    rows = []
+    iterator: Any = loaded
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(loaded, desc="compare", unit="run", file=sys.stderr)
+    for run, model, config, x, y in iterator:
         started = time.perf_counter()
         robust = attribution_robustness_eval(
             model,

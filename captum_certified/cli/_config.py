@@ -185,10 +185,23 @@ class RunConfig:
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
         """Read a TOML (``.toml``), YAML (``.yaml``/``.yml``, needs PyYAML) or JSON file."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"--config file {path} does not exist")
-        text = path.read_text()
+        return cls.from_dict(read_config_file(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The keys of a ``--config`` file: TOML (``.toml``), YAML (``.yaml``/``.yml``, needs
+    PyYAML) or JSON (``.json``); the one reader of every command.
+
+    Every failure (missing file, unknown suffix, a syntax error, a file that is not a table of
+    options) is a one-line :class:`ConfigError` naming ``--config``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--config file {path} does not exist")
+    if path.suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise ConfigError(f"--config must be a .toml, .yaml or .json file, got {path.name}")
+    text = path.read_text()
+    try:
         if path.suffix == ".toml":
             try:
                 import tomllib
@@ -206,11 +219,39 @@ class RunConfig:
             except ModuleNotFoundError as err:
                 raise ConfigError("reading YAML configs needs `pip install pyyaml`") from err
             values = yaml.safe_load(text) or {}
-        elif path.suffix == ".json":
-            values = json.loads(text)
         else:
-            raise ConfigError(f"--config must be a .toml, .yaml or .json file, got {path.name}")
-        return cls.from_dict(values)
+            values = json.loads(text)
+    except ConfigError:
+        raise
+    except Exception as err:  # noqa: BLE001 - tomllib, yaml and json each raise their own
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"--config file {path} is not valid {path.suffix[1:]}: {first}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"--config file {path} must hold a table of options, got {type(values).__name__}"
+        )
+    return values
+
+
+def check_source_specs(model: str, data: str) -> None:
+    """``--model`` and ``--data`` as far as they can be checked without torch: the spelling of
+    each spec and that the named file or folder exists (the command line calls this before it
+    imports torch, so a typo is told in a second)."""
+    if model != "digits" and (":" not in model or not all(model.partition(":")[::2])):
+        raise ConfigError(f"--model must be 'digits' or 'module:callable', got {model!r}")
+    if data == "digits":
+        return
+    kind, _, location = data.partition(":")
+    if kind == "tensors" and location:
+        if not Path(location).is_file():
+            raise ConfigError(f"--data file {location} does not exist")
+    elif kind == "imagefolder" and location:
+        if not Path(location).is_dir():
+            raise ConfigError(f"--data image folder {location} does not exist")
+    else:
+        raise ConfigError(
+            f"--data must be 'digits', 'tensors:PATH' or 'imagefolder:DIR', got {data!r}"
+        )
 
 
 def option(name: str) -> str:

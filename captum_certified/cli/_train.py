@@ -13,8 +13,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
+from captum_certified.cli._checks import check_count, check_examples, check_model_on_data
 from captum_certified.cli._config import ConfigError
 from captum_certified.cli._train_config import TrainConfig
+from captum_certified.train._core.trainer import CHECKPOINT
 
 
 def build_loss(config: TrainConfig, generator: torch.Generator) -> Any:
@@ -66,18 +68,55 @@ def new_model(spec: str, seed: int) -> nn.Module:
         return load_model(spec).train()
 
 
-def train_split(spec: str, seed: int) -> tuple[torch.Tensor, ...]:
-    """``(x_train, y_train, x_val, y_val)``: the digits split, or 80/20 of a tensors file."""
+def train_split(spec: str, seed: int, image_size: int = 0) -> tuple[torch.Tensor, ...]:
+    """``(x_train, y_train, x_val, y_val)``: the digits split, or 80/20 of a tensors file or an
+    image folder (resized to ``image_size`` when given)."""
     if spec == "digits":
         from captum_certified.cli._digits import load_digits_split
 
         return load_digits_split(seed=0)
     from captum_certified.cli._sources import load_data
 
-    x, y = load_data(spec)
+    x, y = load_data(spec, image_size, seed=seed)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     cut = int(0.8 * len(x))
     return x[perm[:cut]], y[perm[:cut]], x[perm[cut:]], y[perm[cut:]]
+
+
+def check_train_fit(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig
+) -> None:
+    """The checks of ``certify`` for a training run: ``--model`` takes the examples of ``--data``
+    (channels, image size), its classes cover the labels, ART's ``--k`` fits the features."""
+    d, shape = check_examples(x)
+    if config.loss == "art":
+        k = int(config.k) if config.k >= 1 else float(config.k)
+        check_count(k, d, "--k", shape)
+    check_model_on_data(
+        model, x, y, torch.device("cpu"), resizable=config.data.startswith("imagefolder:")
+    )
+
+
+def prepare_train_out(out: Path, config: TrainConfig) -> None:
+    """Record the configuration in ``out`` (or check that it matches the run being resumed).
+
+    A folder whose run never finished an epoch (no checkpoint, no model) holds nothing to
+    resume: a corrected command takes it over instead of being refused.
+    """
+    config_file = out / "train_config.json"
+    if config_file.exists():
+        previous = json.loads(config_file.read_text())
+        if previous == asdict(config):
+            return
+        trained = (out / CHECKPOINT).exists() or (out / "model.pt").exists()
+        if trained:
+            changed = sorted(k for k, v in asdict(config).items() if previous.get(k) != v)
+            raise ConfigError(
+                f"{out} holds a run with a different configuration (differs in {changed}); "
+                "rerun with the same arguments to resume, or choose another --out"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(json.dumps(asdict(config), indent=2) + "\n")
 
 
 def run_train(config: TrainConfig, *, progress: bool = True, echo=print) -> list[dict]:
@@ -86,31 +125,22 @@ def run_train(config: TrainConfig, *, progress: bool = True, echo=print) -> list
 
     config.validate()
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    config_file = out / "train_config.json"
-    if config_file.exists():
-        previous = json.loads(config_file.read_text())
-        if previous != asdict(config):
-            changed = sorted(k for k, v in asdict(config).items() if previous.get(k) != v)
-            raise ConfigError(
-                f"{out} holds a run with a different configuration (differs in {changed}); "
-                "rerun with the same arguments to resume, or choose another --out"
-            )
-    else:
-        config_file.write_text(json.dumps(asdict(config), indent=2) + "\n")
-    threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
     world = _world_size()
     if config.batch_size % world:
         raise ConfigError(
             f"--batch-size {config.batch_size} must be divisible by the {world} processes "
             "(it is the global batch; each process takes an equal share)"
         )
+    threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
     world, rank, created = _distributed()
     try:
+        # everything that depends on the model and the data is checked before `out` exists
         model = new_model(config.model, config.seed)
-        x_train, y_train, x_val, y_val = train_split(config.data, config.seed)
+        x_train, y_train, x_val, y_val = train_split(config.data, config.seed, config.image_size)
+        check_train_fit(model, x_train, y_train, config)
+        prepare_train_out(out, config)
         dataset = TensorDataset(x_train, y_train)
         # One shuffled order shared by every process count: rank r takes positions r::world,
         # so 2 processes with half batches see exactly the batches of 1 process.
@@ -136,6 +166,15 @@ def run_train(config: TrainConfig, *, progress: bool = True, echo=print) -> list
         if trainer.resume() and rank == 0:
             echo(f"resuming after epoch {trainer.epoch}")
         started = time.perf_counter()
+        if not progress and rank == 0:  # no bar: one line per epoch, so a long run is not mute
+            for epoch in range(trainer.epoch + 1, config.epochs + 1):
+                record = trainer.fit(epoch)[-1]
+                print(
+                    f"epoch {epoch}/{config.epochs}: loss {record['loss']:.4g}, val accuracy "
+                    f"{record.get('accuracy', float('nan')):.3f}, {record['seconds']:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         history = trainer.fit(config.epochs)
         if rank != 0:
             return history
