@@ -248,3 +248,60 @@ def test_help_texts():
     assert "(default: 64)" in attack and "(default: 2048)" in attack and "unbounded" in attack
     assert "Prints the summary" in _help("report")
     assert "--noise-scale" in _help("compare") and "--stdevs" not in _help("compare")
+
+
+# -- 6: pictures show what was certified and say what they show --------------------------------
+
+
+def test_colour_heatmap_shows_the_certified_topk_of_all_features():
+    from captum_certified.cli._report import topk_panel
+
+    saved = torch.rand(3, 4, 4, generator=torch.Generator().manual_seed(0))
+    panel, title = topk_panel(saved, 10)
+    # exactly the 10 largest of the 48 feature-channels, counted per pixel
+    reference = torch.zeros(48)
+    reference[saved.flatten().argsort(descending=True)[:10]] = 1
+    assert torch.equal(panel, reference.reshape(3, 4, 4).sum(0))
+    assert panel.sum() == 10 and "10 of 48 features" in title and "channels" in title
+    # the old picture (top 10 of the 16 channel sums) is a different set of pixels here
+    summed = torch.zeros(16)
+    summed[saved.sum(0).flatten().topk(10).indices] = 1
+    assert not torch.equal((panel > 0).float(), summed.reshape(4, 4))
+    grey, grey_title = topk_panel(saved[:1], 5)
+    assert grey.shape == (4, 4) and grey.sum() == 5 and grey_title == "top-K: 5 of 16 features"
+
+
+def test_long_run_context_is_wrapped():
+    from captum_certified.cli._report import wrap_context
+
+    context = "sparse_smoothgrad (gaussian), data=imagefolder:" + "/very/long/path" * 12
+    wrapped = wrap_context(context, 100)
+    assert "".join(wrapped.split()) == "".join(context.split())  # nothing lost
+    assert max(len(line) for line in wrapped.splitlines()) <= 100
+
+
+def test_compare_figure_labels_and_explains_its_metrics():
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from captum_certified.cli._compare import compare_figure, legend
+
+    row = {"loss": "ssr", "accuracy": 0.9, "topk": 0.5, "kendall": 0.4, "certified": {"0.1": 0.3}}
+    note = legend(0.3, 0.125, 0.5)
+    fig = compare_figure([row], [0.1], note)
+    try:
+        assert fig.axes[0].get_ylabel()
+        shown = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
+        for term in ("topk:", "kendall:", "success:", "cert@r:", "epsilon = 0.3", "sigma = 0.5"):
+            assert term in shown
+    finally:
+        plt.close(fig)
+
+
+def test_docs_have_no_nested_inline_markup():
+    import re
+
+    for page in (ROOT / "docs").glob("*.rst"):
+        for line in page.read_text().splitlines():
+            for bold in re.findall(r"(?<!\*)\*\*(?!\*)(.+?)(?<!\*)\*\*(?!\*)", line):
+                assert "``" not in bold, (page.name, line)
