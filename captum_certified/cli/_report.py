@@ -10,6 +10,14 @@ from captum_certified.cli._results import COLUMNS, parse_rows
 
 #: Where the command line's parameter guide lives (printed in hints).
 PARAMETER_GUIDE = "docs/cli.rst, section 'Choosing parameters'"
+#: The one explanation of a near-zero certified overlap at radius 0, word for word in the
+#: ``certify`` hint, docs/cli.rst and docs/parameters.rst (a test checks all three); measured by
+#: ``benchmarks/parameter_sweep.py --radius-zero``.
+RADIUS_ZERO_ADVICE = (
+    "the confidence band of the n samples cannot separate the top-K from the features just "
+    "outside it: raise --nt-samples (4x the samples halves the band) or ask about a larger --k, "
+    "past the features the map cannot tell apart"
+)
 
 
 def summarize(results: Path, level: float = 0.5, norm: str = "l2") -> dict:
@@ -246,9 +254,8 @@ def low_certification_hint(summary: dict, config: Any, num_features: int | None 
     if at_zero is not None and at_zero < 0.2:
         d = f" of {num_features} features" if num_features else ""
         return (
-            f"hint: almost nothing is certified even at radius 0 (mean {at_zero:.3f}): the "
-            f"confidence band of n={config.nt_samples} samples is too wide for K={config.k}{d}; "
-            f"raise --nt-samples, or raise --k/--sparsity; see {PARAMETER_GUIDE}"
+            f"hint: almost nothing is certified even at radius 0 (mean {at_zero:.3f}, "
+            f"n={config.nt_samples}, K={config.k}{d}): {RADIUS_ZERO_ADVICE}; see {PARAMETER_GUIDE}"
         )
     if positive and positive[0][1] < 0.05:
         return (
