@@ -22,10 +22,14 @@ from captum_certified.cli._config import (
 
 #: What one default ``attack`` costs, for ``--help`` (benchmarks/bench_attack_cost.py).
 ATTACK_COST = (
-    "Cost per example: radii x restarts x steps x (3 x guide + 2 x guide) noisy-sample "
-    "gradients plus (radii + 1) x eval-samples; with the defaults on the embedded digits "
-    "(10 radii) about 7 s of one CPU core per example (benchmarks/bench_attack_cost.py). A "
-    "progress bar shows the time left."
+    "Cost per example: R x restarts x steps x guide-samples double-backward passes (the "
+    "guide) plus as many plain gradients (scoring the iterates) plus (R + 1) x eval-samples "
+    "plain gradients (the clean and attacked maps, from the same noise), where R is the "
+    "number of positive radii of the run (10 with --radii auto) and each pass is one noisy "
+    "copy through the model; the time of a pass grows with the model and the input size. "
+    "With the defaults and 10 radii: about 1 s of one CPU core per example on the embedded "
+    "8x8 digits CNN and under 10 s on a 3x32x32 CNN of 25k parameters "
+    "(benchmarks/bench_attack_cost.py). A progress bar shows the time left."
 )
 
 
@@ -135,16 +139,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     attack.add_argument("run", help="output folder of a certify run")
     attack.add_argument("--n-examples", type=int, default=10, help="default: 10")
-    attack.add_argument("--steps", type=int, default=20, help="attack steps (default: 20)")
-    attack.add_argument("--restarts", type=int, default=2, help="random restarts (default: 2)")
+    attack.add_argument("--steps", type=int, default=10, help="attack steps (default: 10)")
+    attack.add_argument("--restarts", type=int, default=1, help="random restarts (default: 1)")
     attack.add_argument(
-        "--guide-samples", type=int, default=64, help="guide noise samples (default: 64)"
+        "--guide-samples", type=int, default=16, help="guide noise samples (default: 16)"
     )
     attack.add_argument(
         "--eval-samples",
         type=int,
-        default=2048,
-        help="samples re-estimating the clean and attacked maps (default: 2048)",
+        default=512,
+        help="samples re-estimating the clean and attacked maps, from the same noise so that "
+        "sampling error cancels in their overlap (default: 512)",
     )
     attack.add_argument(
         "--box",

@@ -245,7 +245,7 @@ def test_help_texts():
     assert "regularizer weight (lambda, beta) (default: the loss's own)" in train
     assert train.count("default: -1") == 0 and "imagefolder:DIR" in train
     attack = _help("attack")
-    assert "(default: 64)" in attack and "(default: 2048)" in attack and "unbounded" in attack
+    assert "(default: 16)" in attack and "(default: 512)" in attack and "unbounded" in attack
     assert "Prints the summary" in _help("report")
     assert "--noise-scale" in _help("compare") and "--stdevs" not in _help("compare")
 
@@ -305,3 +305,64 @@ def test_docs_have_no_nested_inline_markup():
         for line in page.read_text().splitlines():
             for bold in re.findall(r"(?<!\*)\*\*(?!\*)(.+?)(?<!\*)\*\*(?!\*)", line):
                 assert "``" not in bold, (page.name, line)
+
+
+# -- 5: attack: the measurement does not mistake sampling noise for attack success -------------
+
+
+def test_unmoved_input_reads_as_full_overlap(tmp_path, cache_dir, monkeypatch):
+    """Clean and attacked maps are re-estimated from the same noise, so an attack that moves
+    nothing reads exactly 1; with independent draws (the old measurement) the same unmoved
+    input read below 1 (teeth: checked on the same maps)."""
+    from captum_certified.attr import SparseSmoothGrad
+    from captum_certified.cli import load_digits_split
+    from captum_certified.cli._results import ATTACK_COLUMNS, parse_rows
+    from captum_certified.metrics import topk_intersection
+    from captum_certified.robust import AttributionL2Attack
+
+    run = tmp_path / "run"
+    small = ["--nt-samples", "64", "--nt-samples-batch-size", "64", "--no-progress"]
+    assert main(["certify", "--out", str(run), "--n-examples", "2", *small]) == 0
+
+    def unmoved(self, inputs, radius, *args, return_report=False, **kwargs):
+        from captum_certified.robust._core.report import AttackReport
+
+        out = inputs.clone()
+        if not return_report:
+            return out
+        report = AttackReport.__new__(AttackReport)
+        report.label_kept = torch.ones(len(inputs), dtype=torch.bool)
+        return out, report
+
+    monkeypatch.setattr(AttributionL2Attack, "perturb", unmoved)
+    args = ["attack", str(run), "--n-examples", "2", "--eval-samples", "32", "--no-progress"]
+    assert main(args) == 0
+    rows = parse_rows((run / "attack.tsv").read_text(), ATTACK_COLUMNS)
+    assert len(rows) == 20 and all(r["empirical"] == 1.0 for r in rows)
+    # teeth: two independent 32-sample estimates of the same digit's map disagree
+    from captum_certified.cli._digits import default_digits_model
+
+    x, y = load_digits_split(seed=0)[2:]
+    ssg = SparseSmoothGrad(default_digits_model(), sparsity=0.2)
+    maps = [
+        ssg.attribute(x[:1], target=int(y[0]), nt_samples=32, stdevs=0.5,
+                      generator=torch.Generator().manual_seed(s))
+        for s in (1, 2)
+    ]  # fmt: skip
+    assert topk_intersection(maps[0], maps[1], k=0.2).item() < 1
+
+
+# -- 4: one explanation of "nothing certified at radius 0", in all three places ----------------
+
+
+def test_radius_zero_advice_is_the_same_everywhere():
+    from captum_certified.cli._config import RunConfig
+    from captum_certified.cli._report import RADIUS_ZERO_ADVICE, low_certification_hint
+
+    hint = low_certification_hint({"radii": [0.0, 0.1], "mean": [0.03, 0.0]}, RunConfig(), 3072)
+    assert RADIUS_ZERO_ADVICE in hint
+    for page in ("cli.rst", "parameters.rst"):
+        text = " ".join((ROOT / "docs" / page).read_text().split())
+        assert RADIUS_ZERO_ADVICE in text, page
+        assert "certify a smaller" not in text and "raise --k/--sparsity" not in text
+    assert "--sparsity" not in hint and "larger --k" in hint and "--nt-samples" in hint
