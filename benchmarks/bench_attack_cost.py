@@ -19,7 +19,7 @@ Two models:
         --settings "steps=20 restarts=2 guide=64 eval=2048" default
 
 A setting is ``default`` (the command's defaults) or ``key=value`` pairs over ``steps``,
-``restarts``, ``guide``, ``eval`` (the options ``--steps``, ``--restarts``,
+``restarts``, ``guide``, ``eval`` (the options ``--step-num``, ``--num-restarts``,
 ``--guide-samples``, ``--eval-samples``). ``--threads`` sets ``torch.set_num_threads`` (the
 command then sets the run's recorded ``--threads``, 1 by default). On a machine whose cores are
 shared with other jobs, read the CPU column.
@@ -50,7 +50,7 @@ STAGES = {
     "random starts": "search_start",
     "final re-estimates (--eval-samples)": "_estimate",
 }
-OPTIONS = {"steps": "--steps", "restarts": "--restarts", "guide": "--guide-samples"}
+OPTIONS = {"steps": "--step-num", "restarts": "--num-restarts", "guide": "--guide-samples"}
 OPTIONS["eval"] = "--eval-samples"
 
 CNN32 = """

@@ -101,7 +101,16 @@ def test_output_files_match_real_run_folders(tmp_path, cache_dir):
     small = ["--nt-samples", "64", "--nt-samples-batch-size", "64", "--no-progress"]
     assert main(["certify", "--out", str(run), "--n-examples", "2", *small]) == 0
     assert _listing(run) == certify_files
-    tiny = ["--steps", "1", "--restarts", "1", "--guide-samples", "4", "--eval-samples", "16"]
+    tiny = [
+        "--step-num",
+        "1",
+        "--num-restarts",
+        "1",
+        "--guide-samples",
+        "4",
+        "--eval-samples",
+        "16",
+    ]
     assert main(["attack", str(run), "--n-examples", "1", *tiny, "--no-progress"]) == 0
     assert _listing(run) == certify_files | attack_files
 
@@ -112,6 +121,6 @@ def test_output_files_match_real_run_folders(tmp_path, cache_dir):
     assert main(["train", "--out", str(trained), "--epochs", "1", *data, "--no-progress"]) == 0
     assert _listing(trained) == train_files
     cmp = tmp_path / "cmp"
-    args = ["compare", str(trained), "--out", str(cmp), "--n-examples", "4", "--steps", "1"]
-    assert main([*args, "--ig-steps", "2", "--nt-samples", "16", "--no-progress"]) == 0
+    args = ["compare", str(trained), "--out", str(cmp), "--n-examples", "4", "--step-num", "1"]
+    assert main([*args, "--n-steps", "2", "--nt-samples", "16", "--no-progress"]) == 0
     assert _listing(cmp) == compare_files

@@ -57,15 +57,15 @@ def run_compare(
     out: Path,
     *,
     n_examples: int = 100,
-    epsilon: float = 0.3,
-    steps: int = 20,
+    radius: float = 0.3,
+    step_num: int = 20,
     step_size: float = 0.03,
-    restarts: int = 1,
-    ig_steps: int = 16,
+    num_restarts: int = 1,
+    n_steps: int = 16,
     k: float = 0.125,
     radii: list[float] | None = None,
     nt_samples: int = 1024,
-    stdevs: float = 0.5,
+    noise_scale: float = 0.5,
     seed: int = 0,
     progress: bool = True,
     echo=print,
@@ -76,10 +76,12 @@ def run_compare(
     from captum_certified.train import attribution_robustness_eval
 
     radii = [0.1, 0.2] if radii is None else list(radii)
-    if n_examples < 1 or steps < 1 or restarts < 1 or ig_steps < 2 or nt_samples < 1:
-        raise ConfigError("--n-examples, --steps, --restarts, --nt-samples must be >= 1")
-    if not (epsilon > 0 and step_size > 0 and stdevs > 0 and 0 < k):
-        raise ConfigError("--epsilon, --step-size, --stdevs and --k must be > 0")
+    if n_examples < 1 or step_num < 1 or num_restarts < 1 or n_steps < 2 or nt_samples < 1:
+        raise ConfigError(
+            "--n-examples, --step-num, --num-restarts, --nt-samples must be >= 1 and --n-steps >= 2"
+        )
+    if not (radius > 0 and step_size > 0 and noise_scale > 0 and 0 < k):
+        raise ConfigError("--radius, --step-size, --noise-scale and --k must be > 0")
     kk = int(k) if k >= 1 else float(k)
     # every run is loaded and checked before the first (slow) evaluation
     loaded = []
@@ -105,15 +107,15 @@ def run_compare(
             model,
             x,
             y,
-            epsilon=epsilon,
+            radius=radius,
             step_size=step_size,
-            steps=steps,
-            num_restarts=restarts,
+            step_num=step_num,
+            num_restarts=num_restarts,
             k_eval=kk,
-            ig_steps=ig_steps,
+            n_steps=n_steps,
             generator=torch.Generator().manual_seed(seed),
         )
-        certified = _certified_overlap(model, x, y, radii, kk, nt_samples, stdevs, seed)
+        certified = _certified_overlap(model, x, y, radii, kk, nt_samples, noise_scale, seed)
         history = json.loads((run / "history.json").read_text())
         rows.append(
             {
@@ -134,20 +136,20 @@ def run_compare(
     (out / "compare.json").write_text(json.dumps(rows, indent=2) + "\n")
     (out / "compare.tsv").write_text(format_table(rows, radii, sep="\t") + "\n")
     echo(format_table(rows, radii))
-    echo(legend(epsilon, k, stdevs))
-    plot = _plot(rows, radii, out / "compare.png", legend(epsilon, k, stdevs))
+    echo(legend(radius, k, noise_scale))
+    plot = _plot(rows, radii, out / "compare.png", legend(radius, k, noise_scale))
     if plot:
         echo(f"plot: {plot}")
     return rows
 
 
-def legend(epsilon: float, k: float, noise_scale: float) -> str:
+def legend(radius: float, k: float, noise_scale: float) -> str:
     """What each column of the table and each bar group of ``compare.png`` means."""
     kk = f"{int(k)}" if k >= 1 else f"{k:g} of the features"
     return (
         f"accuracy: clean test accuracy. topk: top-k intersection (k = {kk}) of the "
         f"IntegratedGradients map (channels summed) before and after Ghorbani et al.'s top-k "
-        f"attack in an l_inf ball of radius epsilon = {epsilon:g} (1: the attack moved nothing). "
+        f"attack in an l_inf ball of radius {radius:g} (1: the attack moved nothing). "
         f"kendall: Kendall's tau between those two maps. success: share of the correctly "
         f"classified examples for which the attack found a perturbation keeping the label (topk "
         f"and kendall average over those). cert@r: certified top-K overlap of SparseSmoothGrad "

@@ -141,9 +141,7 @@ def test_train_without_progress_bar_prints_one_line_per_epoch(tmp_path, workdir,
 def test_compare_refuses_unfinished_runs_and_bad_values(workdir):
     out = workdir / "cmp"
     _refused(_cli(["compare", "nowhere", "--out", str(out)], workdir), "nowhere", "train")
-    _refused(
-        _cli(["compare", "nowhere", "--epsilon", "0", "--out", str(out)], workdir), "--epsilon"
-    )
+    _refused(_cli(["compare", "nowhere", "--radius", "0", "--out", str(out)], workdir), "--radius")
     assert not out.exists()
 
 
@@ -242,7 +240,7 @@ def test_help_texts():
     for command in ("certify", "attack", "report", "train", "compare"):
         assert f"({command})" in top
     train = _help("train")
-    assert "regularizer weight (lambda, beta) (default: the loss's own)" in train
+    assert "regularizer weight (lambda, beta, s) (default: the loss's own)" in train
     assert train.count("default: -1") == 0 and "imagefolder:DIR" in train
     attack = _help("attack")
     assert "(default: 16)" in attack and "(default: 512)" in attack and "unbounded" in attack
@@ -292,7 +290,7 @@ def test_compare_figure_labels_and_explains_its_metrics():
     try:
         assert fig.axes[0].get_ylabel()
         shown = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
-        for term in ("topk:", "kendall:", "success:", "cert@r:", "epsilon = 0.3", "sigma = 0.5"):
+        for term in ("topk:", "kendall:", "success:", "cert@r:", "radius 0.3", "sigma = 0.5"):
             assert term in shown
     finally:
         plt.close(fig)
