@@ -219,9 +219,13 @@ def check_source_specs(model: str, data: str) -> None:
     elif kind == "imagefolder" and location:
         if not Path(location).is_dir():
             raise ConfigError(f"--data image folder {location} does not exist")
+    elif kind == "text" and location:
+        if not Path(location).is_file():
+            raise ConfigError(f"--data text file {location} does not exist")
     else:
         raise ConfigError(
-            f"--data must be 'digits', 'tensors:PATH' or 'imagefolder:DIR', got {data!r}"
+            "--data must be 'digits', 'tensors:PATH', 'imagefolder:DIR' or 'text:FILE', got "
+            f"{data!r}"
         )
 
 
