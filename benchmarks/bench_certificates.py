@@ -32,6 +32,7 @@ from captum_certified.certify import (
     rdp_orders,
 )
 from captum_certified.cli import default_digits_model, load_digits_split
+from captum_certified.noise import LaplaceNoise
 
 PAIRS = [(0.8, 0.3), (0.6, 0.4), (0.95, 0.05), (0.99, 0.5)]
 SIGMA, TAU, K, ALPHA = 0.25, 0.1, 0.2, 0.05
@@ -86,7 +87,7 @@ def laplace_digits(model, x, y, n: int) -> None:
         target=y,
         nt_samples=n,
         nt_samples_batch_size=256,
-        noise="laplace",
+        noise=LaplaceNoise(),
         noise_scale=SIGMA,
         return_certificate=True,
         alpha=ALPHA,
