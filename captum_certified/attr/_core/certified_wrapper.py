@@ -13,7 +13,13 @@ from torch import Tensor
 
 from captum_certified.attr._core.method_call import NOISY_ARGMAX
 from captum_certified.attr._core.noise_scale import parse_scales
-from captum_certified.attr._core.plan import Mode, check_noise, check_transform, resolve_plan
+from captum_certified.attr._core.plan import (
+    NT_TYPES,
+    Mode,
+    check_noise,
+    check_transform,
+    resolve_plan,
+)
 from captum_certified.attr._core.runners import run_graph, run_loss_gradient, run_stream
 from captum_certified.certify import Certifier
 from captum_certified.noise import GaussianNoise, NoiseDistribution
@@ -40,8 +46,8 @@ class CertifiedWrapper(Attribution):
 
     Args:
         attribution_method (Attribution): Any Captum attribution instance (``Saliency``,
-                    ``IntegratedGradients``, a layer method, ...). A ``NoiseTunnel`` is
-                    unwrapped to the method it wraps.
+                    ``IntegratedGradients``, a layer method, ...). A ``NoiseTunnel``
+                    (Captum's or this package's drop-in) is unwrapped to the method it wraps.
         noise (NoiseDistribution, optional): Default noise, e.g.
                     :class:`~captum_certified.noise.LaplaceNoise` ``()``; None:
                     :class:`~captum_certified.noise.GaussianNoise` ``()``. Default: None
@@ -61,6 +67,8 @@ class CertifiedWrapper(Attribution):
 
     #: Noise classes :meth:`attribute` accepts (a preset may narrow them).
     noise_types: ClassVar[tuple[type[NoiseDistribution], ...]] = (NoiseDistribution,)
+    #: ``nt_type`` values :meth:`attribute` accepts (a preset returns the mean map only).
+    nt_types: ClassVar[tuple[str, ...]] = NT_TYPES
 
     def __init__(
         self,
@@ -72,6 +80,7 @@ class CertifiedWrapper(Attribution):
     ) -> None:
         if isinstance(attribution_method, NoiseTunnel):
             attribution_method = attribution_method.attribution_method
+        attribution_method = _unwrap_drop_in(attribution_method)
         if not isinstance(attribution_method, Attribution):
             raise TypeError(
                 "`attribution_method` must be a captum.attr.Attribution instance, got "
@@ -147,7 +156,10 @@ class CertifiedWrapper(Attribution):
                         of the concatenated perturbation).
             nt_type (str, optional): ``"smoothgrad"`` (mean of the per-sample maps),
                         ``"smoothgrad_sq"`` (mean of squares) or ``"vargrad"`` (variance,
-                        computed with a streaming Chan/Welford update).
+                        computed with a streaming Chan/Welford update). Only
+                        ``"smoothgrad"`` returns the certified map ``E[s]``: the others are
+                        refused with ``return_certificate=True``, and by the presets (which
+                        return the mean map only).
             nt_samples (int, optional): Noisy samples per example.
             nt_samples_batch_size (int, optional): Samples per example evaluated together;
                         bounds peak memory. None evaluates all at once.
@@ -184,8 +196,11 @@ class CertifiedWrapper(Attribution):
                         when the certificate's conditions cannot hold: a relative scale, a
                         noise the certifier is not proven for, a method that shares
                         randomness across rows (``ShapleyValueSampling``,
-                        ``FeaturePermutation``), or a batch-statistics layer (BatchNorm in
-                        train mode) in the model. Default: False
+                        ``FeaturePermutation``), a batch-statistics layer (BatchNorm in train
+                        mode) in the model, an ``nt_type`` other than ``"smoothgrad"``; and,
+                        with a ``TypeError``, 16-bit inputs (``float16``, ``bfloat16``: cast
+                        them to float32). Every argument's status is listed in :doc:`/guide`.
+                        Default: False
             alpha (float, optional): Failure probability of the certificate's confidence
                         band (confidence ``1 - alpha``). Default: 0.05
             bound (str, optional): Band method: ``"clopper_pearson"`` (binary maps only),
@@ -301,6 +316,25 @@ class CertifiedWrapper(Attribution):
     def attribute_future(self) -> None:
         r"""Not supported: smoothing runs synchronously."""
         raise NotImplementedError("attribute_future is not implemented for CertifiedWrapper")
+
+
+def _unwrap_drop_in(method: Any) -> Any:
+    """This package's drop-in ``NoiseTunnel`` is unwrapped like Captum's (not smoothed twice)."""
+    from captum_certified.attr._core.noise_tunnel import NoiseTunnel as DropIn
+
+    if type(method) is not DropIn:
+        return method
+    if (
+        not method.transform.is_identity
+        or method.certifier is not None
+        or not isinstance(method.noise, GaussianNoise)
+    ):
+        raise ValueError(
+            "`attribution_method` is a NoiseTunnel with its own noise, transform or certifier, "
+            "which the wrapper would not use: pass them to the wrapper and wrap "
+            "NoiseTunnel.attribution_method"
+        )
+    return method.attribution_method
 
 
 def _attribute_signature(cls: type[CertifiedWrapper]) -> inspect.Signature:

@@ -23,6 +23,7 @@ from captum_certified._utils.validation import (
     check_probability,
     format_float_inputs,
 )
+from captum_certified.attr._core.certifiable_options import check_certifiable_options
 from captum_certified.attr._core.certification_conditions import (
     refuse_batch_statistics,
     refuse_input_dependent_scale,
@@ -141,6 +142,12 @@ def resolve_plan(
     """
     inputs_t, is_tuple = format_float_inputs(inputs)
     check_choice(nt_type, NT_TYPES, "nt_type")
+    if nt_type not in wrapper.nt_types:
+        raise ValueError(
+            f"`nt_type`={nt_type!r} is not available in {type(wrapper).__name__}: a preset "
+            "returns the mean of its per-sample maps (nt_type='smoothgrad'); use "
+            "CertifiedWrapper for smoothgrad_sq or vargrad (without a certificate)"
+        )
     nt_samples = check_positive_int(nt_samples, "nt_samples")
     chunk = (
         nt_samples
@@ -163,6 +170,7 @@ def resolve_plan(
     certifier = None
     if return_certificate:
         alpha = check_probability(alpha, "alpha")
+        check_certifiable_options(nt_type=nt_type, inputs=inputs_t)
         refuse_input_dependent_scale(scale.relative, scale.relative_name)
         refuse_shared_randomness(wrapper.attribution_method)
         certifier = wrapper.certifier or default_certifier(noise_)

@@ -17,8 +17,24 @@ from typing import Any
 from captum.log import log_usage
 
 
+class _PresetMethod:
+    """Placed in a class body, it puts its function there under the owner's qualified name."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        qualname = f"{owner.__qualname__}.{name}"
+        self.function.__qualname__ = qualname
+        inspect.unwrap(self.function).__qualname__ = qualname
+        setattr(owner, name, self.function)
+
+
 def with_defaults(method: Callable[..., Any], **defaults: Any) -> Any:
     """``method`` (a ``@log_usage()`` method) with other defaults for the named parameters.
+
+    Assigned in a class body (``attribute = with_defaults(...)``), the class gets a plain
+    function named after it (``SparseSmoothGrad.attribute``).
 
     Raises:
         TypeError: if a name is not a parameter of ``method`` that has a default.
@@ -44,4 +60,4 @@ def with_defaults(method: Callable[..., Any], **defaults: Any) -> Any:
     clone.__kwdefaults__ = {
         name: defaults.get(name, default) for name, default in (func.__kwdefaults__ or {}).items()
     }
-    return log_usage()(clone)
+    return _PresetMethod(log_usage()(clone))

@@ -90,6 +90,7 @@ class SparseSmoothGrad(CertifiedWrapper):
             transform=transform,
         )
 
+    nt_types = ("smoothgrad",)  # a preset returns (and certifies) the mean map only
     attribute = with_defaults(
         CertifiedWrapper.attribute, nt_samples=1024, nt_samples_batch_size=128, stdevs=0.25
     )

@@ -9,12 +9,12 @@ import torch
 from captum.attr import Attribution, Saliency
 from torch import Tensor
 
+from captum_certified._utils.ball_scales import check_ball_scales
 from captum_certified._utils.validation import check_bool, check_positive
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.attr._core.noise_scale import parse_scales
 from captum_certified.attr._core.preset_defaults import with_defaults
 from captum_certified.noise import NoiseDistribution, UniformBallNoise, UniformCubeNoise
-from captum_certified.noise._core.uniform import check_ball_scales
 from captum_certified.transforms import L2NormClip, UnitL2Normalize
 
 
@@ -149,6 +149,7 @@ class UniformSmoothedAttribution(CertifiedWrapper):
             return _ball_scale(value, inputs, relative, name)
         return parse_scales(value, inputs, relative=relative, name=name)
 
+    nt_types = ("smoothgrad",)  # a preset returns (and certifies) the mean map only
     attribute = with_defaults(
         CertifiedWrapper.attribute,
         nt_samples=50,

@@ -8,24 +8,26 @@ from numbers import Real
 import torch
 from torch import Tensor
 
+from captum_certified._utils.norms import parse_norm
 from captum_certified._utils.validation import (
     check_feature_count,
     check_radius,
     resolve_count,
-    warn_deprecated,
 )
-from captum_certified.noise import NoiseDistribution, resolve_noise
+from captum_certified.noise import NoiseDistribution
 
 
-def noise_object(noise: NoiseDistribution | str) -> NoiseDistribution:
-    """The noise as an object; a name still works for one release, with a DeprecationWarning."""
-    if isinstance(noise, str):
-        warn_deprecated(
-            f"passing the noise by name ({noise!r}) to a certifier is deprecated and will be "
-            "removed in the next release; pass the noise object (e.g. "
-            f"captum_certified.noise.resolve_noise({noise!r}))"
+def noise_object(noise: NoiseDistribution) -> NoiseDistribution:
+    """``noise`` if it is a :class:`NoiseDistribution` (``TypeError`` naming ``noise`` otherwise,
+    a name such as ``"gaussian"`` included: certificates and certifiers take the object)."""
+    if not isinstance(noise, NoiseDistribution):
+        hint = (
+            f"; pass the object, e.g. captum_certified.noise.resolve_noise({noise!r})"
+            if isinstance(noise, str)
+            else ""
         )
-    return resolve_noise(noise)
+        raise TypeError(f"`noise` must be a NoiseDistribution, got {type(noise).__name__}{hint}")
+    return noise
 
 
 def check_overlap(overlap: float) -> float:
@@ -52,7 +54,11 @@ class Certificate:
         noise (str): Name of the smoothing distribution (``noise_distribution.name``).
         noise_distribution (NoiseDistribution): The smoothing distribution itself; the
                     certificate asks it (never its name) for what the bound needs.
-        norm (str): Perturbation norm the certificate speaks about (e.g. ``"l2"``).
+        norm (str): The noise's native norm (e.g. ``"l2"`` for Gaussian, ``"l1"`` for
+                    Laplace, ``"linf"`` for the uniform cube): the norm of every query that
+                    names none. Queries that take a ``norm`` argument answer for other norms
+                    only when it is passed; a certificate built with another ``norm`` than its
+                    noise's native one is refused.
         scale (Tensor): Noise scale per example, shape ``(bsz,)`` (float64); for tuple inputs
                     or per-feature scales, the smallest one (the bound is driven by it).
         n (int): Number of noise samples per example.
@@ -66,7 +72,7 @@ class Certificate:
     def __init__(
         self,
         *,
-        noise: NoiseDistribution | str,
+        noise: NoiseDistribution,
         norm: str,
         scale: Tensor,
         n: int,
@@ -75,8 +81,16 @@ class Certificate:
         num_features: int,
         num_input_features: int | None = None,
     ) -> None:
-        self.noise_distribution = resolve_noise(noise)
+        self.noise_distribution = noise_object(noise)
         self.noise = self.noise_distribution.name
+        native = self.noise_distribution.native_norm
+        if native is not None and parse_norm(norm) != parse_norm(native):
+            # one rule for every certificate: a query without a norm answers for the native one
+            raise ValueError(
+                f"`norm` must be the native norm of {self.noise!r} noise ({native!r}): a "
+                "query that names no norm answers for it; pass another norm to each query "
+                f"instead, got norm={norm!r}"
+            )
         self.norm = norm
         self.scale = scale.detach().to(torch.float64)
         self.n = n
