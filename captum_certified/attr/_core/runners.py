@@ -141,5 +141,5 @@ def run_loss_gradient(
             plan.transform,
             on_map,
             tuple(wrt),
-            single_pass=len(sampling.chunk_sizes(plan.nt_samples, plan.chunk)) == 1,
+            single_pass=sampling.single_chunk(plan.nt_samples, plan.chunk),
         )
