@@ -9,8 +9,9 @@ from typing import Any, ClassVar
 import torch
 from captum.attr import Attribution, NoiseTunnel
 from captum.log import log_usage
-from torch import Tensor
+from torch import Tensor, nn
 
+from captum_certified._utils.layers import check_layer
 from captum_certified.attr._core.method_call import NOISY_ARGMAX
 from captum_certified.attr._core.noise_scale import parse_scales
 from captum_certified.attr._core.plan import (
@@ -56,6 +57,14 @@ class CertifiedWrapper(Attribution):
         certifier (Certifier, optional): Certificate builder; None uses the noise's default
                     (Levine et al.'s Phi-bound top-K certificate for Gaussian noise).
                     Default: None
+        noise_layer (torch.nn.Module, optional): Add the noise to this module's output (a
+                    text model's embedding) instead of to the inputs, which then pass through
+                    unchanged (token ids stay integers); ``attribute_to_layer_input=True`` in
+                    :meth:`attribute` adds it to the module's input. The wrapped method runs
+                    on the module's activation (a layer method on the same module is replaced
+                    by its activation-space twin, which computes the same map); certificates
+                    are stated for l2 perturbations of that activation
+                    (:doc:`/certificates`, section 11). None: the inputs. Default: None
 
     Examples::
 
@@ -77,6 +86,7 @@ class CertifiedWrapper(Attribution):
         noise: NoiseDistribution | None = None,
         transform: AttributionTransform | None = None,
         certifier: Certifier | None = None,
+        noise_layer: nn.Module | None = None,
     ) -> None:
         if isinstance(attribution_method, NoiseTunnel):
             attribution_method = attribution_method.attribution_method
@@ -92,6 +102,7 @@ class CertifiedWrapper(Attribution):
         #: The per-sample map of certified calls; None: :attr:`transform`.
         self.certified_transform: AttributionTransform | None = None
         self.certifier = certifier
+        self.noise_layer = None if noise_layer is None else check_layer(noise_layer)
         #: Defaults of the wrapped method's own arguments (a call's arguments override them).
         self.method_defaults: dict[str, Any] = {}
         super().__init__(attribution_method.forward_func)

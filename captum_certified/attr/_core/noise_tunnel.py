@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from captum.attr import Attribution, GradientAttribution
+from torch import nn
 
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.certify import Certifier
@@ -37,6 +38,11 @@ class NoiseTunnel(CertifiedWrapper):
                     Default: :class:`~captum_certified.transforms.Identity`
         certifier (Certifier, optional): Certificate builder; None uses the noise's
                     default. Default: None
+        noise_layer (torch.nn.Module, optional): Add the noise to this module's output
+                    instead of the inputs (Captum #1281: ``NoiseTunnel(
+                    LayerIntegratedGradients(model, model.embedding),
+                    noise_layer=model.embedding)`` on token ids). See
+                    :class:`CertifiedWrapper`. Default: None
 
     Examples::
 
@@ -60,8 +66,15 @@ class NoiseTunnel(CertifiedWrapper):
         noise: NoiseDistribution | None = None,
         transform: AttributionTransform | None = None,
         certifier: Certifier | None = None,
+        noise_layer: nn.Module | None = None,
     ) -> None:
-        super().__init__(attribution_method, noise=noise, transform=transform, certifier=certifier)
+        super().__init__(
+            attribution_method,
+            noise=noise,
+            transform=transform,
+            certifier=certifier,
+            noise_layer=noise_layer,
+        )
         # Captum's NoiseTunnel reads these once, at construction
         self.is_delta_supported = self.attribution_method.has_convergence_delta()
         self._multiply_by_inputs = self.attribution_method.multiplies_by_inputs

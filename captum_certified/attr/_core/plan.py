@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from captum.attr import Attribution, GradientAttribution
-from torch import Tensor
+from torch import Tensor, nn
 
 from captum_certified._utils.expansion import format_baselines
 from captum_certified._utils.validation import (
@@ -58,7 +58,10 @@ class Plan:
     """Everything a runner needs, checked; nothing here is validated again.
 
     ``noise_site`` says where the noise enters the computation: ``"inputs"`` (added to the
-    inputs, the certificate is stated in input space) is the only site today.
+    inputs, the certificate is stated in input space) or ``"layer"`` (added to a module's
+    activation ``h``: ``inputs`` are then ``(h,)``, ``method`` the method on the activation
+    and the model's own inputs are passed as ``additional_forward_args``; the certificate is
+    stated in ``h``'s space, ``docs/certificates.rst`` section 11).
     """
 
     mode: Mode
@@ -68,7 +71,7 @@ class Plan:
     is_tuple: bool
     scales: tuple[Tensor, ...]
     noise: NoiseDistribution
-    noise_site: Literal["inputs"]
+    noise_site: Literal["inputs", "layer"]
     transform: AttributionTransform
     certifier: Certifier | None
     alpha: float
@@ -79,6 +82,7 @@ class Plan:
     draw_baseline_from_distrib: bool
     want_delta: bool
     generator: torch.Generator | None
+    noise_layer: nn.Module | None = None
 
     @property
     def batch(self) -> int:
@@ -114,6 +118,32 @@ def check_noise(noise: Any, allowed: tuple[type[NoiseDistribution], ...]) -> Noi
     return noise
 
 
+def _to_layer(
+    wrapper: CertifiedWrapper,
+    inputs: Any,
+    kwargs: dict[str, Any],
+    return_certificate: bool,
+) -> tuple[Tensor, Attribution, dict[str, Any]]:
+    """The call moved to ``wrapper.noise_layer``'s activation: ``(h, method, kwargs)``.
+
+    The model's inputs (token ids, masks) pass through unchanged as additional forward
+    arguments. With a certificate, batch statistics are refused before the activation is
+    captured (the capture runs the model once, which would update running statistics).
+    """
+    from captum_certified.attr._core.layer_noise import to_layer_space
+
+    raw = inputs if isinstance(inputs, tuple) else (inputs,)
+    if not raw or not all(isinstance(t, Tensor) for t in raw):
+        raise TypeError("`inputs` must be a tensor or a tuple of tensors (the model's inputs)")
+    if any(t.shape[0] != raw[0].shape[0] for t in raw):
+        raise ValueError("`inputs` must share their first (batch) dimension")
+    if return_certificate:
+        refuse_batch_statistics(wrapper.attribution_method)
+    assert wrapper.noise_layer is not None
+    call = to_layer_space(wrapper.attribution_method, wrapper.noise_layer, raw, kwargs)
+    return call.inputs[0], call.method, call.kwargs
+
+
 def resolve_plan(
     wrapper: CertifiedWrapper,
     mode: Mode,
@@ -140,6 +170,10 @@ def resolve_plan(
 
     Every condition a certificate's theorem needs is refused here, before any sampling.
     """
+    method = wrapper.attribution_method
+    noise_layer = wrapper.noise_layer
+    if noise_layer is not None:
+        inputs, method, kwargs = _to_layer(wrapper, inputs, kwargs, return_certificate)
     inputs_t, is_tuple = format_float_inputs(inputs)
     check_choice(nt_type, NT_TYPES, "nt_type")
     if nt_type not in wrapper.nt_types:
@@ -172,11 +206,11 @@ def resolve_plan(
         alpha = check_probability(alpha, "alpha")
         check_certifiable_options(nt_type=nt_type, inputs=inputs_t)
         refuse_input_dependent_scale(scale.relative, scale.relative_name)
-        refuse_shared_randomness(wrapper.attribution_method)
+        refuse_shared_randomness(method)
         certifier = wrapper.certifier or default_certifier(noise_)
         certifier.check_noise(noise_)
         certifier.check_transform(transform_)
-        refuse_batch_statistics(wrapper.attribution_method)
+        refuse_batch_statistics(method)
     scales = wrapper.noise_scales(
         scale.value, inputs_t, noise=noise_, relative=scale.relative, name=scale.name
     )
@@ -187,7 +221,7 @@ def resolve_plan(
     if isinstance(target, str) and target != NOISY_ARGMAX:
         raise ValueError(f"`target` string must be {NOISY_ARGMAX!r}, got {target!r}")
     want_delta = bool(kwargs.get("return_convergence_delta", False))
-    want_delta = want_delta and wrapper.attribution_method.has_convergence_delta()
+    want_delta = want_delta and method.has_convergence_delta()
     if "baselines" in kwargs:
         kwargs["baselines"] = format_baselines(kwargs["baselines"], inputs_t)
     if mode is not Mode.STREAM and (return_certificate or want_delta):
@@ -199,13 +233,14 @@ def resolve_plan(
         raise ValueError("`draw_baseline_from_distrib=True` cannot be replayed by loss_gradient")
     return Plan(
         mode=mode,
-        method=wrapper.attribution_method,
+        method=method,
         method_kwargs=kwargs,
         inputs=inputs_t,
         is_tuple=is_tuple,
         scales=scales,
         noise=noise_,
-        noise_site="inputs",
+        noise_site="inputs" if noise_layer is None else "layer",
+        noise_layer=noise_layer,
         transform=transform_,
         certifier=certifier,
         alpha=alpha,

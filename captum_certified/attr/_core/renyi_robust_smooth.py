@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from captum.attr import Attribution, Saliency
-from torch import Tensor
+from torch import Tensor, nn
 
 from captum_certified._utils.validation import check_count_spec
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
@@ -61,6 +61,9 @@ class RenyiRobustSmooth(CertifiedWrapper):
                     only); every query may override it. Default: "best"
         orders (Tensor, optional): Rényi orders of the certificate; None is 200 log-spaced
                     orders in [1.01, 500]. Default: None
+        noise_layer (torch.nn.Module, optional): Add the noise to this module's output (e.g.
+                    a text model's embedding) instead of the inputs, certificates in that
+                    module's output space; see :class:`CertifiedWrapper`. Default: None
 
     Examples::
 
@@ -85,6 +88,7 @@ class RenyiRobustSmooth(CertifiedWrapper):
         attribution_method: Attribution | None = None,
         method: str = "best",
         orders: Tensor | None = None,
+        noise_layer: nn.Module | None = None,
     ) -> None:
         count = check_count_spec(sparsity, "sparsity")
         transform = ScoringRescale(
@@ -97,6 +101,7 @@ class RenyiRobustSmooth(CertifiedWrapper):
             attribution_method if attribution_method is not None else Saliency(forward_func),
             transform=transform,
             certifier=RDPTopKCertifier(method=method, orders=orders),
+            noise_layer=noise_layer,
         )
 
     nt_types = ("smoothgrad",)  # a preset returns (and certifies) the mean map only

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from captum.attr import Attribution, Saliency
-from torch import Tensor
+from torch import Tensor, nn
 
 from captum_certified._utils.validation import check_count_spec
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
@@ -51,6 +51,9 @@ class SparseSmoothGrad(CertifiedWrapper):
         clip (int or float, optional): Clipping rank of the relaxed variant. Default: 0.01
         attribution_method (Attribution, optional): Base attribution; its magnitude is
                     ranked. Default: ``Saliency(forward_func)`` (absolute gradient)
+        noise_layer (torch.nn.Module, optional): Add the noise to this module's output (e.g.
+                    a text model's embedding) instead of the inputs, certificates in that
+                    module's output space; see :class:`CertifiedWrapper`. Default: None
 
     Examples::
 
@@ -72,6 +75,7 @@ class SparseSmoothGrad(CertifiedWrapper):
         variant: str = "binary",
         clip: int | float = 0.01,
         attribution_method: Attribution | None = None,
+        noise_layer: nn.Module | None = None,
     ) -> None:
         sparsity = check_count_spec(sparsity, "sparsity")
         transform: AttributionTransform
@@ -88,6 +92,7 @@ class SparseSmoothGrad(CertifiedWrapper):
         super().__init__(
             attribution_method if attribution_method is not None else Saliency(forward_func),
             transform=transform,
+            noise_layer=noise_layer,
         )
 
     nt_types = ("smoothgrad",)  # a preset returns (and certifies) the mean map only

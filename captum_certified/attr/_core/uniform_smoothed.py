@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 from captum.attr import Attribution, Saliency
-from torch import Tensor
+from torch import Tensor, nn
 
 from captum_certified._utils.ball_scales import check_ball_scales
 from captum_certified._utils.validation import check_bool, check_positive
@@ -88,6 +88,9 @@ class UniformSmoothedAttribution(CertifiedWrapper):
         softmax (bool, optional): Differentiate softmax probabilities instead of logits (the
                     ``BallWrapper`` of the paper's Keras evaluation code); only with the
                     default base method. Default: False
+        noise_layer (torch.nn.Module, optional): Add the noise to this module's output (e.g.
+                    a text model's embedding) instead of the inputs, certificates in that
+                    module's output space; see :class:`CertifiedWrapper`. Default: None
 
     Examples::
 
@@ -114,6 +117,7 @@ class UniformSmoothedAttribution(CertifiedWrapper):
         norm_bound: float | None = None,
         *,
         softmax: bool = False,
+        noise_layer: nn.Module | None = None,
     ) -> None:
         check_bool(softmax, "softmax")
         if norm_bound is not None:
@@ -130,7 +134,9 @@ class UniformSmoothedAttribution(CertifiedWrapper):
             forward = _SoftmaxOutput(forward_func) if softmax else forward_func
             attribution_method = Saliency(forward)
         clip = None if norm_bound is None else L2NormClip(norm_bound)
-        super().__init__(attribution_method, noise=UniformCubeNoise(), transform=clip)
+        super().__init__(
+            attribution_method, noise=UniformCubeNoise(), transform=clip, noise_layer=noise_layer
+        )
         self.certified_transform = UnitL2Normalize() if clip is None else clip
         if default_method:
             self.method_defaults = {"abs": False}  # signed gradients
