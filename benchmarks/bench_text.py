@@ -31,19 +31,20 @@ from captum_certified.transforms import Compose, TokenReduce, TopKBinarize  # no
 
 
 def certified(model, ids, n, chunk, n_steps):
-    from captum_certified.attr._core.layer_noise import to_layer_space
-
-    lig = LayerIntegratedGradients(model, model.embedding)
-    call = to_layer_space(lig, model.embedding, (ids,), {"target": 1, "n_steps": n_steps})
-    cw = CertifiedWrapper(call.method, transform=Compose(TokenReduce("l2"), TopKBinarize(3)))
+    cw = CertifiedWrapper(
+        LayerIntegratedGradients(model, model.embedding),
+        noise_layer=model.embedding,
+        transform=Compose(TokenReduce("l2"), TopKBinarize(3)),
+    )
     return cw.attribute(
-        call.inputs[0],
+        ids,
+        target=1,
+        n_steps=n_steps,
         nt_samples=n,
         nt_samples_batch_size=chunk,
         stdevs=0.05,
         return_certificate=True,
         generator=torch.Generator().manual_seed(0),
-        **call.kwargs,
     )
 
 

@@ -142,7 +142,6 @@ def _certify_tokens(
     from captum.attr import Saliency
 
     from captum_certified.attr import CertifiedWrapper
-    from captum_certified.attr._core.layer_noise import to_layer_space
     from captum_certified.cli._config import ConfigError
     from captum_certified.transforms import Compose, TokenReduce, TopKBinarize
 
@@ -153,9 +152,6 @@ def _certify_tokens(
         )
     layer = text_noise_layer(model)
     transform = Compose(TokenReduce("l2"), TopKBinarize(config.sparsity))
-    kwargs = dict(common)
-    call = to_layer_space(Saliency(model), layer, (x,), kwargs)
-    attr, cert = CertifiedWrapper(call.method, transform=transform).attribute(
-        call.inputs[0], stdevs=config.scale, bound=bound, **call.kwargs
-    )
+    cw = CertifiedWrapper(Saliency(model), noise_layer=layer, transform=transform)
+    attr, cert = cw.attribute(x, stdevs=config.scale, bound=bound, **common)
     return attr, cert

@@ -10,7 +10,7 @@ from captum.attr import Attribution, LayerAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 
-from captum_certified.attr._core.layer_noise import check_layer, to_layer_space
+from captum_certified._utils.layers import check_layer
 from captum_certified.transforms import AttributionTransform, TokenReduce
 
 
@@ -26,10 +26,9 @@ def _certified_layer_call(
     """``CertifiedWrapper(method, noise_layer=layer)`` on ``ids``."""
     from captum_certified.attr import CertifiedWrapper
 
-    call = to_layer_space(method, layer, (ids,), kwargs)
-    cw = CertifiedWrapper(call.method, transform=transform)
+    cw = CertifiedWrapper(method, noise_layer=layer, transform=transform)
     run: Any = cw.attribute
-    return run(call.inputs[0], return_certificate=return_certificate, **call.kwargs)
+    return run(ids, return_certificate=return_certificate, **kwargs)
 
 
 def _model_ids(inp: Any, itp: Tensor | None = None) -> Tensor:
