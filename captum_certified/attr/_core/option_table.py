@@ -355,6 +355,31 @@ SPARSITY = _same(
     ),
 )
 
+NOISE_LAYER = _same(
+    Case("None", NOT_APPLICABLE, "the noise is added to the inputs"),
+    Case(
+        "a module (a text model's embedding)",
+        CERTIFIED,
+        "the noise is added to its activation h; the certificate is stated for l2 "
+        "perturbations of h (docs/certificates.rst, section 11)",
+        (
+            "attr/test_layer_noise_certificates.py::test_exact_map_and_radius_in_embedding_space",
+            "attr/test_layer_noise_certificates.py::test_coverage_at_alpha_and_teeth",
+            "attr/test_noise_layer.py::test_same_numbers_as_the_mapped_call_and_as_the_1281_workaround",
+        ),
+    ),
+    Case(
+        "a module that runs twice per forward, a non-float activation, a layer method on "
+        "another module, batch statistics, shared randomness",
+        REFUSED,
+        "the certificate would not describe the model",
+        (
+            "attr/test_layer_noise.py::test_refusals",
+            "attr/test_noise_layer.py::test_refusals_apply_at_the_layer",
+        ),
+    ),
+)
+
 #: The table: function qualified name -> parameter -> cases.
 OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
     "CertifiedWrapper.__init__": {
@@ -362,6 +387,7 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
         "noise": NOISE,
         "transform": TRANSFORM,
         "certifier": CERTIFIER,
+        "noise_layer": NOISE_LAYER,
     },
     "CertifiedWrapper.attribute": {
         "inputs": INPUTS,
@@ -409,6 +435,7 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
         "noise": NOISE,
         "transform": TRANSFORM,
         "certifier": CERTIFIER,
+        "noise_layer": NOISE_LAYER,
     },
     "SparseSmoothGrad.__init__": {
         "forward_func": FORWARD_FUNC,
@@ -423,6 +450,7 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
         ),
         "clip": (Case("a count or a fraction", CERTIFIED, "part of the relaxed map", (KL_BAND,)),),
         "attribution_method": ATTRIBUTION_METHOD,
+        "noise_layer": NOISE_LAYER,
     },
     "RenyiRobustSmooth.__init__": {
         "forward_func": FORWARD_FUNC,
@@ -437,6 +465,7 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
         ),
         "gamma": (Case("in (0, 1]", CERTIFIED, "the geometric family's decay", (HOLDER,)),),
         "attribution_method": ATTRIBUTION_METHOD,
+        "noise_layer": NOISE_LAYER,
         "method": (
             Case(
                 "'best', 'holder', 'pairwise'; 'phi' (Gaussian), 'laplace' (Laplace)",
@@ -458,6 +487,7 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
     "UniformSmoothedAttribution.__init__": {
         "forward_func": FORWARD_FUNC,
         "attribution_method": ATTRIBUTION_METHOD,
+        "noise_layer": NOISE_LAYER,
         "norm_bound": (
             Case(
                 "> 0",
