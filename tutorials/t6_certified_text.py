@@ -113,8 +113,10 @@ for ax, i in zip(axes, shown):
     for t, word in enumerate(texts[i].split()):
         mark = {1: "+", -1: "", 0: "?"}[int(decision[t])]
         label = word + mark
+        value = float(maps[i, t])
         ax.text(x, 0.5, label, fontsize=10, va="center", family="monospace",
-                bbox={"facecolor": plt.cm.Reds(float(maps[i, t])), "pad": 2, "lw": 0})  # fmt: skip
+                color="white" if value > 0.6 else "black",
+                bbox={"facecolor": plt.cm.Reds(value), "pad": 2, "lw": 0})  # fmt: skip
         x += 0.0105 * (len(label) + 1)
         line.append(label)
     print(" ".join(line))
