@@ -17,7 +17,6 @@ from scipy import stats
 from torch import nn
 
 from captum_certified.attr import CertifiedWrapper
-from captum_certified.attr._core.layer_noise import to_layer_space
 from captum_certified.transforms import Compose, TokenReduce, TopKBinarize
 
 E = 3
@@ -34,12 +33,11 @@ class HalfSpaceTokens(nn.Module):
 
 
 def _certify(model, ids, n, alpha, seed, **kwargs):
-    call = to_layer_space(Saliency(model), model.embedding, (ids,), {"target": 0, "abs": False})
     transform = Compose(TokenReduce("sum"), TopKBinarize(1, by_magnitude=False))
-    cw = CertifiedWrapper(call.method, transform=transform)
+    cw = CertifiedWrapper(Saliency(model), noise_layer=model.embedding, transform=transform)
     return cw.attribute(
-        call.inputs[0], nt_samples=n, stdevs=SIGMA, alpha=alpha, return_certificate=True,
-        generator=torch.Generator().manual_seed(seed), **call.kwargs, **kwargs,
+        ids, target=0, abs=False, nt_samples=n, stdevs=SIGMA, alpha=alpha,
+        return_certificate=True, generator=torch.Generator().manual_seed(seed), **kwargs,
     )  # fmt: skip
 
 
