@@ -1,6 +1,7 @@
 """Certificates and the statistics behind them.
 
-Confidence bands (Hoeffding, Bernoulli-KL, simultaneous Clopper-Pearson), the bounds a user
+Confidence bands (Hoeffding, Bernoulli-KL, simultaneous Clopper-Pearson, betting) and the
+time-uniform betting confidence sequence behind sequential certification, the bounds a user
 evaluates by hand (Gaussian and Laplace shifts, Rényi-DP epsilons, uniform-noise volume
 terms), planning helpers, streamed sample statistics, and the certifiers and certificate
 objects returned by ``attribute(..., return_certificate=True)``.
@@ -12,6 +13,7 @@ from typing import Any
 from captum_certified._utils.norms import convert_radius
 from captum_certified._utils.validation import warn_deprecated
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
+from captum_certified.certify._core.betting import betting_band, betting_grid
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.certifier import (
     BandCertifier,
@@ -52,11 +54,16 @@ from captum_certified.certify._core.planning import min_samples_for_radius, radi
 from captum_certified.certify._core.rdp import rdp_epsilon, rdp_orders
 from captum_certified.certify._core.rdp_certificate import RDPTopKCertificate
 from captum_certified.certify._core.rdp_certifier import RDPTopKCertifier
+from captum_certified.certify._core.sequence import BettingConfidenceSequence
+from captum_certified.certify._core.settings import SettingStatistics
 from captum_certified.certify._core.statistics import StreamingMoments
+from captum_certified.certify._core.target import CertificationTarget, sequential_decision
 
 __all__ = [
     "BandCertifier",
+    "BettingConfidenceSequence",
     "Certificate",
+    "CertificationTarget",
     "Certifier",
     "CosineCertificate",
     "CosineCertifier",
@@ -70,8 +77,11 @@ __all__ = [
     "GaussianTopKCertifier",
     "RDPTopKCertificate",
     "RDPTopKCertifier",
+    "SettingStatistics",
     "StreamingMoments",
     "ball_difference_bound",
+    "betting_band",
+    "betting_grid",
     "clopper_pearson_band",
     "confidence_band",
     "convert_radius",
@@ -90,6 +100,7 @@ __all__ = [
     "radius_upper_bound",
     "rdp_epsilon",
     "rdp_orders",
+    "sequential_decision",
 ]
 
 #: Names removed from the public surface in this release: ``name -> (module, attribute, use)``.
