@@ -55,6 +55,7 @@ from captum_certified.certify._core.rdp import rdp_epsilon, rdp_orders
 from captum_certified.certify._core.rdp_certificate import RDPTopKCertificate
 from captum_certified.certify._core.rdp_certifier import RDPTopKCertifier
 from captum_certified.certify._core.sequence import BettingConfidenceSequence
+from captum_certified.certify._core.sequential import certify_sequentially
 from captum_certified.certify._core.settings import SettingStatistics
 from captum_certified.certify._core.statistics import StreamingMoments
 from captum_certified.certify._core.target import CertificationTarget, sequential_decision
@@ -82,6 +83,7 @@ __all__ = [
     "ball_difference_bound",
     "betting_band",
     "betting_grid",
+    "certify_sequentially",
     "clopper_pearson_band",
     "confidence_band",
     "convert_radius",

@@ -10,13 +10,14 @@ from torch import Tensor
 
 from captum_certified._utils.validation import warn_deprecated
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
+from captum_certified.certify._core.betting import betting_band
 from captum_certified.certify._core.certificate import Certificate, noise_object
 from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
 from captum_certified.certify._core.statistics import StreamingMoments
 from captum_certified.noise import GaussianNoise, NoiseDistribution, resolve_noise
 from captum_certified.transforms import AttributionTransform
 
-BOUNDS = ("clopper_pearson", "kl", "hoeffding")
+BOUNDS = ("clopper_pearson", "kl", "hoeffding", "betting")
 
 
 def confidence_band(
@@ -26,7 +27,9 @@ def confidence_band(
 
     ``bound=None`` picks Clopper-Pearson for binary maps and the Bernoulli-KL band
     (:func:`~captum_certified.certify.kl_band`, never wider than Hoeffding) otherwise;
-    ``"hoeffding"`` (the papers' band) and ``"kl"`` can be asked for on any [0, 1] map.
+    ``"hoeffding"`` (the papers' band), ``"kl"`` and ``"betting"``
+    (:func:`~captum_certified.certify.betting_band`, variance-adaptive; it needs the centred
+    second moment of non-binary maps) can be asked for on any [0, 1] map.
 
     Returns:
         tuple: ``(lower, upper, bound_name)``.
@@ -46,6 +49,16 @@ def confidence_band(
         lower, upper = clopper_pearson_band(statistics.total, statistics.n, alpha)
     elif bound == "kl":
         lower, upper = kl_band(statistics.mean, statistics.n, alpha)
+    elif bound == "betting":
+        variance = None
+        if not binary:  # binary maps: the bound through the means is exact
+            if statistics.m2 is None:
+                raise ValueError(
+                    "`bound`='betting' on a non-binary map needs the second moment of the "
+                    "samples (StreamingMoments(track_second_moment=True))"
+                )
+            variance = statistics.variance
+        lower, upper = betting_band(statistics.mean, statistics.n, alpha, variance=variance)
     else:
         lower, upper = hoeffding_band(statistics.mean, statistics.n, alpha)
     return lower, upper, bound
@@ -147,8 +160,11 @@ class BandCertifier(Certifier):
 
     :meth:`certify` computes the band (Clopper-Pearson for binary maps, see
     :func:`confidence_band`), checks the noise (``certify`` may be called outside the engine)
-    and hands the band to :meth:`build`, which subclasses implement.
+    and hands the band to :meth:`build`, which subclasses implement. The engine keeps the
+    second moment of the samples for it (the betting band of non-binary maps uses it).
     """
+
+    needs_second_moment = True
 
     def certify(
         self,

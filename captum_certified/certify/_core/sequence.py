@@ -99,6 +99,18 @@ class BettingConfidenceSequence:
         self.lower = torch.maximum(self.lower, lower)
         self.upper = torch.minimum(self.upper, upper)
 
+    def projected_band(self, n: int) -> tuple[Tensor, Tensor]:
+        """The band the sequence would give after ``n`` samples if the mean and variance stayed
+        as they are now: a forecast for stopping rules, never a confidence statement."""
+        mean = self.moments.mean.cpu()
+        m2 = None if self.binary or self.moments.m2 is None else self.moments.m2.cpu()
+        scale = n / self.moments.n
+        m2 = None if m2 is None else m2 * scale
+        n_t = torch.tensor(float(n), dtype=torch.float64)
+        lower = betting_lower_bound(mean, m2, n_t, self.level, self.bets)
+        upper = 1.0 - betting_lower_bound(1.0 - mean, m2, n_t, self.level, self.bets)
+        return lower, upper
+
     def band(self) -> tuple[Tensor, Tensor]:
         """The current band ``(lower, upper)``, float64 ``(bsz, d)``, valid at any stopping
         time."""

@@ -30,19 +30,28 @@ class CertificationTarget:
         k (int or float): Top-K size, a count or a fraction of ``d``.
         radius (float): Perturbation radius ``>= 0`` in the certificate's norm.
         overlap (float): Required fraction of the top-K kept, in (0, 1].
+        futility (str, optional): When to give up on an example before ``N_max``:
+                    ``"proven"`` only when no band containing the expected map could reach the
+                    target (on the confidence sequence's event), ``"projected"`` also when the
+                    band forecast at ``N_max`` from the current mean and variance misses it (a
+                    forecast: it may give up on an example that more samples would have
+                    certified; it never makes a certificate unsound). Default: "proven"
 
     Examples::
 
         >>> t = CertificationTarget(k=0.2, radius=0.1, overlap=0.5)
         >>> t
-        CertificationTarget(k=0.2, radius=0.1, overlap=0.5)
+        CertificationTarget(k=0.2, radius=0.1, overlap=0.5, futility='proven')
     """
 
     k: int | float
     radius: float
     overlap: float
+    futility: str = "proven"
 
     def __post_init__(self) -> None:
+        if self.futility not in ("proven", "projected"):
+            raise ValueError(f"`futility` must be 'proven' or 'projected', got {self.futility!r}")
         check_count_spec(self.k, "k")
         if isinstance(self.radius, bool) or not isinstance(self.radius, Real):
             raise TypeError(f"`radius` must be a float >= 0, got {type(self.radius).__name__}")
@@ -72,6 +81,7 @@ def sequential_decision(
     best_case: Any,
     n: Tensor,
     max_samples: int,
+    projected: Any = None,
 ) -> Tensor:
     r"""The decision after a chunk, per example: continue, certified, or cannot be certified.
 
@@ -92,6 +102,8 @@ def sequential_decision(
         best_case: Certificate from the swapped band.
         n (Tensor): Samples drawn per example, ``(bsz,)``.
         max_samples (int): The budget ``N_max``.
+        projected (optional): Certificate from the band forecast at ``N_max``; where given and
+                    it misses the target, the example stops too (``futility="projected"``).
 
     Returns:
         Tensor: int8 codes ``(bsz,)``: ``CONTINUE`` (0), ``CERTIFIED`` (1) or
@@ -99,6 +111,8 @@ def sequential_decision(
     """
     certified = target.reached(certificate)
     hopeless = ~target.reached(best_case) | (n.to(certified.device) >= max_samples)
+    if projected is not None:
+        hopeless = hopeless | ~target.reached(projected)
     codes = torch.full(certified.shape, CONTINUE, dtype=torch.int8)
     codes[hopeless.cpu()] = CANNOT_CERTIFY
     codes[certified.cpu()] = CERTIFIED
