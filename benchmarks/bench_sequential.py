@@ -27,9 +27,9 @@ from captum_certified.attr import SparseSmoothGrad
 from captum_certified.certify import (
     CertificationTarget,
     GaussianTopKCertificate,
-    certify_sequentially,
     clopper_pearson_band,
 )
+from captum_certified.certify._core.sequential import certify_sequentially
 from captum_certified.cli import default_digits_model, load_digits_split
 from captum_certified.noise import GaussianNoise
 from captum_certified.transforms import TopKBinarize

@@ -13,7 +13,7 @@ from typing import Any
 from captum_certified._utils.norms import convert_radius
 from captum_certified._utils.validation import warn_deprecated
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
-from captum_certified.certify._core.betting import betting_band, betting_grid
+from captum_certified.certify._core.betting import betting_band
 from captum_certified.certify._core.certificate import Certificate
 from captum_certified.certify._core.certifier import (
     BandCertifier,
@@ -54,15 +54,11 @@ from captum_certified.certify._core.planning import min_samples_for_radius, radi
 from captum_certified.certify._core.rdp import rdp_epsilon, rdp_orders
 from captum_certified.certify._core.rdp_certificate import RDPTopKCertificate
 from captum_certified.certify._core.rdp_certifier import RDPTopKCertifier
-from captum_certified.certify._core.sequence import BettingConfidenceSequence
-from captum_certified.certify._core.sequential import certify_sequentially
-from captum_certified.certify._core.settings import SettingStatistics
 from captum_certified.certify._core.statistics import StreamingMoments
-from captum_certified.certify._core.target import CertificationTarget, sequential_decision
+from captum_certified.certify._core.target import CertificationTarget
 
 __all__ = [
     "BandCertifier",
-    "BettingConfidenceSequence",
     "Certificate",
     "CertificationTarget",
     "Certifier",
@@ -78,12 +74,9 @@ __all__ = [
     "GaussianTopKCertifier",
     "RDPTopKCertificate",
     "RDPTopKCertifier",
-    "SettingStatistics",
     "StreamingMoments",
     "ball_difference_bound",
     "betting_band",
-    "betting_grid",
-    "certify_sequentially",
     "clopper_pearson_band",
     "confidence_band",
     "convert_radius",
@@ -102,7 +95,6 @@ __all__ = [
     "radius_upper_bound",
     "rdp_epsilon",
     "rdp_orders",
-    "sequential_decision",
 ]
 
 #: Names removed from the public surface in this release: ``name -> (module, attribute, use)``.

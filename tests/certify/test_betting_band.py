@@ -11,8 +11,12 @@ import pytest
 import torch
 from scipy import optimize
 
-from captum_certified.certify import betting_band, betting_grid, kl_band
-from captum_certified.certify._core.betting import betting_lower_bound, log_capital_lower_bound
+from captum_certified.certify import betting_band, kl_band
+from captum_certified.certify._core.betting import (
+    betting_grid,
+    betting_lower_bound,
+    log_capital_lower_bound,
+)
 
 
 def exact_log_capital(x: np.ndarray, lam: float, m: float) -> float:
@@ -114,3 +118,50 @@ def test_bad_arguments_are_refused():
         betting_band(mean, torch.tensor([[10.0]]), 0.05)
     with pytest.raises(ValueError, match="horizon"):
         betting_grid(0, 3, 0.05)
+
+
+def test_confidence_band_betting_uses_the_second_moment_and_refuses_without_it():
+    from captum_certified.certify import StreamingMoments, confidence_band
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 512, 30, generator=gen, dtype=torch.float64) * 0.2
+    stats = StreamingMoments(track_second_moment=True)
+    stats.update(x)
+    lower, upper, name = confidence_band(stats, alpha=0.05, bound="betting", binary=False)
+    want = betting_band(stats.mean, 512, 0.05, variance=stats.variance)
+    assert name == "betting"
+    torch.testing.assert_close(lower, want[0])
+    torch.testing.assert_close(upper, want[1])
+    plain = StreamingMoments()
+    plain.update(x)
+    with pytest.raises(ValueError, match="second moment"):
+        confidence_band(plain, alpha=0.05, bound="betting", binary=False)
+    binary = StreamingMoments()
+    binary.update((x > 0.1).double())  # binary maps: the mean alone is exact
+    lower, _, _ = confidence_band(binary, alpha=0.05, bound="betting", binary=True)
+    torch.testing.assert_close(lower, betting_band(binary.mean, 512, 0.05)[0])
+
+
+def test_engine_certifies_with_the_betting_band():
+    from torch import nn
+
+    from captum_certified.attr import SparseSmoothGrad
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).double()
+    x = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    ssg = SparseSmoothGrad(model, sparsity=0.25, variant="linear")
+    certs = {}
+    for bound in ("kl", "betting"):
+        _, certs[bound] = ssg.attribute(
+            x,
+            target=0,
+            nt_samples=256,
+            stdevs=0.1,
+            return_certificate=True,
+            bound=bound,
+            generator=torch.Generator().manual_seed(0),
+        )
+    assert certs["betting"].bound == "betting"
+    # same samples: both bands contain the same sample mean
+    assert (certs["betting"].lower <= certs["kl"].upper).all()
+    assert (certs["kl"].lower <= certs["betting"].upper).all()

@@ -24,8 +24,8 @@ import pytest
 import torch
 from scipy import stats
 
-from captum_certified.certify import BettingConfidenceSequence, betting_grid
-from captum_certified.certify._core.betting import betting_lower_bound
+from captum_certified.certify._core.betting import betting_grid, betting_lower_bound
+from captum_certified.certify._core.sequence import BettingConfidenceSequence
 
 TEST_LEVEL = 1e-3
 T = 160  # every sample size 1..T is a stopping time

@@ -31,7 +31,7 @@ def certify_sequentially(
     r"""Stream chunks for the examples still undecided; each stops when its target is decided.
 
     After every chunk the confidence sequence's band gives a certificate (``build``) and the
-    swapped band a best case; :func:`~captum_certified.certify.sequential_decision` says which
+    swapped band a best case; ``sequential_decision`` says which
     examples are certified, which cannot be certified within ``max_samples``, and which go on.
     Decided examples leave the batch: ``draw`` is only asked for the others, so they run at
     full batch width. The band returned for an example is the sequence's band at its stopping
