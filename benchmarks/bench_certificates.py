@@ -120,7 +120,7 @@ def cube_ceilings() -> None:
             one,
             num_input_features=n_in,
             noise="cube",
-            norm="l1",
+            norm="linf",
             scale=torch.tensor([r], dtype=torch.float64),
             n=1,
             alpha=ALPHA,

@@ -30,6 +30,11 @@ html_static_path: list = []
 # Execute every tutorial and store what it printed, so the pages show real output.
 GENERATED = Path(__file__).parent / "_generated"
 GENERATED.mkdir(exist_ok=True)
+
+# The option table of the user guide, from the module the certification walk test reads.
+from captum_certified.attr._core.option_table import options_rst  # noqa: E402
+
+(GENERATED / "options.inc").write_text(options_rst())
 if not os.environ.get("CAPTUM_CERTIFIED_SKIP_TUTORIALS"):
     os.environ.setdefault("MPLBACKEND", "Agg")
     for script in sorted((ROOT / "tutorials").glob("*.py")):

@@ -14,6 +14,7 @@ from captum.attr import IntegratedGradients, Saliency
 from scipy import stats
 from torch import nn
 
+import captum_certified.attr as attr_pkg
 import captum_certified.certify as certify_pkg
 import captum_certified.noise as noise_pkg
 from captum_certified.attr import (
@@ -22,6 +23,12 @@ from captum_certified.attr import (
     RenyiRobustSmooth,
     SparseSmoothGrad,
     UniformSmoothedAttribution,
+)
+from captum_certified.attr._core.option_table import (
+    NOT_APPLICABLE,
+    OPTIONS,
+    STATUSES,
+    options_rst,
 )
 from captum_certified.certify import Certifier, gaussian_lower_bound
 from captum_certified.noise import (
@@ -286,3 +293,93 @@ def test_smallest_scale_is_sound():
     )
     assert float(bound) == pytest.approx(exact, abs=1e-12)
     assert not math.isnan(float(bound))
+
+
+# -- every argument of every certified entry point (issue 22) ---------------------------------
+#
+# The table lives in captum_certified/attr/_core/option_table.py and is rendered into the user
+# guide; this walk reads every signature and fails on an argument the table does not map.
+
+ENTRY_METHODS = ("__init__", "attribute", "loss_gradient")
+
+
+def _entry_points():
+    """(qualified name, parameter names) of every certified entry point, by introspection."""
+    classes = _public_classes(attr_pkg, CertifiedWrapper) + CERTIFIERS
+    seen = {}
+    for cls in classes:
+        methods = [m for m in ENTRY_METHODS if hasattr(cls, m)]
+        # any other public method that can return a certificate is an entry point too
+        methods += [
+            name
+            for name, member in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_")
+            and name not in methods
+            and "return_certificate" in inspect.signature(member).parameters
+        ]
+        for name in methods:
+            function = inspect.unwrap(getattr(cls, name))
+            if function is object.__init__:
+                continue  # a certifier without constructor arguments
+            params = [p for p in inspect.signature(function).parameters if p != "self"]
+            seen[function.__qualname__] = params
+    return seen
+
+
+def test_the_option_walk_sees_every_public_certified_class():
+    names = {q.split(".")[0] for q in _entry_points()}
+    assert names >= {
+        "CertifiedWrapper",
+        "NoiseTunnel",
+        "SparseSmoothGrad",
+        "RenyiRobustSmooth",
+        "UniformSmoothedAttribution",
+        "FeatureCertifier",
+        "RDPTopKCertifier",
+        "CosineCertifier",
+    }
+
+
+@pytest.mark.parametrize("function", sorted(_entry_points()))
+def test_every_argument_is_certified_refused_or_not_applicable(function):
+    params = _entry_points()[function]
+    table = OPTIONS.get(function)
+    assert table is not None, f"{function} is a certified entry point missing from OPTIONS"
+    unmapped = [p for p in params if p not in table]
+    assert not unmapped, (
+        f"{function}: {unmapped} mapped to neither a soundness test nor a refusal; add them "
+        "to captum_certified/attr/_core/option_table.py"
+    )
+    stale = [p for p in table if p not in params]
+    assert not stale, f"{function}: the table lists {stale}, which it does not take"
+    for name, cases in table.items():
+        assert cases, f"{function}({name}) has no case"
+        for case in cases:
+            assert case.status in STATUSES, (function, name, case.status)
+            assert case.values and case.why, (function, name)
+            if case.status == NOT_APPLICABLE:
+                continue
+            assert case.tests, f"{function}({name}={case.values}) is {case.status} without a test"
+            _assert_tests_exist(case.tests)
+
+
+def test_the_walk_fails_on_an_unmapped_argument(monkeypatch):
+    # teeth: a new keyword of attribute() that nobody mapped must fail the walk
+    def attribute(self, inputs, nt_type="smoothgrad", *, sneaky_option=False, **kwargs):
+        return None
+
+    monkeypatch.setattr(CertifiedWrapper, "attribute", attribute)
+    attribute.__qualname__ = "CertifiedWrapper.attribute"
+    with pytest.raises(AssertionError, match="sneaky_option"):
+        test_every_argument_is_certified_refused_or_not_applicable("CertifiedWrapper.attribute")
+
+
+def test_the_option_table_renders_as_valid_rst():
+    docutils_core = pytest.importorskip("docutils.core")
+    text = options_rst()
+    settings = {"report_level": 2, "halt_level": 2}  # a warning is an error, as sphinx -W
+    tree = docutils_core.publish_doctree(text, settings_overrides=settings)
+    rows = sum(len(cases) for params in OPTIONS.values() for cases in params.values())
+    assert text.count("   * - ``") == rows and tree.astext()
+    guide = (TESTS.parent / "docs" / "guide.rst").read_text()
+    assert ".. include:: _generated/options.inc" in guide

@@ -133,7 +133,7 @@ def test_a_new_noise_needs_no_name_table():
     with pytest.raises(ValueError, match="Gaussian noise only"):
         mine.topk_overlap(6, 0.1, method="phi")
     with pytest.raises(ValueError, match="Rényi"):
-        RDPTopKCertificate(lower, upper, noise=UniformCubeNoise(), norm="l1", **fields)
+        RDPTopKCertificate(lower, upper, noise=UniformCubeNoise(), norm="linf", **fields)
 
 
 def test_certify_takes_the_noise_object_and_a_name_is_deprecated():

@@ -24,9 +24,13 @@ def test_closed_forms_against_scipy(sigma, n, d, alpha):
     err = math.sqrt(math.log(2 * d / alpha) / (2 * n))
     want = sigma * norm.ppf(1 - err) if err < 0.5 else 0.0
     assert radius_upper_bound(sigma, n, d, alpha, "hoeffding") == pytest.approx(want, 1e-9)
+    # the KL band at mean 1: kl(1, p) = -log p <= log(2d / alpha) / n, the same endpoint
+    assert radius_upper_bound(sigma, n, d, alpha, "kl") == pytest.approx(
+        sigma * norm.ppf(math.exp(-math.log(2 * d / alpha) / n)), 1e-9
+    )
 
 
-@pytest.mark.parametrize("bound", ["clopper_pearson", "hoeffding"])
+@pytest.mark.parametrize("bound", ["clopper_pearson", "kl", "hoeffding"])
 def test_constant_map_reaches_the_ceiling(bound):
     torch.manual_seed(0)
     model = nn.Linear(64, 3)
@@ -43,9 +47,17 @@ def test_constant_map_reaches_the_ceiling(bound):
     assert ceiling > 0.5
     assert (cert.topk_overlap(k, ceiling * (1 - 1e-6)) == 1).all()  # reached
     assert (cert.topk_overlap(k, ceiling * (1 + 1e-6)) == 0).all()  # and never exceeded
+    # K > d/2: the 2K - d highest ranks have no opponent, certified at every radius (issue 22:
+    # the ceiling said "for any model" and was beaten by inf)
+    big = 40  # 2K - d = 16 unopposed ranks of 40
+    assert (cert.certified_radius(big, 16 / 40) == math.inf).all()
+    assert radius_upper_bound(sigma, n, 64, 0.05, bound, k=big, overlap=16 / 40) == math.inf
+    paired = radius_upper_bound(sigma, n, 64, 0.05, bound, k=big, overlap=17 / 40)
+    assert paired == ceiling
+    assert (cert.certified_radius(big, 17 / 40) <= paired).all()
 
 
-@pytest.mark.parametrize("bound", ["clopper_pearson", "hoeffding"])
+@pytest.mark.parametrize("bound", ["clopper_pearson", "kl", "hoeffding"])
 @pytest.mark.parametrize("radius,sigma,d", [(1.0, 0.5, 64), (0.3, 0.25, 12288), (0.05, 1.0, 10)])
 def test_min_samples_is_the_smallest(bound, radius, sigma, d):
     n = min_samples_for_radius(radius, sigma, d, 0.05, bound)

@@ -111,7 +111,7 @@ def test_monte_carlo_half_spaces_d3():
                 assert q2 == pytest.approx(q - tv, abs=6 * se)
 
 
-def make_cert(lower, upper, *, r=0.5, n_in=8, norm="l1"):
+def make_cert(lower, upper, *, r=0.5, n_in=8, norm="linf"):
     lower = torch.as_tensor(np.atleast_2d(lower), dtype=torch.float64)
     upper = torch.as_tensor(np.atleast_2d(upper), dtype=torch.float64)
     return CubeTopKCertificate(
@@ -169,9 +169,10 @@ def test_radii_queries_and_vacuity():
     l2 = max(0.5 * 0.3 / math.sqrt(8), linf)
     assert cert.certified_radius(1, 1.0, "l2").item() == pytest.approx(l2)
     r1 = cert.certified_radius(1, 1.0, "l1")
-    assert cert.topk_overlap(1, r1).item() == 1.0
-    assert cert.topk_overlap(1, 0.5 * (0.9 - 0.6)).item() == 0.0  # strict at the boundary
-    assert cert.certifying_method(1, 0.1) == ["tv"] and cert.certifying_method(1, 1.0) == ["none"]
+    assert cert.topk_overlap(1, r1, "l1").item() == 1.0
+    assert cert.topk_overlap(1, 0.5 * (0.9 - 0.6), "l1").item() == 0.0  # strict at the boundary
+    assert cert.certifying_method(1, 0.1, "l1") == ["tv"]
+    assert cert.certifying_method(1, 1.0, "l1") == ["none"]
     curve = [cert.topk_overlap(2, rr, "l1").item() for rr in (0.0, 0.1, 1.0)]
     assert curve == sorted(curve, reverse=True)
     # the exact l_inf rule vs the l1-conversion route (N eps) on the same band
@@ -207,14 +208,16 @@ def test_engine_builds_it_and_refuses_other_noises():
         generator=torch.Generator().manual_seed(0),
     )
     assert isinstance(cert, CubeTopKCertificate)
-    assert (cert.noise, cert.norm, cert.bound, cert.n) == ("cube", "l1", "clopper_pearson", 64)
+    assert (cert.noise, cert.norm, cert.bound, cert.n) == ("cube", "linf", "clopper_pearson", 64)
     assert cert.num_input_features == 12 and cert.num_features == 12
     torch.testing.assert_close(cert.scale, torch.full((2,), 0.5, dtype=torch.float64))
     # the answers are the closed form applied to the band
     lower, upper = cert.lower.sort(-1, descending=True).values, cert.upper.sort(-1, True).values
     gap = lower[:, :3] - upper[:, 3:6].flip(-1)
     expected = torch.where(gap > 0, 0.5 * gap, torch.full_like(gap, -math.inf))
-    torch.testing.assert_close(cert.rank_radii(3), expected)
+    torch.testing.assert_close(cert.rank_radii(3, "l1"), expected)
+    # a norm-less query answers for the native l_inf (issue 22: it answered for l1)
+    torch.testing.assert_close(cert.rank_radii(3), cert.rank_radii(3, "linf"))
     assert CubeTopKCertifier.supported_noises[0].__name__ == "UniformCubeNoise"
     with pytest.raises(ValueError):  # refused (by check_noise or by the certifier)
         CertifiedWrapper(

@@ -26,6 +26,7 @@ from captum_certified._utils.validation import (
     rng_guard,
 )
 from captum_certified.attr._core import sampling
+from captum_certified.attr._core.certifiable_options import check_certifiable_options
 from captum_certified.attr._core.certification_conditions import (
     batch_statistics_guard,
     refuse_batch_statistics,
@@ -63,8 +64,8 @@ class CertifiedWrapper(Attribution):
 
     Args:
         attribution_method (Attribution): Any Captum attribution instance (``Saliency``,
-                    ``IntegratedGradients``, a layer method, ...). A ``NoiseTunnel`` is
-                    unwrapped to the method it wraps.
+                    ``IntegratedGradients``, a layer method, ...). A ``NoiseTunnel``
+                    (Captum's or this package's drop-in) is unwrapped to the method it wraps.
         noise (str or NoiseDistribution, optional): Default noise family. Default: "gaussian"
         transform (AttributionTransform, optional): Default per-sample map.
                     Default: :class:`~captum_certified.transforms.Identity`
@@ -90,6 +91,7 @@ class CertifiedWrapper(Attribution):
     ) -> None:
         if isinstance(attribution_method, NoiseTunnel):
             attribution_method = attribution_method.attribution_method
+        attribution_method = _unwrap_drop_in(attribution_method)
         if not isinstance(attribution_method, Attribution):
             raise TypeError(
                 "`attribution_method` must be a captum.attr.Attribution instance, got "
@@ -165,8 +167,9 @@ class CertifiedWrapper(Attribution):
                         point. Tuple in, tuple out.
             nt_type (str, optional): ``"smoothgrad"`` (mean of the per-sample maps),
                         ``"smoothgrad_sq"`` (mean of squares) or ``"vargrad"`` (variance,
-                        computed with a streaming Chan/Welford update).
-                        Default: "smoothgrad"
+                        computed with a streaming Chan/Welford update). Only
+                        ``"smoothgrad"`` returns the certified map ``E[s]``: the others are
+                        refused with ``return_certificate=True``. Default: "smoothgrad"
             nt_samples (int, optional): Noisy samples per example. Default: 5
             nt_samples_batch_size (int, optional): Samples per example evaluated together;
                         bounds peak memory. None evaluates all at once. Default: None
@@ -205,8 +208,11 @@ class CertifiedWrapper(Attribution):
                         when the certificate's conditions cannot hold: a relative scale
                         (``relative_stdevs`` or ``relative_noise_scale``), a noise the
                         certifier is not proven for, a method that shares randomness across
-                        rows (``ShapleyValueSampling``, ``FeaturePermutation``), or a batch-
-                        statistics layer (BatchNorm in train mode) in the model. Default: False
+                        rows (``ShapleyValueSampling``, ``FeaturePermutation``), a batch-
+                        statistics layer (BatchNorm in train mode) in the model, an
+                        ``nt_type`` other than ``"smoothgrad"``; and, with a ``TypeError``,
+                        16-bit inputs (``float16``, ``bfloat16``: cast them to float32).
+                        Every argument's status is listed in :doc:`/guide`. Default: False
             alpha (float, optional): Failure probability of the certificate's confidence
                         band (confidence ``1 - alpha``). Default: 0.05
             bound (str, optional): Band method: ``"clopper_pearson"`` (binary maps only),
@@ -257,6 +263,7 @@ class CertifiedWrapper(Attribution):
         if return_certificate:
             # every condition the certificate's theorem needs, refused before any sampling
             alpha = check_probability(alpha, "alpha")
+            check_certifiable_options(nt_type=nt_type, inputs=inputs_t)
             refuse_input_dependent_scale(scale_arg.relative, scale_arg.relative_name)
             refuse_shared_randomness(self.attribution_method)
             certifier = self.certifier or default_certifier(noise_dist)
@@ -459,6 +466,12 @@ class CertifiedWrapper(Attribution):
         **engine: Any,
     ) -> Any:
         """A preset's call of the engine: SmoothGrad averaging of its per-sample maps."""
+        if "nt_type" in kwargs:  # a preset returns (and certifies) the mean map only
+            raise ValueError(
+                f"`nt_type` is not an argument of {type(self).__name__}: a preset returns the "
+                "mean of its per-sample maps (nt_type='smoothgrad'); use CertifiedWrapper for "
+                "smoothgrad_sq or vargrad (without a certificate)"
+            )
         if additional_forward_args is not None:
             kwargs["additional_forward_args"] = additional_forward_args
         return CertifiedWrapper.attribute.__wrapped__(  # type: ignore[attr-defined]
@@ -550,6 +563,25 @@ class CertifiedWrapper(Attribution):
         # Captum's gradient methods differentiate every noisy sample's output as its own root;
         # the call uses the identical single-root gradient (with a graph in graph mode).
         return call_attribute(self.attribution_method, inputs, kwargs, graph)
+
+
+def _unwrap_drop_in(method: Any) -> Any:
+    """This package's drop-in ``NoiseTunnel`` is unwrapped like Captum's (not smoothed twice)."""
+    from captum_certified.attr._core.noise_tunnel import NoiseTunnel as DropIn
+
+    if type(method) is not DropIn:
+        return method
+    if (
+        not method.transform.is_identity
+        or method.certifier is not None
+        or method.noise.name != ("gaussian")
+    ):
+        raise ValueError(
+            "`attribution_method` is a NoiseTunnel with its own noise, transform or certifier, "
+            "which the wrapper would not use: pass them to the wrapper and wrap "
+            "NoiseTunnel.attribution_method"
+        )
+    return method.attribution_method
 
 
 def _reduce(stats: StreamingMoments, nt_type: str) -> Tensor:

@@ -28,8 +28,8 @@ class NoiseTunnel(CertifiedWrapper):
     Args:
         attribution_method (Attribution): An instance of any attribution algorithm of type
                     ``Attribution``, e.g. ``IntegratedGradients``, ``LayerConductance`` or
-                    ``Saliency``. A :class:`captum.attr.NoiseTunnel` is unwrapped to the
-                    method it wraps.
+                    ``Saliency``. A :class:`captum.attr.NoiseTunnel` (or this class) is
+                    unwrapped to the method it wraps.
         noise (str or NoiseDistribution, optional): Default noise family.
                     Default: "gaussian"
         transform (AttributionTransform, optional): Default per-sample map.

@@ -35,12 +35,14 @@ class RenyiRobustSmooth(CertifiedWrapper):
       l2; certificate methods ``"phi"`` (Levine et al.'s rule, the strongest), ``"holder"``,
       ``"pairwise"``.
     - ``"laplace"``: i.i.d. Laplace, ``noise_scale`` = the **scale b** (standard deviation
-      ``sqrt(2) b``). Native norm l1; methods ``"holder"`` and ``"pairwise"``.
+      ``sqrt(2) b``). Native norm l1; methods ``"laplace"`` (the exact per-coordinate l1
+      rule of Teng et al., the strongest in l1), ``"holder"`` and ``"pairwise"``.
     - a :class:`~captum_certified.noise.GeneralizedGaussianNoise` (the paper's noise) smooths
       but has no certificate (``return_certificate=True`` raises ``ValueError``).
 
     The default ``method="best"`` takes the union of the sound methods available (for Gaussian
-    noise that is in practice the Phi rule; for Laplace noise Hölder or pairwise).
+    noise that is in practice the Phi rule; for Laplace noise the exact ``"laplace"`` rule, with
+    Hölder or pairwise where they certify more, e.g. for other norms than l1).
 
     Args:
         forward_func (Callable): The model (or any function returning per-class scores).
@@ -55,8 +57,8 @@ class RenyiRobustSmooth(CertifiedWrapper):
         attribution_method (Attribution, optional): Base attribution; its magnitude is
                     ranked. Default: ``Saliency(forward_func)`` (absolute gradient)
         method (str, optional): Default certificate method: ``"best"``, ``"holder"``,
-                    ``"pairwise"`` or ``"phi"`` (Gaussian only); every query may override
-                    it. Default: "best"
+                    ``"pairwise"``, ``"phi"`` (Gaussian only) or ``"laplace"`` (Laplace
+                    only); every query may override it. Default: "best"
         orders (Tensor, optional): Rényi orders of the certificate; None is 200 log-spaced
                     orders in [1.01, 500]. Default: None
 

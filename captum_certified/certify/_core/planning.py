@@ -8,14 +8,21 @@ from captum_certified._utils.validation import (
     check_positive_float,
     check_positive_int,
     check_probability,
+    resolve_count,
 )
+from captum_certified.certify._core.certificate import needed_rank
 
-_BOUNDS = ("clopper_pearson", "hoeffding")
+_BOUNDS = ("clopper_pearson", "kl", "hoeffding")
 
 
 def _best_band_endpoint(n: int, num_features: int, alpha: float, bound: str) -> float:
-    """The largest lower band endpoint any map can get (all ``n`` samples select the feature)."""
-    if bound == "clopper_pearson":
+    """The largest lower band endpoint any map can get (every sample equal to 1).
+
+    Clopper-Pearson with ``n`` successes of ``n`` and the Bernoulli-KL band at mean 1 have the
+    same exact endpoint ``(alpha / (2 d))^(1/n)`` (``kl(1, p) = -log p``); the KL band's
+    bisection rounds outwards, so it never exceeds it.
+    """
+    if bound in ("clopper_pearson", "kl"):
         return (alpha / (2 * num_features)) ** (1.0 / n)
     return max(0.0, 1.0 - math.sqrt(math.log(2 * num_features / alpha) / (2 * n)))
 
@@ -32,6 +39,9 @@ def radius_upper_bound(
     num_features: int,
     alpha: float = 0.05,
     bound: str = "clopper_pearson",
+    *,
+    k: int | float | None = None,
+    overlap: float = 1.0,
 ) -> float:
     r"""The largest l2 radius a Gaussian top-K certificate can certify, for any model.
 
@@ -43,10 +53,17 @@ def radius_upper_bound(
 
     .. math:: R_i \le \sigma\, \Phi^{-1}(p_{\max}).
 
-    This is a ceiling set by ``sigma``, ``n``, ``d`` and ``alpha`` alone: a model whose map never
-    changes under the noise reaches it; real models reach a fraction of it (the parameter guide
-    measures how much). Use it to rule out settings: if the ceiling is below the radius you
-    need, no model can be certified there with these ``sigma`` and ``n``.
+    This is a ceiling set by ``sigma``, ``n``, ``d`` and ``alpha`` alone, for every rank that has
+    an opponent: a model whose map never changes under the noise reaches it; real models reach
+    a fraction of it (the parameter guide measures how much). Use it to rule out settings: if
+    the ceiling is below the radius you need, no model can be certified there with these
+    ``sigma`` and ``n``.
+
+    One exception, for any model: when ``2K > d`` the ``2K - d`` highest ranks have no
+    opponent (every top-K set shares them), so an overlap of at most ``(2K - d) / K`` is
+    certified at every radius (``certified_radius`` answers ``inf``). Pass ``k`` (and
+    ``overlap``) to get that answer here too; without ``k`` the ceiling is that of the paired
+    ranks.
 
     Args:
         sigma (float): Absolute noise standard deviation (the smallest one, for anisotropic
@@ -55,22 +72,35 @@ def radius_upper_bound(
         num_features (int): ``d``, the number of features of the map (the band covers them
                     all).
         alpha (float, optional): Failure probability of the certificate. Default: 0.05
-        bound (str, optional): ``"clopper_pearson"`` or ``"hoeffding"``, the band used.
-                    Default: "clopper_pearson"
+        bound (str, optional): The band used: ``"clopper_pearson"`` (binary maps),
+                    ``"kl"`` (the default for other [0, 1] maps; the same ceiling) or
+                    ``"hoeffding"``. Default: "clopper_pearson"
+        k (int or float, optional): Top-K size (count or fraction of ``d``); None: the
+                    ceiling of the paired ranks. Default: None
+        overlap (float, optional): Required top-K overlap in (0, 1], used with ``k``.
+                    Default: 1.0
 
     Returns:
-        float: the ceiling on every certified radius (0 when nothing can be certified).
+        float: the ceiling on the certified radius (0 when nothing can be certified, ``inf``
+        when ``k`` is given and the overlap is carried by unopposed ranks).
 
     Examples::
 
         >>> round(radius_upper_bound(0.5, 2048, 64), 3)
         1.334
+        >>> radius_upper_bound(0.5, 2048, 64, k=40, overlap=0.4)   # 16 ranks are unopposed
+        inf
     """
     sigma = check_positive_float(sigma, "sigma")
     n = check_positive_int(n, "n")
     num_features = check_positive_int(num_features, "num_features")
     alpha = check_probability(alpha, "alpha")
-    p_max = _best_band_endpoint(n, num_features, alpha, _check_bound(bound))
+    bound = _check_bound(bound)
+    if k is not None:
+        count = resolve_count(k, num_features, "k")
+        if needed_rank(overlap, count) <= 2 * count - num_features:
+            return math.inf
+    p_max = _best_band_endpoint(n, num_features, alpha, bound)
     if p_max <= 0.5:
         return 0.0
     from scipy.stats import norm  # imported on first use (start-up time)
@@ -97,7 +127,7 @@ def min_samples_for_radius(
         sigma (float): Absolute noise standard deviation.
         num_features (int): ``d``, the number of features of the map.
         alpha (float, optional): Failure probability of the certificate. Default: 0.05
-        bound (str, optional): ``"clopper_pearson"`` or ``"hoeffding"``.
+        bound (str, optional): ``"clopper_pearson"``, ``"kl"`` or ``"hoeffding"``.
                     Default: "clopper_pearson"
 
     Returns:
@@ -116,7 +146,7 @@ def min_samples_for_radius(
     from scipy.stats import norm  # imported on first use (start-up time)
 
     # Need p_max(n) > q := Phi(radius / sigma).
-    if bound == "clopper_pearson":
+    if bound in ("clopper_pearson", "kl"):
         # (alpha / 2d)^(1/n) > q  <=>  n > ln(alpha / 2d) / ln(q)
         log_q = float(norm.logcdf(radius / sigma))
         if log_q == 0.0:

@@ -1,0 +1,609 @@
+"""Every argument of every certified entry point: certified, refused, or not applicable.
+
+One table, read by two readers: ``tests/certify/test_certification_walk.py`` enumerates the
+signatures of :class:`CertifiedWrapper`, its presets, the drop-in :class:`NoiseTunnel` and every
+public certifier with :func:`inspect.signature` and fails on any argument this table does not
+map (and on any test named here that does not exist); ``docs/conf.py`` renders the same table
+into the user guide (:func:`options_rst`). A new argument is therefore refused by CI until
+someone proves it (names a soundness test against an exact truth) or refuses it (names the
+test of the refusal).
+
+Keys are the qualified names of the functions (an inherited method is listed once, under the
+class that defines it); ``kwargs``-style parameters are listed under their own name, with one
+case per kind of entry they forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CERTIFIED = "certified"
+REFUSED = "refused"
+NOT_APPLICABLE = "not applicable"
+STATUSES = (CERTIFIED, REFUSED, NOT_APPLICABLE)
+
+
+@dataclass(frozen=True)
+class Case:
+    """What a certificate does with some values of one argument.
+
+    Attributes:
+        values: The values this case covers (``"any"``, ``"True"``, ``"'vargrad'"``, ...).
+        status: :data:`CERTIFIED`, :data:`REFUSED` or :data:`NOT_APPLICABLE`.
+        why: One line: what the certificate states, why it is refused, or why the argument
+            has no bearing on it.
+        tests: Test node ids relative to ``tests/`` (``"path.py::test_name"``): for a
+            certified case, soundness tests against an exact truth (brute force, closed form,
+            exact adversary, coverage); for a refused case, the test of the refusal.
+    """
+
+    values: str
+    status: str
+    why: str
+    tests: tuple[str, ...] = ()
+
+
+# -- evidence (test node ids, relative to tests/) ---------------------------------------------
+
+BAND = "certify/test_band_coverage.py::test_simultaneous_coverage"
+KL_BAND = "certify/test_kl_band.py::test_simultaneous_coverage_non_binary"
+WALK = "certify/test_certification_walk.py"
+PAIRS = f"{WALK}::test_every_certifier_noise_pair_is_refused_or_proven"
+PRESET_OPTIONS = f"{WALK}::test_every_preset_option_is_refused_or_proven"
+SMALLEST_SCALE = f"{WALK}::test_smallest_scale_is_sound"
+ENGINE_OPTIONS = f"{WALK}::test_engine_only_options_are_proven"
+CONDITIONS = "certify/test_soundness_conditions.py"
+OPTIONS_TESTS = "certify/test_certifiable_options.py"
+ATTACK = "attr/test_sparse_smoothgrad_attack.py::test_attacks_never_beat_the_certificate"
+GAUSS_RULE = "certify/test_topk_rule_bruteforce.py::test_sorted_rule_is_sound_bruteforce"
+HOLDER = "renyi/test_rdp_topk_bruteforce.py::test_holder_rule_is_sound_bruteforce"
+PAIRWISE = "renyi/test_rdp_topk_bruteforce.py::test_pairwise_rule_is_sound_bruteforce"
+LAPLACE = "certify/test_laplace_l1_rule.py::test_exact_adversary_cannot_beat_the_bound"
+RENYI_ATTACK = "renyi/test_renyi_attack.py::test_attack_never_beats_certificate"
+FEATURE = "certify/test_feature_certificate.py::test_halfspace_closed_form_soundness"
+MCDIARMID = "uniform/test_uniform_mcdiarmid.py::test_mcdiarmid_coverage"
+BALL_VOLUME = "uniform/test_uniform_volume.py::test_ball_volume_term_matches_monte_carlo"
+CUBE_VOLUME = "uniform/test_uniform_volume.py::test_cube_volume_term_matches_monte_carlo"
+COSINE_ATTACK = (
+    "uniform/test_uniform_digits_attack.py::test_attacks_never_beat_the_cosine_certificate"
+)
+GRAPH_REFUSALS = f"{OPTIONS_TESTS}::test_graph_paths_refuse_a_certificate"
+BAD_ARGUMENTS = "attr/test_certified_wrapper.py::test_bad_arguments_raise_naming_the_argument"
+
+NO_CERTIFICATE = "no certificate is computed on this path (``return_certificate`` is refused)"
+
+
+def _same(*cases: Case) -> tuple[Case, ...]:
+    return cases
+
+
+# -- rows shared by several entry points --------------------------------------------------------
+
+ATTRIBUTION_METHOD = _same(
+    Case(
+        "any Captum method that attributes each row from its own noisy input (gradient, "
+        "perturbation, layer and neuron methods; per-row randomness such as dropout)",
+        CERTIFIED,
+        "each per-sample map is a function of its own noisy row: the theorem's i.i.d. condition",
+        (BAND, ATTACK, f"{CONDITIONS}::test_row_wise_random_methods_are_certified"),
+    ),
+    Case(
+        "a NoiseTunnel (Captum's, or the drop-in without its own noise, transform, certifier)",
+        CERTIFIED,
+        "unwrapped to the method it wraps; the engine adds the noise once",
+        (
+            BAND,
+            "attr/test_captum_equivalence.py::test_wrapping_a_noise_tunnel_unwraps_it",
+            f"{OPTIONS_TESTS}::test_the_drop_in_noise_tunnel_is_unwrapped_not_smoothed_twice",
+        ),
+    ),
+    Case(
+        "the drop-in NoiseTunnel with its own noise, transform or certifier",
+        REFUSED,
+        "the wrapper would not use them",
+        (f"{OPTIONS_TESTS}::test_the_drop_in_noise_tunnel_is_unwrapped_not_smoothed_twice",),
+    ),
+    Case(
+        "ShapleyValueSampling, FeaturePermutation",
+        REFUSED,
+        "their random permutations are shared across rows: samples are not independent",
+        (f"{CONDITIONS}::test_shapley_sampling_shares_permutations_across_rows_and_is_refused",),
+    ),
+    Case(
+        "a model with BatchNorm in train mode (or without running statistics)",
+        REFUSED,
+        "a row's map depends on the other rows of its chunk",
+        (
+            f"{CONDITIONS}::test_batchnorm_in_train_mode_couples_rows_and_is_refused",
+            f"{CONDITIONS}::test_batchnorm_hidden_in_a_closure_is_refused_before_it_runs",
+        ),
+    ),
+)
+
+FORWARD_FUNC = _same(
+    Case(
+        "any model",
+        CERTIFIED,
+        "wrapped in the preset's base method: the rows of ``attribution_method`` apply",
+        (BAND, ATTACK),
+    ),
+)
+
+NOISE = _same(
+    Case(
+        "a noise class in the certifier's ``supported_noises``",
+        CERTIFIED,
+        "each (certifier, noise) pair has its own soundness tests, listed by the walk",
+        (PAIRS,),
+    ),
+    Case(
+        "any other noise (GeneralizedGaussianNoise, a subclass)",
+        REFUSED,
+        "no rule is proven for it",
+        (PAIRS, f"{CONDITIONS}::test_noise_subclass_is_not_accepted_implicitly"),
+    ),
+)
+
+TRANSFORM = _same(
+    Case(
+        "a transform declaring values in [0, 1] (or an l2 bound, for the cosine certificates)",
+        CERTIFIED,
+        "the band (Clopper-Pearson if binary, else KL) covers its expectation",
+        (BAND, KL_BAND),
+    ),
+    Case(
+        "an unbounded transform (Identity), or one that breaks its declaration",
+        REFUSED,
+        "no confidence band holds for an unbounded map",
+        (BAD_ARGUMENTS, f"{CONDITIONS}::test_transform_declaring_binary_must_produce_binary_maps"),
+    ),
+)
+
+CERTIFIER = _same(
+    Case(
+        "None (the noise's default) or any public Certifier",
+        CERTIFIED,
+        "checked against the noise and the transform before sampling",
+        (PAIRS,),
+    ),
+)
+
+INPUTS = _same(
+    Case(
+        "float32 or float64 tensors, or a tuple of them",
+        CERTIFIED,
+        "the norm is that of the concatenated perturbation, the scale the smallest one "
+        "(real-valued noise up to float32 rounding: see Floating point)",
+        (SMALLEST_SCALE, ENGINE_OPTIONS, BAND),
+    ),
+    Case(
+        "float16 or bfloat16 (any tensor of a tuple)",
+        REFUSED,
+        "noise drawn and added on a 16-bit grid is another law; cast to float32 (TypeError)",
+        (f"{OPTIONS_TESTS}::test_16_bit_inputs_are_refused_with_a_certificate",),
+    ),
+)
+
+NT_TYPE = _same(
+    Case("'smoothgrad'", CERTIFIED, "returns E[s], the certified map", (BAND, ATTACK)),
+    Case(
+        "'smoothgrad_sq', 'vargrad'",
+        REFUSED,
+        "they return E[s^2] and Var[s], whose top-K is not the certified one",
+        (
+            f"{OPTIONS_TESTS}::test_vargrad_returns_another_top1_than_the_certified_one_and_is_refused",
+            f"{OPTIONS_TESTS}::test_every_route_to_nt_type_is_refused_with_a_certificate",
+        ),
+    ),
+)
+
+NT_SAMPLES = _same(
+    Case("any int >= 1", CERTIFIED, "``n`` of the band; recorded as ``cert.n``", (BAND,)),
+)
+
+NT_SAMPLES_BATCH_SIZE = _same(
+    Case(
+        "None or any int >= 1",
+        CERTIFIED,
+        "chunking regroups i.i.d. rows (batch statistics, which would couple them, are refused)",
+        (BAND, f"{CONDITIONS}::test_batchnorm_in_train_mode_couples_rows_and_is_refused"),
+    ),
+)
+
+SCALE = _same(
+    Case(
+        "> 0: a number, a tensor per example, channel or feature, or a tuple per input",
+        CERTIFIED,
+        "certified with the smallest scale (anisotropic noise is at least as smooth)",
+        (SMALLEST_SCALE, ENGINE_OPTIONS, PRESET_OPTIONS),
+    ),
+    Case(
+        "0 anywhere, negative, NaN",
+        REFUSED,
+        "a feature without noise is not smoothed",
+        (
+            "attr/test_noise_tunnel_dropin.py::test_a_certificate_refuses_zero_stdevs_and_says_why",
+            "attr/test_noise_tunnel_dropin.py::test_negative_or_nan_stdevs_still_refused",
+            PRESET_OPTIONS,
+        ),
+    ),
+)
+
+RELATIVE_SCALE = _same(
+    Case("False", NOT_APPLICABLE, "the scale is absolute"),
+    Case(
+        "True",
+        REFUSED,
+        "the scale would depend on the input the certificate perturbs",
+        (
+            f"{CONDITIONS}::test_relative_stdevs_with_certificate_is_beaten_in_closed_form_and_refused",
+            f"{CONDITIONS}::test_relative_scale_refused_by_every_preset",
+        ),
+    ),
+)
+
+DRAW_BASELINE = _same(
+    Case(
+        "True or False",
+        CERTIFIED,
+        "baselines drawn per row with the generator: rows stay i.i.d.",
+        (BAND, ENGINE_OPTIONS),
+    ),
+)
+
+GENERATOR = _same(
+    Case(
+        "None or any torch.Generator",
+        CERTIFIED,
+        "the source of the noise; the statement holds with probability 1 - alpha over it "
+        "(choose a seed for reproducibility, never for a favourable outcome)",
+        (BAND,),
+    ),
+)
+
+RETURN_CERTIFICATE = _same(
+    Case("True or False", NOT_APPLICABLE, "the switch this table is about"),
+)
+
+ALPHA = _same(
+    Case("in (0, 1)", CERTIFIED, "the band's failure probability, ``cert.alpha``", (BAND,)),
+    Case("outside (0, 1)", REFUSED, "not a probability", (BAD_ARGUMENTS,)),
+)
+
+BOUND = _same(
+    Case(
+        "None, 'kl', 'hoeffding'; 'clopper_pearson' on binary maps",
+        CERTIFIED,
+        "simultaneous band over the 2d tails",
+        (BAND, KL_BAND),
+    ),
+    Case(
+        "'clopper_pearson' on a non-binary map, an unknown name",
+        REFUSED,
+        "the band would not hold",
+        (BAD_ARGUMENTS,),
+    ),
+)
+
+TARGET = _same(
+    Case(
+        "any Captum target (int, tuple, tensor, list, per example)",
+        CERTIFIED,
+        "fixed per example: part of the per-sample function",
+        (BAND, ATTACK),
+    ),
+    Case(
+        "'noisy_argmax'",
+        CERTIFIED,
+        "each row's target is a function of its own noisy input",
+        (ATTACK,),
+    ),
+)
+
+ADDITIONAL_FORWARD_ARGS = _same(
+    Case(
+        "anything",
+        CERTIFIED,
+        "fixed per example, not perturbed: part of the per-sample function",
+        (BAND, "attr/test_captum_equivalence.py::test_tuple_inputs_with_additional_forward_args"),
+    ),
+)
+
+ENGINE_KWARGS = _same(
+    Case(
+        "``target``, ``baselines``, ``additional_forward_args``, ``feature_mask`` and every "
+        "other argument of the wrapped method (``n_steps``, ...)",
+        CERTIFIED,
+        "expanded per noisy sample as NoiseTunnel does; fixed per example",
+        (BAND, ATTACK, ENGINE_OPTIONS),
+    ),
+    Case(
+        "``return_convergence_delta``",
+        NOT_APPLICABLE,
+        "the deltas are returned alongside; the certificate is about the map only",
+    ),
+)
+
+PRESET_KWARGS = _same(
+    Case(
+        "``nt_type``",
+        REFUSED,
+        "a preset returns (and certifies) the mean map only",
+        (f"{OPTIONS_TESTS}::test_every_route_to_nt_type_is_refused_with_a_certificate",),
+    ),
+    Case(
+        "the engine's keywords (``noise``, ``transform``, ``create_graph``, "
+        "``draw_baseline_from_distrib``, ...)",
+        CERTIFIED,
+        "forwarded to CertifiedWrapper.attribute: its rows apply",
+        (PAIRS, ENGINE_OPTIONS),
+    ),
+    Case(
+        "any other keyword",
+        CERTIFIED,
+        "forwarded to the base method: the rows of CertifiedWrapper.attribute's kwargs apply",
+        (BAND, ATTACK),
+    ),
+)
+
+LOSS_GRADIENT = _same(Case("any", NOT_APPLICABLE, NO_CERTIFICATE))
+
+SPARSITY = _same(
+    Case(
+        "a count or a fraction of d",
+        CERTIFIED,
+        "any [0, 1]-valued per-sample map",
+        (GAUSS_RULE, HOLDER, PAIRWISE, BAND),
+    ),
+)
+
+#: The table: function qualified name -> parameter -> cases.
+OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
+    "CertifiedWrapper.__init__": {
+        "attribution_method": ATTRIBUTION_METHOD,
+        "noise": NOISE,
+        "transform": TRANSFORM,
+        "certifier": CERTIFIER,
+    },
+    "CertifiedWrapper.attribute": {
+        "inputs": INPUTS,
+        "nt_type": NT_TYPE,
+        "nt_samples": NT_SAMPLES,
+        "nt_samples_batch_size": NT_SAMPLES_BATCH_SIZE,
+        "stdevs": SCALE,
+        "draw_baseline_from_distrib": DRAW_BASELINE,
+        "noise": NOISE,
+        "transform": TRANSFORM,
+        "relative_stdevs": RELATIVE_SCALE,
+        "noise_scale": SCALE,
+        "relative_noise_scale": RELATIVE_SCALE,
+        "generator": GENERATOR,
+        "return_certificate": RETURN_CERTIFICATE,
+        "alpha": ALPHA,
+        "bound": BOUND,
+        "create_graph": (
+            Case("False", NOT_APPLICABLE, "the streaming path"),
+            Case(
+                "True",
+                REFUSED,
+                "a differentiable map for attacks and training, without a certificate",
+                (GRAPH_REFUSALS,),
+            ),
+        ),
+        "kwargs": ENGINE_KWARGS,
+    },
+    "CertifiedWrapper.loss_gradient": {
+        "inputs": LOSS_GRADIENT,
+        "loss_fn": LOSS_GRADIENT,
+        "wrt": LOSS_GRADIENT,
+        "attribute_kwargs": (
+            Case(
+                "``return_certificate=True``",
+                REFUSED,
+                NO_CERTIFICATE,
+                (GRAPH_REFUSALS,),
+            ),
+            Case("the other arguments of attribute", NOT_APPLICABLE, NO_CERTIFICATE),
+        ),
+    },
+    "NoiseTunnel.__init__": {
+        "attribution_method": ATTRIBUTION_METHOD,
+        "noise": NOISE,
+        "transform": TRANSFORM,
+        "certifier": CERTIFIER,
+    },
+    "SparseSmoothGrad.__init__": {
+        "forward_func": FORWARD_FUNC,
+        "sparsity": SPARSITY,
+        "variant": (
+            Case(
+                "'binary', 'relaxed', 'linear'",
+                CERTIFIED,
+                "[0, 1]-valued maps (binary: Clopper-Pearson; others: KL band)",
+                (GAUSS_RULE, BAND, KL_BAND),
+            ),
+        ),
+        "clip": (Case("a count or a fraction", CERTIFIED, "part of the relaxed map", (KL_BAND,)),),
+        "attribution_method": ATTRIBUTION_METHOD,
+    },
+    "SparseSmoothGrad.attribute": {
+        "inputs": INPUTS,
+        "target": TARGET,
+        "nt_samples": NT_SAMPLES,
+        "nt_samples_batch_size": NT_SAMPLES_BATCH_SIZE,
+        "stdevs": SCALE,
+        "additional_forward_args": ADDITIONAL_FORWARD_ARGS,
+        "relative_stdevs": RELATIVE_SCALE,
+        "noise_scale": SCALE,
+        "relative_noise_scale": RELATIVE_SCALE,
+        "generator": GENERATOR,
+        "return_certificate": RETURN_CERTIFICATE,
+        "alpha": ALPHA,
+        "bound": BOUND,
+        "kwargs": PRESET_KWARGS,
+    },
+    "RenyiRobustSmooth.__init__": {
+        "forward_func": FORWARD_FUNC,
+        "sparsity": SPARSITY,
+        "k": SPARSITY,
+        "scoring": (
+            Case(
+                "'topk', 'linear', 'geometric', a non-increasing scoring tensor",
+                CERTIFIED,
+                "[0, 1]-valued rank-rescaled maps with a known score mass",
+                (HOLDER, PAIRWISE, RENYI_ATTACK),
+            ),
+        ),
+        "gamma": (Case("in (0, 1]", CERTIFIED, "the geometric family's decay", (HOLDER,)),),
+        "attribution_method": ATTRIBUTION_METHOD,
+        "method": (
+            Case(
+                "'best', 'holder', 'pairwise'; 'phi' (Gaussian), 'laplace' (Laplace)",
+                CERTIFIED,
+                "each rule holds on the band event; 'best' is their union",
+                (HOLDER, PAIRWISE, GAUSS_RULE, LAPLACE),
+            ),
+            Case(
+                "'phi' with Laplace noise, 'laplace' with Gaussian noise",
+                REFUSED,
+                "an exact rule of another law",
+                ("renyi/test_rdp_certificate_api.py::test_bad_arguments",),
+            ),
+        ),
+        "orders": (
+            Case("None or any orders > 1", CERTIFIED, "the bound holds at every order", (HOLDER,)),
+        ),
+    },
+    "RenyiRobustSmooth.attribute": {
+        "inputs": INPUTS,
+        "target": TARGET,
+        "nt_samples": NT_SAMPLES,
+        "nt_samples_batch_size": NT_SAMPLES_BATCH_SIZE,
+        "noise": NOISE,
+        "stdevs": SCALE,
+        "additional_forward_args": ADDITIONAL_FORWARD_ARGS,
+        "relative_stdevs": RELATIVE_SCALE,
+        "noise_scale": SCALE,
+        "relative_noise_scale": RELATIVE_SCALE,
+        "generator": GENERATOR,
+        "return_certificate": RETURN_CERTIFICATE,
+        "alpha": ALPHA,
+        "bound": BOUND,
+        "kwargs": PRESET_KWARGS,
+    },
+    "UniformSmoothedAttribution.__init__": {
+        "forward_func": FORWARD_FUNC,
+        "attribution_method": ATTRIBUTION_METHOD,
+        "norm_bound": (
+            Case(
+                "> 0",
+                CERTIFIED,
+                "each map is clipped to it and checked; the cosine bound uses it",
+                (MCDIARMID, "uniform/test_uniform_preset.py::test_norm_bound_clipping"),
+            ),
+        ),
+        "softmax": (
+            Case(
+                "True or False",
+                CERTIFIED,
+                "part of the per-sample function",
+                (MCDIARMID, COSINE_ATTACK),
+            ),
+        ),
+    },
+    "UniformSmoothedAttribution.attribute": {
+        "inputs": INPUTS,
+        "target": TARGET,
+        "nt_samples": NT_SAMPLES,
+        "nt_samples_batch_size": NT_SAMPLES_BATCH_SIZE,
+        "noise_scale": SCALE,
+        "noise": (
+            Case(
+                "'l2_ball', 'cube'",
+                CERTIFIED,
+                "cosine certificate in l2 (ball) or l_inf (cube)",
+                (BALL_VOLUME, CUBE_VOLUME, MCDIARMID, COSINE_ATTACK),
+            ),
+            *NOISE[1:],
+        ),
+        "relative_noise_scale": RELATIVE_SCALE,
+        "additional_forward_args": ADDITIONAL_FORWARD_ARGS,
+        "generator": GENERATOR,
+        "return_certificate": RETURN_CERTIFICATE,
+        "alpha": ALPHA,
+        "kwargs": PRESET_KWARGS,
+    },
+    # certifiers (those without parameters, e.g. GaussianTopKCertifier, have no row)
+    "CosineCertifier.__init__": {
+        "input_dim": (
+            Case("None or the engine's count", CERTIFIED, "d of the volume term", (BALL_VOLUME,)),
+            Case(
+                "another count",
+                REFUSED,
+                "a smaller d understates the worst case",
+                (
+                    f"{CONDITIONS}::"
+                    "test_input_dim_override_understates_the_worst_case_and_is_refused",
+                ),
+            ),
+        ),
+    },
+    "FeatureCertifier.__init__": {
+        "threshold": (Case("in (0, 1)", CERTIFIED, "tau of the per-feature rule", (FEATURE,)),),
+    },
+    "RDPTopKCertifier.__init__": {
+        "method": (
+            Case(
+                "'best', 'holder', 'pairwise', 'phi', 'laplace'",
+                CERTIFIED,
+                "each rule holds on the band event",
+                (HOLDER, PAIRWISE, LAPLACE),
+            ),
+            Case(
+                "an exact rule of another law",
+                REFUSED,
+                "'phi' needs Gaussian, 'laplace' Laplace noise",
+                ("renyi/test_rdp_certificate_api.py::test_bad_arguments",),
+            ),
+        ),
+        "orders": (
+            Case("None or any orders > 1", CERTIFIED, "the bound holds at every order", (HOLDER,)),
+        ),
+        "num_input_features": (
+            Case("None or the engine's count", CERTIFIED, "N of the norm conversions", (HOLDER,)),
+            Case(
+                "another count",
+                REFUSED,
+                "a smaller N would certify a larger radius than is true",
+                (f"{CONDITIONS}::test_num_input_features_override_is_refused_and_immutable",),
+            ),
+        ),
+    },
+}
+
+
+def options_rst() -> str:
+    """The table as a reStructuredText ``list-table`` (rendered into the user guide)."""
+    lines = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "   :widths: 20 16 30 10 24",
+        "",
+        "   * - entry point",
+        "     - argument",
+        "     - values",
+        "     - with ``return_certificate=True``",
+        "     - why, and the tests that prove it",
+    ]
+    for function, params in OPTIONS.items():
+        for name, cases in params.items():
+            for case in cases:
+                evidence = "; ".join(f"``{t.split('::')[-1]}``" for t in case.tests)
+                lines += [
+                    f"   * - ``{function}``",
+                    f"     - ``{name}``",
+                    f"     - {case.values}",
+                    f"     - {case.status}",
+                    f"     - {case.why}" + (f" ({evidence})" if evidence else ""),
+                ]
+    return "\n".join(lines) + "\n"
