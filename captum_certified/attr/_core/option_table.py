@@ -47,6 +47,15 @@ class Case:
 
 BAND = "certify/test_band_coverage.py::test_simultaneous_coverage"
 KL_BAND = "certify/test_kl_band.py::test_simultaneous_coverage_non_binary"
+BETTING_BAND = (
+    "certify/test_sequential_coverage.py::test_simulated_coverage_with_adversarial_stopping"
+)
+BETTING_EXACT = (
+    "certify/test_sequential_coverage.py::test_exact_probability_of_ever_missing_is_at_most_alpha"
+)
+BETTING_CAPITAL = (
+    "certify/test_betting_band.py::test_capital_lower_bound_never_exceeds_the_exact_capital"
+)
 WALK = "certify/test_certification_walk.py"
 PAIRS = f"{WALK}::test_every_certifier_noise_pair_is_refused_or_proven"
 PRESET_OPTIONS = f"{WALK}::test_every_preset_option_is_refused_or_proven"
@@ -276,6 +285,12 @@ BOUND = _same(
         CERTIFIED,
         "simultaneous band over the 2d tails",
         (BAND, KL_BAND),
+    ),
+    Case(
+        "'betting'",
+        CERTIFIED,
+        "betting capital over the 2d tails (Ville): valid at every n, so at any n",
+        (BETTING_CAPITAL, BETTING_EXACT, BETTING_BAND),
     ),
     Case(
         "'clopper_pearson' on a non-binary map, an unknown name",
