@@ -120,7 +120,7 @@ def betting_lower_bound(
         m2 (Tensor, optional): Centred second moments (None: chord bound only).
         n (Tensor or int): Samples behind each mean.
         level (float): ``log(1 / a)`` for a one-sided failure probability ``a``.
-        bets (Tensor): The grid of bets (:func:`betting_grid`).
+        bets (Tensor): The grid of bets (``betting_grid``).
         iterations (int, optional): Bisection steps. Default: 16
 
     Returns:
@@ -181,7 +181,7 @@ def betting_band(
     r"""Simultaneous betting band for the expectation of a [0, 1]-valued map.
 
     For each coordinate and each side, the capital of a bettor who mixes the bets of
-    :func:`betting_grid` (Waudby-Smith and Ramdas, JRSS-B 2024) is a nonnegative martingale
+    ``betting_grid`` (Waudby-Smith and Ramdas, JRSS-B 2024) is a nonnegative martingale
     at the true mean; by Ville's inequality it ever reaches ``2 d / alpha`` with probability
     at most ``alpha / (2 d)``, and a union bound over the ``2 d`` tails makes the band
     simultaneous. It is a confidence *sequence*: it holds at every sample size at once, so it
