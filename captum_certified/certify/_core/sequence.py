@@ -88,28 +88,29 @@ class BettingConfidenceSequence:
             raise ValueError("`chunk` must be {0, 1}-valued for a binary sequence")
         self.moments.update(chunk)
         self.n = self.n + chunk.shape[1]
-        mean = self.moments.mean.cpu()
-        m2 = None if self.binary else self.moments.m2
-        m2 = None if m2 is None else m2.cpu()
         n = torch.tensor(float(self.moments.n), dtype=torch.float64)
-        lower = betting_lower_bound(mean, m2, n, self.level, self.bets)
-        flipped = betting_lower_bound(1.0 - mean, m2, n, self.level, self.bets)
-        upper = torch.nextafter(1.0 - flipped, torch.full_like(flipped, 2.0)).clamp(max=1.0)
+        lower, upper = self._ends(n)
         # the running intersection holds on the same event as every band in it
         self.lower = torch.maximum(self.lower, lower)
         self.upper = torch.minimum(self.upper, upper)
 
+    def _ends(self, n: Tensor) -> tuple[Tensor, Tensor]:
+        """Both ends from the current mean and variance as if from ``n`` samples (one call of
+        the root finder for both sides)."""
+        mean = self.moments.mean.cpu()
+        m2 = None if self.binary or self.moments.m2 is None else self.moments.m2.cpu()
+        if m2 is not None:
+            m2 = m2 * (float(n) / self.moments.n)
+            m2 = torch.cat([m2, m2])
+        both = betting_lower_bound(torch.cat([mean, 1.0 - mean]), m2, n, self.level, self.bets)
+        lower, flipped = both.split(mean.shape[0])
+        upper = torch.nextafter(1.0 - flipped, torch.full_like(flipped, 2.0)).clamp(max=1.0)
+        return lower, upper
+
     def projected_band(self, n: int) -> tuple[Tensor, Tensor]:
         """The band the sequence would give after ``n`` samples if the mean and variance stayed
         as they are now: a forecast for stopping rules, never a confidence statement."""
-        mean = self.moments.mean.cpu()
-        m2 = None if self.binary or self.moments.m2 is None else self.moments.m2.cpu()
-        scale = n / self.moments.n
-        m2 = None if m2 is None else m2 * scale
-        n_t = torch.tensor(float(n), dtype=torch.float64)
-        lower = betting_lower_bound(mean, m2, n_t, self.level, self.bets)
-        upper = 1.0 - betting_lower_bound(1.0 - mean, m2, n_t, self.level, self.bets)
-        return lower, upper
+        return self._ends(torch.tensor(float(n), dtype=torch.float64))
 
     def band(self) -> tuple[Tensor, Tensor]:
         """The current band ``(lower, upper)``, float64 ``(bsz, d)``, valid at any stopping
