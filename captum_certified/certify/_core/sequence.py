@@ -7,9 +7,9 @@ import math
 import torch
 from torch import Tensor
 
+from captum_certified._utils.statistics import StreamingMoments
 from captum_certified._utils.validation import check_positive_int, check_probability
 from captum_certified.certify._core.betting import betting_grid, betting_lower_bound
-from captum_certified.certify._core.statistics import StreamingMoments
 
 
 class BettingConfidenceSequence:

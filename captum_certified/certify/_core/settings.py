@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor
 
-from captum_certified.certify._core.statistics import StreamingMoments
+from captum_certified._utils.statistics import StreamingMoments
 from captum_certified.transforms import AttributionTransform
 
 
