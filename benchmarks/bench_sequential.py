@@ -120,12 +120,11 @@ def sequential_vs_fixed(model, x, y, n: int, max_samples: int, chunk: int, futil
     target = CertificationTarget(k=K, radius=radius, overlap=0.5, futility=futility)
     fixed_ok = target.reached(fixed)
     t0 = time.perf_counter()
-    lo, up, used, _ = certify_sequentially(
+    lo, up, used, _, _ = certify_sequentially(
         lambda active, m: saliency_maps(model, x, y, active, m, gen, transform),
-        gaussian_cert,
+        lambda lo, up, n, index: gaussian_cert(lo, up, n),
         target,
         batch_size=len(x),
-        num_features=x[0].numel(),
         alpha=ALPHA,
         max_samples=max_samples,
         chunk=chunk,
@@ -223,12 +222,11 @@ def results_per_second(model, x, y, max_samples: int, chunk: int, paper_n: int) 
     target = CertificationTarget(k=K, radius=radius, overlap=0.5, futility="projected")
     paper_ok = int(target.reached(paper).sum())
     t0 = time.perf_counter()
-    lo, up, used, _ = certify_sequentially(
+    lo, up, used, _, _ = certify_sequentially(
         lambda active, m: saliency_maps(model, x, y, active, m, gen, transform),
-        gaussian_cert,
+        lambda lo, up, n, index: gaussian_cert(lo, up, n),
         target,
         batch_size=len(x),
-        num_features=x[0].numel(),
         alpha=ALPHA,
         max_samples=max_samples,
         chunk=chunk,

@@ -102,12 +102,11 @@ def test_sequential_loop_decides_every_example_and_drops_finished_ones():
     p[3:, :8] = 0.3  # flat examples: top-4 and next 4 equal, cannot be certified
     target = CertificationTarget(k=4, radius=0.2, overlap=0.5)
     sizes: list[int] = []
-    lower, upper, used, decision = certify_sequentially(
+    lower, upper, used, decision, mean = certify_sequentially(
         bernoulli_draw(p, gen, sizes),
-        lambda lo, up, n: cert(lo, up),
+        lambda lo, up, n, index: cert(lo, up),
         target,
         batch_size=6,
-        num_features=d,
         alpha=0.05,
         max_samples=4096,
         chunk=64,
@@ -118,14 +117,14 @@ def test_sequential_loop_decides_every_example_and_drops_finished_ones():
     assert (used <= 4096).all() and (used % 64 == 0).all()
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] < 6  # finished ones left
     assert ((lower <= p) & (p <= upper)).all()
+    assert ((lower <= mean) & (mean <= upper)).all() and mean.shape == p.shape
     assert target.reached(cert(lower, upper))[:3].all()
     with pytest.raises(TypeError, match="stop_when"):
         certify_sequentially(
             bernoulli_draw(p, gen, []),
-            lambda lo, up, n: cert(lo, up),
+            lambda lo, up, n, index: cert(lo, up),
             (4, 0.2, 0.5),  # type: ignore[arg-type]
             batch_size=6,
-            num_features=d,
             alpha=0.05,
             max_samples=128,
             chunk=64,
@@ -139,8 +138,9 @@ def test_sequence_pop_keeps_the_others_streaming():
     x = torch.rand(3, 64, 5, generator=gen)
     seq.update(x)
     before = seq.band()[0].clone()
-    lo, up, n = seq.pop(torch.tensor([False, True, False]))
+    lo, up, n, mean = seq.pop(torch.tensor([False, True, False]))
     assert lo.shape == (1, 5) and n.tolist() == [64] and seq.batch_size == 2
+    torch.testing.assert_close(mean[0], x[1].double().mean(0))
     torch.testing.assert_close(lo[0], before[1])
     seq.update(torch.rand(2, 64, 5, generator=gen))
     assert seq.n.tolist() == [128, 128]

@@ -117,19 +117,20 @@ class BettingConfidenceSequence:
         time."""
         return self.lower, self.upper
 
-    def pop(self, finished: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def pop(self, finished: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Remove the examples where ``finished`` (``(bsz,)`` bool) is True.
 
         Returns:
-            tuple[Tensor, Tensor, Tensor]: their ``(lower, upper, n)``; the sequence keeps
-            streaming the others.
+            tuple[Tensor, Tensor, Tensor, Tensor]: their ``(lower, upper, n, mean)`` (the mean
+            map, float64); the sequence keeps streaming the others.
         """
         finished = torch.as_tensor(finished, dtype=torch.bool).cpu()
         if finished.shape != (self.batch_size,):
             raise ValueError(
                 f"`finished` must have shape ({self.batch_size},), got {tuple(finished.shape)}"
             )
-        out = (self.lower[finished], self.upper[finished], self.n[finished])
+        mean = self.moments.mean.cpu()[finished]
+        out = (self.lower[finished], self.upper[finished], self.n[finished], mean)
         keep = ~finished
         self.lower, self.upper, self.n = self.lower[keep], self.upper[keep], self.n[keep]
         moments = self.moments
