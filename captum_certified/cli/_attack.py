@@ -23,7 +23,17 @@ from captum_certified.cli._results import (
     format_rows,
     parse_rows,
 )
-from captum_certified.cli._sources import load_data, load_model
+from captum_certified.cli._run_folder import (
+    check_fingerprint,
+    check_not_link,
+    claim,
+    locked,
+    read_text,
+    state_dict_hash,
+    tensor_hash,
+    write_text,
+)
+from captum_certified.cli._sources import check_model_named, load_data, load_model
 from captum_certified.metrics import topk_intersection
 from captum_certified.robust import AttributionL2Attack
 
@@ -48,6 +58,7 @@ def run_attack(
     eval_samples: int = 2048,
     box: tuple[float, float] | None = None,
     softplus_beta: float = 10.0,
+    model: list[str] | None = None,
     progress: bool = True,
     echo=print,
 ) -> dict:
@@ -63,12 +74,19 @@ def run_attack(
     All radii of an example are attacked in one batch (one row per radius, each with its own
     ball, noise draws and label checks: the same attack as one call per radius, with the
     per-call overhead paid once), on the run's recorded ``threads`` and ``device``.
+
+    A ``module:callable`` model recorded in the run is imported only when ``model`` names it
+    too. The attack's options, the data and the model weights are recorded; a rerun with
+    other ones is refused while attack rows exist (delete ``parts/attack-0.tsv`` to start
+    over).
     """
     config_file = run / "config.toml"
     results_file = run / "results.tsv"
     if not config_file.exists() or not results_file.exists():
         raise ConfigError(f"{run} is not a finished certify run (no config.toml / results.tsv)")
+    claim(run, "certify", option="RUN")  # a run folder of this tool, never created here
     config = RunConfig.load(config_file).validate()
+    check_model_named(config.model, model, f"{run}/config.toml")
     if config.method != "sparse_smoothgrad":
         raise ConfigError("attack supports runs of --method sparse_smoothgrad (l2) for now")
     for name, value in (
@@ -81,7 +99,7 @@ def run_attack(
         if value < 1:
             raise ConfigError(f"{name} must be >= 1")
     certified = {}
-    for row in parse_rows(results_file.read_text()):
+    for row in parse_rows(read_text(results_file)):
         certified[(row["index"], row["radius"])] = row["certified"]
     if isinstance(config.radii, str):  # a finished run records its grid as a list
         raise ConfigError("the run's config.toml records no radius list; re-run certify")
@@ -96,14 +114,80 @@ def run_attack(
             file=sys.stderr,
         )
     device = resolve_device(config.device)
-    model = load_model(config.model, seed=config.seed).to(device)
+    net = load_model(config.model, seed=config.seed).to(device)
     x_all, y_all = load_data(config.data, config.image_size, seed=config.seed)
     sparsity, k = config.sparsity, config.k
     lower, upper = box if box is not None else (float("-inf"), float("inf"))
+    fingerprint = {
+        "data": tensor_hash(x_all, y_all),
+        "model": state_dict_hash(net),
+        "step_num": step_num,
+        "num_restarts": num_restarts,
+        "guide_samples": n_guide,
+        "eval_samples": eval_samples,
+        "box": None if box is None else [float(b) for b in box],
+        "softplus_beta": float(softplus_beta),
+    }
+    recorded = run / "fingerprint.json"
+    if recorded.exists():
+        try:
+            certified_with = json.loads(read_text(recorded))
+        except ValueError:
+            certified_with = {}
+        changed = [key for key in ("data", "model") if certified_with.get(key) != fingerprint[key]]
+        if changed:
+            sources = {"data": config.data, "model": config.model}
+            named = ", ".join(f"{c} {sources[c]}" for c in changed)
+            raise ConfigError(
+                f"the {' and '.join(changed)} of {run} changed since it was certified "
+                f"({named}); the attack would not match the certificates"
+            )
+    with locked(run):
+        return _attack_run(
+            run, config, net, x_all, y_all, certified, radii, indices, fingerprint,
+            device=device, k=k, sparsity=sparsity, lower=lower, upper=upper,
+            step_num=step_num, num_restarts=num_restarts, n_guide=n_guide,
+            eval_samples=eval_samples, softplus_beta=softplus_beta, progress=progress,
+            echo=echo,
+        )  # fmt: skip
 
+
+def _attack_run(
+    run: Path,
+    config: RunConfig,
+    model: torch.nn.Module,
+    x_all: torch.Tensor,
+    y_all: torch.Tensor,
+    certified: dict,
+    radii: list[float],
+    indices: list[int],
+    fingerprint: dict,
+    *,
+    device: torch.device,
+    k: int | float,
+    sparsity: int | float,
+    lower: float,
+    upper: float,
+    step_num: int,
+    num_restarts: int,
+    n_guide: int,
+    eval_samples: int,
+    softplus_beta: float,
+    progress: bool,
+    echo,
+) -> dict:
+    """The attack in the locked run folder: resume checks, the loop, the summary."""
     part = run / "parts" / "attack-0.tsv"
+    check_not_link(part.parent)
     part.parent.mkdir(exist_ok=True)
     done = clean_part_file(part, len(radii), ATTACK_COLUMNS)
+    check_fingerprint(
+        run,
+        fingerprint,
+        computed=bool(done),
+        what="attack rows (parts/attack-0.tsv; delete it to attack anew)",
+        name="attack_fingerprint.json",
+    )
     todo = [i for i in indices if i not in done]
     cost = attack_cost(len(radii), step_num, num_restarts, n_guide, eval_samples)
     if todo:
@@ -139,14 +223,15 @@ def run_attack(
         )
     finally:
         torch.set_num_threads(threads)
-    rows = [r for r in parse_rows(part.read_text(), ATTACK_COLUMNS) if r["index"] in indices]
-    (run / "attack.tsv").write_text(
+    rows = [r for r in parse_rows(read_text(part), ATTACK_COLUMNS) if r["index"] in indices]
+    write_text(
+        run / "attack.tsv",
         "\t".join(ATTACK_COLUMNS)
         + "\n"
-        + format_rows(sorted(rows, key=lambda r: (r["index"], r["radius"])), ATTACK_COLUMNS)
+        + format_rows(sorted(rows, key=lambda r: (r["index"], r["radius"])), ATTACK_COLUMNS),
     )
     summary = summarize_attack(run / "attack.tsv")
-    (run / "attack_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(run / "attack_summary.json", json.dumps(summary, indent=2) + "\n")
     echo(format_attack_summary(summary))
     plot = plot_attack(summary, run / "attack.png", config)
     if plot:

@@ -79,6 +79,11 @@ def check_fit(
             f"--model must return (batch, classes) scores; on a batch of shape "
             f"{tuple(probe.shape)} it returned {got}"
         )
+    if not bool(torch.isfinite(out).all()):
+        raise ConfigError(
+            f"--model returns NaN or infinite scores on the first --data example "
+            f"({out.flatten()[:4].tolist()}...); its predictions would be meaningless"
+        )
     classes = int(out.shape[1])
     if config.target == "label" and len(y):
         top = int(y.max())

@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 
 from captum_certified.cli._config import ConfigError
+from captum_certified.cli._run_folder import claim, locked, read_text, save_figure, write_text
+from captum_certified.cli._sources import check_model_named
 from captum_certified.cli._train import load_trained
 
 COLUMNS = (
@@ -65,10 +67,15 @@ def run_compare(
     nt_samples: int = 1024,
     noise_scale: float = 0.5,
     seed: int = 0,
+    model: list[str] | None = None,
     progress: bool = True,
     echo=print,
 ) -> list[dict]:
-    """Evaluate every run on the same test examples and write ``compare.{tsv,json,png}``."""
+    """Evaluate every run on the same test examples and write ``compare.{tsv,json,png}``.
+
+    A run whose model is a ``module:callable`` is evaluated only when ``model`` names it
+    (a run folder is data; the command line decides what code runs). ``out`` must be a new
+    or empty folder or an earlier ``compare`` output."""
     from captum_certified.cli._digits import load_digits_split
     from captum_certified.cli._train import train_split
     from captum_certified.train import attribution_robustness_eval
@@ -81,6 +88,15 @@ def run_compare(
     if not (radius > 0 and step_size > 0 and noise_scale > 0 and 0 < k):
         raise ConfigError("--radius, --step-size, --noise-scale and --k must be > 0")
     kk = int(k) if k >= 1 else float(k)
+    claim(out, "compare", create=False)
+    for run in runs:
+        recorded = run / "train_config.json"
+        if recorded.is_file():
+            try:
+                spec = json.loads(read_text(recorded)).get("model", "digits")
+            except (ValueError, AttributeError):
+                spec = "digits"
+            check_model_named(str(spec), model, str(recorded))
     rows = []
     iterator = runs
     if progress:
@@ -88,7 +104,7 @@ def run_compare(
 
         iterator = tqdm(runs, desc="compare", unit="run", file=sys.stderr)
     for run in iterator:
-        model, config = load_trained(run)
+        net, config = load_trained(run)
         if config.data == "digits":
             _, _, x, y = load_digits_split(seed=0)
         else:
@@ -96,7 +112,7 @@ def run_compare(
         x, y = x[:n_examples], y[:n_examples]
         started = time.perf_counter()
         robust = attribution_robustness_eval(
-            model,
+            net,
             x,
             y,
             radius=radius,
@@ -107,8 +123,8 @@ def run_compare(
             n_steps=n_steps,
             generator=torch.Generator().manual_seed(seed),
         )
-        certified = _certified_overlap(model, x, y, radii, kk, nt_samples, noise_scale, seed)
-        history = json.loads((run / "history.json").read_text())
+        certified = _certified_overlap(net, x, y, radii, kk, nt_samples, noise_scale, seed)
+        history = json.loads(read_text(run / "history.json"))
         rows.append(
             {
                 "run": str(run),
@@ -124,11 +140,12 @@ def run_compare(
                 "eval_seconds": time.perf_counter() - started,
             }
         )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out / "compare.tsv").write_text(format_table(rows, radii, sep="\t") + "\n")
+    claim(out, "compare")
+    with locked(out):
+        write_text(out / "compare.json", json.dumps(rows, indent=2) + "\n")
+        write_text(out / "compare.tsv", format_table(rows, radii, sep="\t") + "\n")
+        plot = _plot(rows, radii, out / "compare.png")
     echo(format_table(rows, radii))
-    plot = _plot(rows, radii, out / "compare.png")
     if plot:
         echo(f"plot: {plot}")
     return rows
@@ -165,6 +182,6 @@ def _plot(rows: list[dict], radii: list[float], path: Path) -> Path | None:
     ax.legend(fontsize=8)
     ax.set_title("robust-attribution training: side by side")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return path

@@ -134,6 +134,12 @@ def _parser() -> argparse.ArgumentParser:
     attack.add_argument(
         "--softplus-beta", type=float, default=10.0, help="surrogate Softplus beta (default: 10)"
     )
+    attack.add_argument(
+        "--model",
+        action="append",
+        help="the run's 'module:callable' model, named to confirm that it may be imported and "
+        "run (a run folder is data: its config alone never makes the tool run code)",
+    )
     attack.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     report = sub.add_parser("report", help="summarize a results folder and plot it")
@@ -188,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 eval_samples=args.eval_samples,
                 box=tuple(args.box) if args.box else None,
                 softplus_beta=args.softplus_beta,
+                model=args.model,
                 progress=not args.no_progress,
             )
         elif args.command == "report":
@@ -209,6 +216,20 @@ def main(argv: list[str] | None = None) -> int:
                 else RunConfig()
             )
             summary = summarize(results, level=recorded.level, norm=recorded.norm)
+            if not isinstance(recorded.radii, str):
+                from captum_certified.cli._results import incomplete_results
+
+                lacking = incomplete_results(run, len(recorded.radii))
+                if lacking:
+                    shown = ", ".join(map(str, lacking[:10])) + (
+                        ", ..." if len(lacking) > 10 else ""
+                    )
+                    print(
+                        f"captum-certified: warning: {results} lacks rows of {len(lacking)} "
+                        f"example(s) ({shown}); rerun `certify` with the same arguments to "
+                        "rebuild it from parts/",
+                        file=sys.stderr,
+                    )
             print(format_summary(summary))
             plot = plot_summary(summary, run / "certified_vs_radius.png", recorded)
             if plot:
@@ -231,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         # `captum-certified report RUN | head`: the reader left; not an error of ours
         _silence_stdout()
         return 0
+    except OSError as err:  # a full disk, a read-only folder: one line, no traceback
+        from captum_certified.cli._run_folder import os_error_message
+
+        print(f"captum-certified: error: {os_error_message(err)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             "\ncaptum-certified: interrupted; finished examples are saved, rerun the same "

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from captum_certified.cli._results import COLUMNS, parse_rows
+from captum_certified.cli._run_folder import save_figure
 
 #: Where the command line's parameter guide lives (printed in hints).
 PARAMETER_GUIDE = "docs/cli.rst, section 'Choosing parameters'"
@@ -170,7 +171,7 @@ def _radius_plot(
     ax.set_title(f"{title}\n{context}" if context else title, fontsize=7)
     fig.text(0.01, 0.01, note, fontsize=6)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -206,7 +207,7 @@ def plot_maps(folder: Path, path: Path, config: Any = None) -> Path | None:
             ax.axis("off")
     fig.suptitle(run_context(config), fontsize=6)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from captum_certified.cli._config import apply_arguments
+from captum_certified.cli._run_folder import resolve_out
 from captum_certified.cli._train_config import LOSSES, TrainConfig
 
 
@@ -73,6 +74,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--noise-scale", type=float, default=0.5, help="certificate noise sigma (0.5)"
     )
     compare.add_argument("--seed", type=int, default=0, help="default: 0")
+    compare.add_argument(
+        "--model",
+        action="append",
+        help="a run's 'module:callable' model, named to confirm that it may be imported and "
+        "run (repeat for several; a run folder alone never makes the tool run code)",
+    )
     compare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -93,7 +100,7 @@ def run(args: argparse.Namespace) -> bool:
 
         run_compare(
             [Path(r) for r in args.runs],
-            Path(args.out),
+            resolve_out(args.out),
             n_examples=args.n_examples,
             radius=args.radius,
             step_num=args.step_num,
@@ -105,6 +112,7 @@ def run(args: argparse.Namespace) -> bool:
             nt_samples=args.nt_samples,
             noise_scale=args.noise_scale,
             seed=args.seed,
+            model=args.model,
             progress=not args.no_progress,
         )
         return True
