@@ -78,6 +78,11 @@ class Certifier(ABC):
     #: Whether the certifier needs the centred second moment of the samples.
     needs_second_moment: bool = False
 
+    #: Whether its certificates answer top-K queries (``certified_count``), so that sequential
+    #: certification toward a :class:`~captum_certified.certify.CertificationTarget` can ask
+    #: them after each chunk (``stop_when=``).
+    top_k: bool = False
+
     #: The noise classes the certificate is proven for. Matched by exact type: a subclass may
     #: draw from another law, so it must be declared explicitly. Empty refuses every noise.
     supported_noises: tuple[type[NoiseDistribution], ...] = ()
@@ -203,6 +208,7 @@ class GaussianTopKCertifier(BandCertifier):
     """
 
     supported_noises = (GaussianNoise,)
+    top_k = True
 
     def build(
         self,

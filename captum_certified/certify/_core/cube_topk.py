@@ -266,6 +266,7 @@ class CubeTopKCertifier(BandCertifier):
 
     #: Noise distributions the rule is proven for.
     supported_noises = (UniformCubeNoise,)
+    top_k = True
 
     def build(
         self,

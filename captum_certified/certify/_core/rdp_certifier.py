@@ -38,6 +38,7 @@ class RDPTopKCertifier(BandCertifier):
     """
 
     supported_noises: tuple[type[NoiseDistribution], ...] = (GaussianNoise, LaplaceNoise)
+    top_k = True
 
     def __init__(
         self,
