@@ -174,17 +174,55 @@ class RunConfig:
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
         """Read a TOML (``.toml``), YAML (``.yaml``/``.yml``, needs PyYAML) or JSON file."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"--config file {path} does not exist")
-        text = path.read_text(encoding="utf-8")
-        try:
-            values = _parse(path, text)
-        except (ValueError, ImportError) as err:
-            if isinstance(err, ConfigError):
-                raise
-            raise ConfigError(f"--config {path} cannot be read: {_first_line(err)}") from None
-        return cls.from_dict(values)
+        return cls.from_dict(read_config_file(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The keys of a ``--config`` file: TOML (``.toml``), YAML (``.yaml``/``.yml``, needs
+    PyYAML) or JSON (``.json``); the one reader of every command.
+
+    Every failure (missing file, unknown suffix, a syntax error, a file that is not a table of
+    options) is a one-line :class:`ConfigError` naming ``--config``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--config file {path} does not exist")
+    if path.suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise ConfigError(f"--config must be a .toml, .yaml or .json file, got {path.name}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        values = _parse(path, text)
+    except (ValueError, ImportError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        what = f"--config file {path} is not valid {path.suffix[1:]}"
+        raise ConfigError(f"{what}: {_first_line(err)}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"--config file {path} must hold a table of options, got {type(values).__name__}"
+        )
+    return values
+
+
+def check_source_specs(model: str, data: str) -> None:
+    """``--model`` and ``--data`` as far as they can be checked without torch: the spelling of
+    each spec and that the named file or folder exists (the command line calls this before it
+    imports torch, so a typo is told in a second)."""
+    if model != "digits" and (":" not in model or not all(model.partition(":")[::2])):
+        raise ConfigError(f"--model must be 'digits' or 'module:callable', got {model!r}")
+    if data == "digits":
+        return
+    kind, _, location = data.partition(":")
+    if kind == "tensors" and location:
+        if not Path(location).is_file():
+            raise ConfigError(f"--data file {location} does not exist")
+    elif kind == "imagefolder" and location:
+        if not Path(location).is_dir():
+            raise ConfigError(f"--data image folder {location} does not exist")
+    else:
+        raise ConfigError(
+            f"--data must be 'digits', 'tensors:PATH' or 'imagefolder:DIR', got {data!r}"
+        )
 
 
 def _first_line(err: BaseException) -> str:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
+from captum_certified.cli._checks import check_count, check_examples, check_model_on_data
 from captum_certified.cli._config import ConfigError
 from captum_certified.cli._run_folder import (
     check_fingerprint,
@@ -80,18 +81,33 @@ def new_model(spec: str, seed: int) -> nn.Module:
         return load_model(spec).train()
 
 
-def train_split(spec: str, seed: int) -> tuple[torch.Tensor, ...]:
-    """``(x_train, y_train, x_val, y_val)``: the digits split, or 80/20 of a tensors file."""
+def train_split(spec: str, seed: int, image_size: int = 0) -> tuple[torch.Tensor, ...]:
+    """``(x_train, y_train, x_val, y_val)``: the digits split, or 80/20 of a tensors file or an
+    image folder (resized to ``image_size`` when given)."""
     if spec == "digits":
         from captum_certified.cli._digits import load_digits_split
 
         return load_digits_split(seed=0)
     from captum_certified.cli._sources import load_data
 
-    x, y = load_data(spec)
+    x, y = load_data(spec, image_size, seed=seed)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     cut = int(0.8 * len(x))
     return x[perm[:cut]], y[perm[:cut]], x[perm[cut:]], y[perm[cut:]]
+
+
+def check_train_fit(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig
+) -> None:
+    """The checks of ``certify`` for a training run: ``--model`` takes the examples of ``--data``
+    (channels, image size), its classes cover the labels, ART's ``--k`` fits the features."""
+    d, shape = check_examples(x)
+    if config.loss == "art":
+        k = int(config.k) if config.k >= 1 else float(config.k)
+        check_count(k, d, "--k", shape)
+    check_model_on_data(
+        model, x, y, torch.device("cpu"), resizable=config.data.startswith("imagefolder:")
+    )
 
 
 def run_train(config: TrainConfig, *, progress: bool = True, echo=print) -> list[dict]:
@@ -107,15 +123,27 @@ def run_train(config: TrainConfig, *, progress: bool = True, echo=print) -> list
             f"--batch-size {config.batch_size} must be divisible by the {world} processes "
             "(it is the global batch; each process takes an equal share)"
         )
+    # everything that depends on the model and the data is checked before `out` exists
+    model = new_model(config.model, config.seed)
+    split = train_split(config.data, config.seed, config.image_size)
+    check_train_fit(model, split[0], split[1], config)
     if world > 1 and int(os.environ.get("RANK", "0")) != 0:
-        return _train_in(out, config, progress=progress, echo=echo)
+        return _train_in(out, config, model, split, progress=progress, echo=echo)
     claim(out, "train")
     with locked(out):
-        return _train_in(out, config, progress=progress, echo=echo)
+        return _train_in(out, config, model, split, progress=progress, echo=echo)
 
 
-def _train_in(out: Path, config: TrainConfig, *, progress: bool, echo) -> list[dict]:
-    """Train in the claimed run folder ``out`` (rank 0 holds its lock)."""
+def _train_in(
+    out: Path,
+    config: TrainConfig,
+    model: nn.Module,
+    split: tuple[torch.Tensor, ...],
+    *,
+    progress: bool,
+    echo,
+) -> list[dict]:
+    """Train ``model`` on ``split`` in the claimed run folder ``out`` (rank 0 holds its lock)."""
     from captum_certified.train import AttributionalTrainer
 
     rank0 = int(os.environ.get("RANK", "0")) == 0
@@ -134,8 +162,7 @@ def _train_in(out: Path, config: TrainConfig, *, progress: bool, echo) -> list[d
         torch.set_num_threads(config.threads)
     world, rank, created = _distributed()
     try:
-        model = new_model(config.model, config.seed)
-        x_train, y_train, x_val, y_val = train_split(config.data, config.seed)
+        x_train, y_train, x_val, y_val = split
         if rank == 0:
             # nothing trained yet: a corrected command may reuse the folder
             fingerprint = {
@@ -173,6 +200,15 @@ def _train_in(out: Path, config: TrainConfig, *, progress: bool, echo) -> list[d
         if resumed and rank == 0:
             echo(f"resuming after epoch {trainer.epoch}")
         started = time.perf_counter()
+        if not progress and rank == 0:  # no bar: one line per epoch, so a long run is not mute
+            for epoch in range(trainer.epoch + 1, config.epochs + 1):
+                record = trainer.fit(epoch)[-1]
+                print(
+                    f"epoch {epoch}/{config.epochs}: loss {record['loss']:.4g}, val accuracy "
+                    f"{record.get('accuracy', float('nan')):.3f}, {record['seconds']:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         history = trainer.fit(config.epochs)
         if rank != 0:
             return history

@@ -43,6 +43,7 @@ class TrainConfig:
     mixing: float = 0.3
     reduction: str = "mean"
     threads: int = 1
+    image_size: int = 0
 
     def validate(self) -> TrainConfig:
         if self.loss not in LOSSES:
@@ -57,8 +58,8 @@ class TrainConfig:
             raise ConfigError("--n-steps must be a multiple of --approx-factor")
         if self.reduction not in ("sum", "mean"):
             raise ConfigError("--reduction must be sum or mean")
-        if self.seed < 0 or self.threads < 0:
-            raise ConfigError("--seed and --threads must be >= 0")
+        if self.seed < 0 or self.threads < 0 or self.image_size < 0:
+            raise ConfigError("--seed, --threads and --image-size must be >= 0")
         check_threads(self.threads)
         return self
 
