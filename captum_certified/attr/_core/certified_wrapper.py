@@ -21,7 +21,8 @@ from captum_certified.attr._core.plan import (
     resolve_plan,
 )
 from captum_certified.attr._core.runners import run_graph, run_loss_gradient, run_stream
-from captum_certified.certify import Certifier
+from captum_certified.attr._core.sequential_runner import run_sequential
+from captum_certified.certify import CertificationTarget, Certifier
 from captum_certified.noise import GaussianNoise, NoiseDistribution
 from captum_certified.transforms import AttributionTransform, Identity
 
@@ -142,6 +143,7 @@ class CertifiedWrapper(Attribution):
         return_certificate: bool = False,
         alpha: float = 0.05,
         bound: str | None = None,
+        stop_when: CertificationTarget | None = None,
         create_graph: bool = False,
         **kwargs: Any,
     ) -> Any:
@@ -205,8 +207,18 @@ class CertifiedWrapper(Attribution):
                         band (confidence ``1 - alpha``). Default: 0.05
             bound (str, optional): Band method: ``"clopper_pearson"`` (binary maps only),
                         ``"kl"`` (Bernoulli-KL, any [0, 1] map), ``"hoeffding"`` (any [0, 1]
-                        map, the paper's), or None for Clopper-Pearson on binary maps and KL
-                        otherwise. Default: None
+                        map, the paper's), ``"betting"`` (variance-adaptive, any [0, 1] map),
+                        or None for Clopper-Pearson on binary maps and KL otherwise.
+                        Default: None
+            stop_when (CertificationTarget, optional): Sequential certification: each
+                        example draws chunks of ``nt_samples_batch_size`` until its
+                        certificate reaches the target, or no band containing the expected
+                        map could reach it, or ``nt_samples`` (the budget ``N_max``) are
+                        spent; decided examples leave the batch. The band is a betting
+                        confidence sequence, valid at any stopping time (``cert.bound`` is
+                        ``"betting_sequence"``); ``cert.samples_used`` holds each example's
+                        samples and the attributions are the means of those samples. Needs
+                        ``return_certificate=True`` and a top-K certifier. Default: None
             create_graph (bool, optional): Return a map that is differentiable with respect to
                         ``inputs`` (and the model's parameters), like zennit's
                         ``Gradient(create_graph=True)``: the same noise, method and transform,
@@ -246,8 +258,11 @@ class CertifiedWrapper(Attribution):
             alpha=alpha,
             bound=bound,
             kwargs=kwargs,
+            stop_when=stop_when,
         )
-        return run_graph(plan) if create_graph else run_stream(plan)
+        if create_graph:
+            return run_graph(plan)
+        return run_stream(plan) if plan.stop_when is None else run_sequential(plan)
 
     def loss_gradient(
         self,

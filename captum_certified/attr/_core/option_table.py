@@ -320,6 +320,26 @@ WRONG_SCALE_NAME = Case(
     ),
 )
 
+STOP_WHEN = _same(
+    Case("None", NOT_APPLICABLE, "a fixed number of samples per example"),
+    Case(
+        "a CertificationTarget, with return_certificate=True and a top-K certifier",
+        CERTIFIED,
+        "betting confidence sequence: valid at any (data-dependent) stopping time",
+        (
+            BETTING_EXACT,
+            BETTING_BAND,
+            "attr/test_stop_when.py::test_stop_when_stops_examples_early_and_records_samples",
+        ),
+    ),
+    Case(
+        "anything else; without a certificate; a fixed-n bound; deltas; drawn baselines",
+        REFUSED,
+        "a fixed-n band read at a stopping time is not valid (the tests' control)",
+        ("attr/test_stop_when.py::test_stop_when_refusals_name_the_argument",),
+    ),
+)
+
 ENGINE_KWARGS = _same(
     Case(
         "``target`` (any Captum target: int, tuple, tensor, list, per example), "
@@ -394,6 +414,7 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
         "return_certificate": RETURN_CERTIFICATE,
         "alpha": ALPHA,
         "bound": BOUND,
+        "stop_when": STOP_WHEN,
         "create_graph": (
             Case("False", NOT_APPLICABLE, "the streaming path"),
             Case(
