@@ -124,3 +124,35 @@ def test_restrict_selects_the_rows_of_per_example_arguments():
     plan = plan_for(cw, x, target=0, nt_samples=8, baselines=x[:1], stdevs=shared[0].item())
     sub = restrict(plan, index)
     assert torch.equal(sub.method_kwargs["baselines"][0], x[:1])
+
+
+def test_settings_from_one_pass_equal_separate_calls():
+    model, x = model_and_inputs()
+    ssg = SparseSmoothGrad(model)
+    transforms = [TopKBinarize(t) for t in (0.125, 0.25, 0.5)]
+    kw = dict(target=1, nt_samples=96, nt_samples_batch_size=32, stdevs=0.5)
+    out = ssg.attribute_settings(
+        x, transforms, alpha=[0.01, 0.02, 0.03], generator=torch.Generator().manual_seed(0), **kw
+    )
+    for (attr, cert), transform, alpha in zip(out, transforms, (0.01, 0.02, 0.03)):
+        ref_attr, ref_cert = ssg.attribute(
+            x,
+            transform=transform,
+            alpha=alpha,
+            return_certificate=True,
+            generator=torch.Generator().manual_seed(0),
+            **kw,
+        )
+        assert torch.equal(attr, ref_attr)
+        assert torch.equal(cert.lower, ref_cert.lower) and torch.equal(cert.upper, ref_cert.upper)
+        assert cert.alpha == alpha
+    plain = ssg.attribute_settings(
+        x, transforms, return_certificate=False, generator=torch.Generator().manual_seed(0), **kw
+    )
+    assert torch.equal(plain[1], out[1][0])
+    with pytest.raises(ValueError, match="alpha"):
+        ssg.attribute_settings(x, transforms, alpha=[0.05], **kw)
+    with pytest.raises(ValueError, match="transforms"):
+        ssg.attribute_settings(x, [], **kw)
+    with pytest.raises(ValueError, match="stop_when"):
+        ssg.attribute_settings(x, transforms, stop_when=None, **kw)

@@ -48,6 +48,7 @@ class Case:
 
 BAND = "certify/test_band_coverage.py::test_simultaneous_coverage"
 KL_BAND = "certify/test_kl_band.py::test_simultaneous_coverage_non_binary"
+SETTINGS = "attr/test_stop_when.py::test_settings_from_one_pass_equal_separate_calls"
 BETTING_BAND = (
     "certify/test_sequential_coverage.py::test_simulated_coverage_with_adversarial_stopping"
 )
@@ -425,6 +426,37 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
             ),
         ),
         "kwargs": ENGINE_KWARGS,
+    },
+    "CertifiedWrapper.attribute_settings": {
+        "inputs": INPUTS,
+        "transforms": (
+            Case(
+                "transforms a certificate accepts (as ``transform``)",
+                CERTIFIED,
+                "each setting's statistics equal a pass with that transform alone",
+                ("attr/test_stop_when.py::test_settings_from_one_pass_equal_separate_calls",),
+            ),
+            Case("an empty list", REFUSED, "no setting", (SETTINGS,)),
+        ),
+        "alpha": (
+            *ALPHA,
+            Case("one per setting", CERTIFIED, "each certificate at its own alpha", (SETTINGS,)),
+        ),
+        "return_certificate": RETURN_CERTIFICATE,
+        "attribute_kwargs": (
+            Case(
+                "the arguments of attribute",
+                CERTIFIED,
+                "the same plan as attribute, one per setting",
+                (SETTINGS, BAND),
+            ),
+            Case(
+                "transform, stop_when, create_graph, nt_type, deltas",
+                REFUSED,
+                "not a one-pass statistic",
+                (SETTINGS,),
+            ),
+        ),
     },
     "CertifiedWrapper.loss_gradient": {
         "inputs": LOSS_GRADIENT,
