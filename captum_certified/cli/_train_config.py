@@ -7,11 +7,10 @@ from typing import Any
 
 from captum_certified.cli._config import (
     ConfigError,
-    check_known_keys,
     check_options_at_least_one,
     check_positive_options,
     check_threads,
-    check_types,
+    config_from_dict,
 )
 
 LOSSES = ("natural", "ig_norm", "ig_sum_norm", "sarkar", "sarkar_adv", "ssr", "art")
@@ -65,8 +64,6 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        if not isinstance(data, dict):
-            raise ConfigError(f"a train config must hold an object of options, got {data!r}")
-        check_known_keys(cls, data, "unknown train option(s)")
-        check_types(cls, data)
-        return cls(**data)
+        return config_from_dict(
+            cls, data, "a train config must hold an object of options", "unknown train option(s)"
+        )
