@@ -18,6 +18,7 @@ from captum_certified.attr._core.certification_conditions import (
 )
 from captum_certified.attr._core.certified_wrapper import NOISY_ARGMAX, CertifiedWrapper
 from captum_certified.attr._core.default_certifiers import DEFAULT_CERTIFIERS, default_certifier
+from captum_certified.attr._core.fast_forward import FastForward
 from captum_certified.attr._core.noise_tunnel import NoiseTunnel
 from captum_certified.attr._core.renyi_robust_smooth import RenyiRobustSmooth
 from captum_certified.attr._core.sparse_smoothgrad import SparseSmoothGrad
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT_CERTIFIERS",
     "NOISY_ARGMAX",
     "CertifiedWrapper",
+    "FastForward",
     "NoiseTunnel",
     "RenyiRobustSmooth",
     "SparseSmoothGrad",
