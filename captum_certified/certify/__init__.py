@@ -33,6 +33,7 @@ from captum_certified.certify._core.cube_topk import (
     CubeTopKCertifier,
     cube_tv_bound,
 )
+from captum_certified.certify._core.dataset import certify_dataset
 from captum_certified.certify._core.feature import (
     FeatureCertificate,
     FeatureCertifier,
@@ -73,6 +74,7 @@ __all__ = [
     "StreamingMoments",
     "ball_difference_bound",
     "clopper_pearson_band",
+    "certify_dataset",
     "confidence_band",
     "convert_radius",
     "cube_difference_bound",
