@@ -150,14 +150,14 @@ class ViT(nn.Module):
 
 
 def resnet50(tiny: bool = False) -> ResNet50:
-    """ResNet-50, or (``tiny``) a 2-stage-wide, 1-block-per-stage version for the smoke test."""
-    return ResNet50(width=8, blocks=(1, 1, 1, 1)) if tiny else ResNet50()
+    """ResNet-50, or (``tiny``) a width-4, one-block-per-stage version for the smoke test."""
+    return ResNet50(width=4, blocks=(1, 1, 1, 1)) if tiny else ResNet50()
 
 
 def vit_b16(tiny: bool = False) -> ViT:
-    """ViT-B/16, or (``tiny``) a 32x32, 2-block, width-32 version for the smoke test."""
+    """ViT-B/16, or (``tiny``) a 32x32, one-block, width-16 version for the smoke test."""
     if tiny:
-        return ViT(image_size=32, patch=16, dim=32, depth=2, heads=2, mlp_dim=64)
+        return ViT(image_size=32, patch=16, dim=16, depth=1, heads=2, mlp_dim=32)
     return ViT()
 
 
