@@ -13,7 +13,7 @@ second ``perturb`` call above the RSS before it.
 Usage::
 
     python benchmarks/bench_attack_memory.py                     # n_guide 256 and 4096
-    python benchmarks/bench_attack_memory.py --n-guide 256 1024 4096 --chunk 64 --steps 1
+    python benchmarks/bench_attack_memory.py --n-guide 256 1024 4096 --chunk 64 --step-num 1
     python benchmarks/bench_attack_memory.py --attack manipulation
 
 Run it with ``PYTHONPATH=<checkout>`` to measure a checkout other than the installed one.
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--attack", choices=["pgd", "manipulation"], default="pgd")
     parser.add_argument("--n-guide", type=int, nargs="+", default=[256, 4096])
     parser.add_argument("--chunk", type=int, default=64, help="nt_samples_batch_size")
-    parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--step-num", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
@@ -112,14 +112,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     print(f"# {git_revision()}; torch {torch.__version__}; threads {args.threads}")
     name = "AttributionPGD" if args.attack == "pgd" else "ExplanationManipulation"
-    print(f"# {name} sparse_smoothgrad, SmallCNN, batch {args.batch}, steps {args.steps}")
+    print(f"# {name} sparse_smoothgrad, SmallCNN, batch {args.batch}, step_num {args.step_num}")
     print(f"{'n_guide':>8} {'chunk':>6} {'peak MiB':>9} {'cold MiB':>9} {'seconds':>8}")
     peaks = []
     for n in args.n_guide:
         spec = {
             "n_guide": n,
             "chunk": args.chunk,
-            "steps": args.steps,
+            "steps": args.step_num,
             "batch": args.batch,
             "threads": args.threads,
             "legacy": args.legacy,

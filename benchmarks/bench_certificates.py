@@ -32,6 +32,7 @@ from captum_certified.certify import (
     rdp_orders,
 )
 from captum_certified.cli import default_digits_model, load_digits_split
+from captum_certified.noise import LaplaceNoise, UniformCubeNoise
 
 PAIRS = [(0.8, 0.3), (0.6, 0.4), (0.95, 0.05), (0.99, 0.5)]
 SIGMA, TAU, K, ALPHA = 0.25, 0.1, 0.2, 0.05
@@ -46,7 +47,7 @@ def laplace_pairs() -> None:
             band,
             band,
             orders=rdp_orders(),
-            noise="laplace",
+            noise=LaplaceNoise(),
             norm="l1",
             scale=torch.ones(1, dtype=torch.float64),
             n=1,
@@ -119,7 +120,7 @@ def cube_ceilings() -> None:
             one,
             one,
             num_input_features=n_in,
-            noise="cube",
+            noise=UniformCubeNoise(),
             norm="linf",
             scale=torch.tensor([r], dtype=torch.float64),
             n=1,

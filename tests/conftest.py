@@ -1,10 +1,30 @@
 import os
 
+import _digits
 import pytest
 import torch
 from _digits import trained_digits_cnn
+from _shared import session_shared_dir
 
 from captum_certified.cli._digits import cached_model_path
+
+
+def pytest_collection_modifyitems(items):
+    """Run the tests marked ``slow`` first (stable order otherwise).
+
+    With pytest-xdist the long end-to-end tests then start at once on different workers,
+    instead of one of them arriving last and leaving the other workers idle.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _share_the_digits_model(tmp_path_factory):
+    """Train the digits CNN once per session, not once per worker (tests/_digits.py)."""
+    old = _digits.SHARED_DIR
+    _digits.SHARED_DIR = session_shared_dir(tmp_path_factory)
+    yield
+    _digits.SHARED_DIR = old
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,6 +1,7 @@
 """The Sphinx docs build without warnings (tutorials executed) and document every public name."""
 
 import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -31,8 +32,11 @@ def test_every_public_name_has_an_api_entry(name):
     assert not missing, f"docs/api/{name}.rst lacks {missing}"
 
 
+@pytest.mark.slow
 def test_sphinx_build_has_no_warnings(tmp_path):
     pytest.importorskip("sphinx")
+    # one thread, as in the rest of the suite: the build shares the cores with other workers
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
     out = tmp_path / "html"
     result = subprocess.run(
         [
@@ -49,6 +53,7 @@ def test_sphinx_build_has_no_warnings(tmp_path):
         ],
         capture_output=True,
         text=True,
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (out / "index.html").exists()

@@ -40,11 +40,11 @@ for name, loss_fn in {"natural": AttributionalLoss(), "SSR": SSRLoss()}.items():
         model,
         x_test[:40],
         y_test[:40],
-        epsilon=0.3,
+        radius=0.3,
         step_size=0.05,
-        steps=10,
+        step_num=10,
         k_eval=8,
-        ig_steps=16,
+        n_steps=16,
         generator=torch.Generator().manual_seed(1),
     )
     print(f"{name:8s} last-epoch loss {history[-1]['loss']:.3f}")

@@ -187,7 +187,7 @@ def format_float_inputs(inputs: Any, name: str = "inputs") -> tuple[tuple[Tensor
     return inputs_t, is_tuple
 
 
-def check_count_spec(k: int | float, name: str) -> int | float:
+def check_count_spec(k: Any, name: str) -> int | float:
     """Validate a count-or-fraction before the number of features is known."""
     if isinstance(k, bool) or not isinstance(k, Real):
         raise TypeError(
@@ -200,24 +200,6 @@ def check_count_spec(k: int | float, name: str) -> int | float:
     if not 0.0 < float(k) <= 1.0:
         raise ValueError(f"`{name}` as a fraction must be in (0, 1], got {k}")
     return float(k)
-
-
-def renamed_argument(
-    new_value: Any, old_value: Any, *, new: str, old: str, owner: str, default: Any = None
-) -> Any:
-    """Resolve an argument renamed from ``old`` to ``new`` (one release of deprecation).
-
-    ``old_value`` (None when not given) is accepted with a ``DeprecationWarning`` naming the new
-    name; giving both is a ``TypeError``. Returns the value to use (``default`` if neither).
-    """
-    if old_value is None:
-        return default if new_value is None else new_value
-    if new_value is not None:
-        raise TypeError(f"{owner} got both `{new}` and its deprecated name `{old}`; pass `{new}`")
-    warn_deprecated(
-        f"{owner}: `{old}` is deprecated and will be removed in the next release; use `{new}`"
-    )
-    return old_value
 
 
 def check_feature_count(value: Any, name: str) -> int:
@@ -248,3 +230,13 @@ def format_inputs(inputs: Any, name: str = "inputs") -> tuple[tuple[Tensor, ...]
     if xs[0].shape[0] == 0:
         raise ValueError(f"`{name}` is empty (batch size 0)")
     return xs, is_tuple
+
+
+def check_orders(orders: Tensor | float | list) -> Tensor:
+    """Rényi orders as a 1-D float64 tensor, all finite and > 1."""
+    orders = torch.as_tensor(orders, dtype=torch.float64).reshape(-1)
+    if orders.numel() == 0:
+        raise ValueError("`orders` must not be empty")
+    if not torch.isfinite(orders).all() or (orders <= 1).any():
+        raise ValueError("`orders` (Rényi orders) must be finite and > 1")
+    return orders

@@ -18,6 +18,12 @@ from captum_certified.attr._core.certification_conditions import (
 )
 from captum_certified.attr._core.certified_wrapper import NOISY_ARGMAX, CertifiedWrapper
 from captum_certified.attr._core.default_certifiers import DEFAULT_CERTIFIERS, default_certifier
+from captum_certified.attr._core.differentiable_explainer import (
+    EXPLAINERS,
+    DifferentiableExplainer,
+    ExplainerRun,
+    differentiable_attribution,
+)
 from captum_certified.attr._core.fast_forward import FastForward
 from captum_certified.attr._core.noise_tunnel import NoiseTunnel
 from captum_certified.attr._core.renyi_robust_smooth import RenyiRobustSmooth
@@ -31,14 +37,18 @@ globals().update({name: getattr(_captum_attr, name) for name in _CAPTUM_NAMES})
 
 __all__ = [
     "DEFAULT_CERTIFIERS",
+    "EXPLAINERS",
     "NOISY_ARGMAX",
     "CertifiedWrapper",
+    "DifferentiableExplainer",
+    "ExplainerRun",
     "FastForward",
     "NoiseTunnel",
     "RenyiRobustSmooth",
     "SparseSmoothGrad",
     "UniformSmoothedAttribution",
     "default_certifier",
+    "differentiable_attribution",
     "shares_randomness_across_rows",
     "uses_batch_statistics",
     *_CAPTUM_NAMES,

@@ -73,8 +73,8 @@ def run_attack(
         raise ConfigError("attack supports runs of --method sparse_smoothgrad (l2) for now")
     for name, value in (
         ("--n-examples", n_examples),
-        ("--steps", step_num),
-        ("--restarts", num_restarts),
+        ("--step-num", step_num),
+        ("--num-restarts", num_restarts),
         ("--guide-samples", n_guide),
         ("--eval-samples", eval_samples),
     ):

@@ -55,15 +55,15 @@ def run_compare(
     out: Path,
     *,
     n_examples: int = 100,
-    epsilon: float = 0.3,
-    steps: int = 20,
+    radius: float = 0.3,
+    step_num: int = 20,
     step_size: float = 0.03,
-    restarts: int = 1,
-    ig_steps: int = 16,
+    num_restarts: int = 1,
+    n_steps: int = 16,
     k: float = 0.125,
     radii: list[float] | None = None,
     nt_samples: int = 1024,
-    stdevs: float = 0.5,
+    noise_scale: float = 0.5,
     seed: int = 0,
     progress: bool = True,
     echo=print,
@@ -74,10 +74,12 @@ def run_compare(
     from captum_certified.train import attribution_robustness_eval
 
     radii = [0.1, 0.2] if radii is None else list(radii)
-    if n_examples < 1 or steps < 1 or restarts < 1 or ig_steps < 2 or nt_samples < 1:
-        raise ConfigError("--n-examples, --steps, --restarts, --nt-samples must be >= 1")
-    if not (epsilon > 0 and step_size > 0 and stdevs > 0 and 0 < k):
-        raise ConfigError("--epsilon, --step-size, --stdevs and --k must be > 0")
+    if n_examples < 1 or step_num < 1 or num_restarts < 1 or n_steps < 2 or nt_samples < 1:
+        raise ConfigError(
+            "--n-examples, --step-num, --num-restarts, --nt-samples must be >= 1 and --n-steps >= 2"
+        )
+    if not (radius > 0 and step_size > 0 and noise_scale > 0 and 0 < k):
+        raise ConfigError("--radius, --step-size, --noise-scale and --k must be > 0")
     kk = int(k) if k >= 1 else float(k)
     rows = []
     iterator = runs
@@ -97,15 +99,15 @@ def run_compare(
             model,
             x,
             y,
-            epsilon=epsilon,
+            radius=radius,
             step_size=step_size,
-            steps=steps,
-            num_restarts=restarts,
+            step_num=step_num,
+            num_restarts=num_restarts,
             k_eval=kk,
-            ig_steps=ig_steps,
+            n_steps=n_steps,
             generator=torch.Generator().manual_seed(seed),
         )
-        certified = _certified_overlap(model, x, y, radii, kk, nt_samples, stdevs, seed)
+        certified = _certified_overlap(model, x, y, radii, kk, nt_samples, noise_scale, seed)
         history = json.loads((run / "history.json").read_text())
         rows.append(
             {

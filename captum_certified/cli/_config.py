@@ -5,12 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import warnings
-from dataclasses import InitVar, dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
-
-from captum_certified._utils.deprecation import CaptumCertifiedDeprecationWarning
 
 METHODS = ("sparse_smoothgrad", "renyi", "uniform")
 NOISES = {
@@ -34,10 +31,6 @@ class ConfigError(ValueError):
     """A parameter is invalid; the message names it."""
 
 
-class StdevsDeprecation(CaptumCertifiedDeprecationWarning):
-    """``--stdevs`` / ``stdevs`` with non-Gaussian noise (the command line prints it)."""
-
-
 @dataclass
 class RunConfig:
     """All parameters of a ``certify`` run (see ``captum-certified certify --help``)."""
@@ -52,7 +45,7 @@ class RunConfig:
     start: int = 0
     nt_samples: int = 2048
     nt_samples_batch_size: int = 512
-    noise_scale: float | None = None  # None: DEFAULT_NOISE_SCALE, or the deprecated `stdevs`
+    noise_scale: float = DEFAULT_NOISE_SCALE
     sparsity: int | float = 0.2
     k: int | float = 0.2
     alpha: float = 0.05
@@ -65,23 +58,11 @@ class RunConfig:
     image_size: int = 0
     device: str = "cpu"
     certificate: str = "topk"
-    #: Deprecated spelling of ``noise_scale`` for non-Gaussian noise (read from old configs).
-    stdevs: InitVar[float | None] = None
-    _stdevs_given: bool = field(default=False, init=False, repr=False, compare=False)
-
-    def __post_init__(self, stdevs: float | None) -> None:
-        if stdevs is not None:
-            if self.noise_scale is not None:
-                raise ConfigError("give --noise-scale or --stdevs (its Gaussian name), not both")
-            self.noise_scale = stdevs
-            self._stdevs_given = True
-        if self.noise_scale is None:
-            self.noise_scale = DEFAULT_NOISE_SCALE
 
     @property
     def scale(self) -> float:
-        """``noise_scale`` as a float (set in ``__post_init__``)."""
-        return float(self.noise_scale)  # type: ignore[arg-type]
+        """``noise_scale`` as a float."""
+        return float(self.noise_scale)
 
     def validate(self) -> RunConfig:
         if self.method not in METHODS:
@@ -114,16 +95,7 @@ class RunConfig:
         check_options_at_least_one(self, ("n_examples", "nt_samples", "nt_samples_batch_size"))
         if self.start < 0 or self.image_size < 0 or self.seed < 0 or self.threads < 0:
             raise ConfigError("--start, --image-size, --seed and --threads must be >= 0")
-        name = "stdevs" if self._stdevs_given else "noise_scale"
-        check_positive_options(self, ("noise_scale",), names=(name,))
-        if self._stdevs_given and self.noise != "gaussian":
-            warnings.warn(
-                f"--stdevs (config key `stdevs`) with {self.noise} noise is deprecated: use "
-                "--noise-scale (`noise_scale`), the noise's native scale, which --stdevs means "
-                "here for one more release; --stdevs will mean the standard deviation",
-                StdevsDeprecation,
-                stacklevel=2,
-            )
+        check_positive_options(self, ("noise_scale",))
         self.sparsity = parse_count(self.sparsity, "--sparsity")
         self.k = parse_count(self.k, "--k")
         if not 0 < self.alpha < 1:
@@ -171,7 +143,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
-        check_known_keys(cls, values, "unknown configuration keys:", extra=("stdevs",))
+        check_known_keys(cls, values, "unknown configuration keys:")
         return cls(**values)
 
     # -- files -------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 from captum_certified.cli import _train_commands
@@ -15,7 +14,6 @@ from captum_certified.cli._config import (
     TARGETS,
     ConfigError,
     RunConfig,
-    StdevsDeprecation,
     apply_arguments,
 )
 
@@ -75,12 +73,6 @@ def _parser() -> argparse.ArgumentParser:
         f"default: {defaults.noise_scale}",
     )
     certify.add_argument(
-        "--stdevs",
-        type=float,
-        help="standard deviation of gaussian noise (= --noise-scale); deprecated with other "
-        "noises, where it still means their native scale",
-    )
-    certify.add_argument(
         "--sparsity",
         help="top-tau kept per sample: a count (50), a fraction (0.2) or a percentage (20%%); "
         f"default: {defaults.sparsity}",
@@ -132,8 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     attack.add_argument("run", help="output folder of a certify run")
     attack.add_argument("--n-examples", type=int, default=10, help="default: 10")
-    attack.add_argument("--steps", type=int, default=20, help="attack steps (default: 20)")
-    attack.add_argument("--restarts", type=int, default=2, help="random restarts (default: 2)")
+    attack.add_argument("--step-num", type=int, default=20, help="attack steps (default: 20)")
+    attack.add_argument("--num-restarts", type=int, default=2, help="random restarts (default: 2)")
     attack.add_argument("--guide-samples", type=int, default=64, help="guide noise samples")
     attack.add_argument(
         "--eval-samples", type=int, default=2048, help="samples re-estimating the maps"
@@ -159,13 +151,6 @@ def _version() -> str:
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
     config = RunConfig.load(args.config) if args.config else RunConfig()
     apply_arguments(config, args)
-    if args.noise_scale is not None:
-        config._stdevs_given = False
-    if args.stdevs is not None:
-        if args.noise_scale is not None:
-            raise ConfigError("give --noise-scale or --stdevs (its Gaussian name), not both")
-        config.noise_scale = args.stdevs
-        config._stdevs_given = True
     if args.radii is not None:
         if args.radii == ["auto"]:
             config.radii = "auto"
@@ -176,14 +161,7 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
                 raise ConfigError(
                     f"--radii must be 'auto' or numbers, got {' '.join(args.radii)}"
                 ) from None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", StdevsDeprecation)
-        config.validate()
-    for w in caught:  # a deprecated option is told on stderr, as an error would be
-        if issubclass(w.category, StdevsDeprecation):
-            print(f"captum-certified: warning: {w.message}", file=sys.stderr)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    config.validate()
     return config
 
 
@@ -204,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             run_attack(
                 Path(args.run),
                 n_examples=args.n_examples,
-                step_num=args.steps,
-                num_restarts=args.restarts,
+                step_num=args.step_num,
+                num_restarts=args.num_restarts,
                 n_guide=args.guide_samples,
                 eval_samples=args.eval_samples,
                 box=tuple(args.box) if args.box else None,

@@ -21,10 +21,10 @@ def build_loss(config: TrainConfig, generator: torch.Generator) -> Any:
     """The loss named by ``config.loss`` with the run's settings."""
     from captum_certified import train
 
-    lam = None if config.lam < 0 else config.lam
+    weight = None if config.weight < 0 else config.weight
     pgd: dict[str, Any] = dict(
-        epsilon=config.epsilon,
-        steps=config.steps,
+        radius=config.radius,
+        step_num=config.step_num,
         step_size=config.step_size,
         n_steps=config.n_steps,
         approx_factor=config.approx_factor,
@@ -34,21 +34,23 @@ def build_loss(config: TrainConfig, generator: torch.Generator) -> Any:
     if config.loss == "natural":
         return train.AttributionalLoss()
     if config.loss == "ig_norm":
-        return train.IGNormLoss(lam=1.0 if lam is None else lam, **pgd)
+        return train.IGNormLoss(weight=1.0 if weight is None else weight, **pgd)
     if config.loss == "ig_sum_norm":
-        return train.IGSumNormLoss(beta=0.1 if lam is None else lam, **pgd)
+        return train.IGSumNormLoss(weight=0.1 if weight is None else weight, **pgd)
     if config.loss in ("sarkar", "sarkar_adv"):
         objective = "ar" if config.loss == "sarkar" else "adv_ar"
-        return train.SarkarLoss(lam=0.1 if lam is None else lam, objective=objective, **pgd)
+        return train.SarkarLoss(
+            weight=0.1 if weight is None else weight, objective=objective, **pgd
+        )
     if config.loss == "ssr":
-        return train.SSRLoss(alpha=config.alpha, scale=config.scale)
+        return train.SSRLoss(mixing=config.mixing, weight=0.3 if weight is None else weight)
     k = int(config.k) if config.k >= 1 else float(config.k)
     return train.ARTLoss(
-        epsilon=config.epsilon,
+        radius=config.radius,
         step_size=config.step_size,
-        steps=config.steps,
+        step_num=config.step_num,
         k=k,
-        weight=0.5 if lam is None else lam,
+        weight=0.5 if weight is None else weight,
         generator=generator,
     )
 

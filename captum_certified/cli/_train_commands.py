@@ -29,15 +29,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         ("batch-size", int, "batch size"),
         ("lr", float, "Adam learning rate"),
         ("seed", int, "seed of the initialisation, data order and attack starts"),
-        ("epsilon", float, "l_inf radius of the inner maximisation"),
-        ("steps", int, "inner PGD steps"),
+        ("radius", float, "l_inf radius of the inner maximisation"),
+        ("step-num", int, "inner PGD steps"),
         ("step-size", float, "inner PGD step"),
         ("n-steps", int, "IG path points"),
         ("approx-factor", int, "path subsampling of the inner PGD"),
-        ("lam", float, "regularizer weight (lambda, beta; default: the loss's own)"),
+        ("weight", float, "regularizer weight (lambda, beta, s; default: the loss's own)"),
         ("k", float, "ART: top-k features of the alignment attack (fraction or count)"),
-        ("alpha", float, "SSR: mixing weight a"),
-        ("scale", float, "SSR: scale s"),
+        ("mixing", float, "SSR: share of the curvature term (the paper's alpha)"),
         ("threads", int, "torch threads (0: torch's default)"),
     ):
         attr = name.replace("-", "_")
@@ -60,17 +59,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     compare.add_argument("runs", nargs="+", help="output folders of train runs")
     compare.add_argument("--out", default="runs/compare", help="default: runs/compare")
     compare.add_argument("--n-examples", type=int, default=100, help="default: 100")
-    compare.add_argument("--epsilon", type=float, default=0.3, help="attack radius (0.3)")
-    compare.add_argument("--steps", type=int, default=20, help="attack steps (20)")
+    compare.add_argument("--radius", type=float, default=0.3, help="attack radius (0.3)")
+    compare.add_argument("--step-num", type=int, default=20, help="attack steps (20)")
     compare.add_argument("--step-size", type=float, default=0.03, help="attack step (0.03)")
-    compare.add_argument("--restarts", type=int, default=1, help="attack restarts (1)")
-    compare.add_argument("--ig-steps", type=int, default=16, help="IG path points (16)")
+    compare.add_argument("--num-restarts", type=int, default=1, help="attack restarts (1)")
+    compare.add_argument("--n-steps", type=int, default=16, help="IG path points (16)")
     compare.add_argument("--k", type=float, default=0.125, help="evaluation top-k (8 of 64)")
     compare.add_argument(
         "--radii", type=float, nargs="+", default=[0.1, 0.2], help="certified l2 radii"
     )
     compare.add_argument("--nt-samples", type=int, default=1024, help="certificate samples")
-    compare.add_argument("--stdevs", type=float, default=0.5, help="certificate noise sigma")
+    compare.add_argument(
+        "--noise-scale", type=float, default=0.5, help="certificate noise sigma (0.5)"
+    )
     compare.add_argument("--seed", type=int, default=0, help="default: 0")
     compare.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -94,15 +95,15 @@ def run(args: argparse.Namespace) -> bool:
             [Path(r) for r in args.runs],
             Path(args.out),
             n_examples=args.n_examples,
-            epsilon=args.epsilon,
-            steps=args.steps,
+            radius=args.radius,
+            step_num=args.step_num,
             step_size=args.step_size,
-            restarts=args.restarts,
-            ig_steps=args.ig_steps,
+            num_restarts=args.num_restarts,
+            n_steps=args.n_steps,
             k=args.k,
             radii=args.radii,
             nt_samples=args.nt_samples,
-            stdevs=args.stdevs,
+            noise_scale=args.noise_scale,
             seed=args.seed,
             progress=not args.no_progress,
         )

@@ -31,15 +31,14 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 3e-3
     seed: int = 0
-    epsilon: float = 0.3
-    steps: int = 5
+    radius: float = 0.3
+    step_num: int = 5
     step_size: float = 0.1
     n_steps: int = 10
     approx_factor: int = 2
-    lam: float = -1.0  # -1: the loss's own default
+    weight: float = -1.0  # -1: the loss's own default
     k: float = 0.3
-    alpha: float = 0.3
-    scale: float = 0.3
+    mixing: float = 0.3
     reduction: str = "mean"
     threads: int = 1
 
@@ -47,9 +46,11 @@ class TrainConfig:
         if self.loss not in LOSSES:
             raise ConfigError(f"--loss must be one of {LOSSES}, got {self.loss!r}")
         check_options_at_least_one(
-            self, ("epochs", "batch_size", "steps", "n_steps", "approx_factor")
+            self, ("epochs", "batch_size", "step_num", "n_steps", "approx_factor")
         )
-        check_positive_options(self, ("lr", "epsilon", "step_size", "k"))
+        check_positive_options(self, ("lr", "radius", "step_size", "k"))
+        if not 0 <= self.mixing <= 1:
+            raise ConfigError(f"--mixing must be in [0, 1], got {self.mixing}")
         if self.n_steps % self.approx_factor:
             raise ConfigError("--n-steps must be a multiple of --approx-factor")
         if self.reduction not in ("sum", "mean"):

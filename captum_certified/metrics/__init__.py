@@ -24,9 +24,10 @@ from captum_certified.metrics._core.grid_pointing_game import (
     certified_grid_pointing_game,
     make_grid_images,
 )
-from captum_certified.metrics._core.preprocess import PRESETS, preprocess_attributions
+from captum_certified.metrics._core.preprocess import preprocess_attributions
 from captum_certified.metrics._core.rank_correlation import kendall_tau, spearman_rho
 from captum_certified.metrics._core.topk_intersection import topk_intersection
+from captum_certified.metrics.kernels import PRESETS
 
 __all__ = [
     "PRESETS",

@@ -5,10 +5,9 @@ import torch
 from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 from torch import nn
 
-from captum_certified.attr import CertifiedWrapper, SparseSmoothGrad
+from captum_certified.attr import CertifiedWrapper, DifferentiableExplainer, SparseSmoothGrad
 from captum_certified.attr._core.sampling import chunk_sizes
-from captum_certified.robust import DifferentiableExplainer
-from captum_certified.robust._core.guide import smoothed_map
+from captum_certified.attr._core.smoothed_guide import smoothed_map
 
 
 def _model() -> nn.Module:

@@ -355,7 +355,7 @@ def test_the_attack_has_teeth(bench: _Setup, outcomes: dict[str, Outcome]):
     # the judge catches a wrong certificate: the same band, but sigma taken WRONG_SCALE times
     # larger (equivalently, every radius over-stated WRONG_SCALE-fold)
     c = bench.cert
-    fields = dict(noise=c.noise, norm=c.norm, n=c.n, alpha=c.alpha, bound=c.bound)
+    fields = dict(noise=c.noise_distribution, norm=c.norm, n=c.n, alpha=c.alpha, bound=c.bound)
     wrong_cert = GaussianTopKCertificate(c.lower, c.upper, scale=c.scale * WRONG_SCALE, **fields)
     wrong = wrong_cert.certified_count(K, TEETH_RADIUS)
     assert torch.equal(wrong, c.certified_count(K, TEETH_RADIUS / WRONG_SCALE))

@@ -32,7 +32,7 @@ def make_cert(lower, upper, scale=None) -> GaussianTopKCertificate:
     if scale is None:
         scale = torch.ones(lower.shape[0], dtype=torch.float64)
     return GaussianTopKCertificate(
-        lower, upper, noise="gaussian", norm="l2", scale=scale, n=100, alpha=0.05, bound="test"
+        lower, upper, noise=GaussianNoise(), norm="l2", scale=scale, n=100, alpha=0.05, bound="test"
     )
 
 

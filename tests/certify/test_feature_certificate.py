@@ -65,7 +65,7 @@ def test_certificate_queries_and_validation():
     cert = FeatureCertificate(
         lower,
         upper,
-        noise="gaussian",
+        noise=GaussianNoise(),
         norm="l2",
         scale=torch.tensor([0.5, 1.0]),
         n=100,
@@ -179,7 +179,7 @@ def test_halfspace_closed_form_soundness(tau):
             mean,
             mean,
             threshold=tau,
-            noise="gaussian",
+            noise=GaussianNoise(),
             norm="l2",
             scale=torch.tensor([sigma]),
             n=2000,

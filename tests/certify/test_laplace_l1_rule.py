@@ -27,6 +27,7 @@ from captum_certified.certify import (
     rdp_orders,
 )
 from captum_certified.certify._core.laplace_bounds import laplace_cdf, laplace_icdf
+from captum_certified.noise import LaplaceNoise
 
 ORDERS = rdp_orders(60)
 
@@ -45,7 +46,7 @@ def make_cert(lower, upper, *, scale=1.0, mass=None, n_in=None, method="best"):
         method=method,
         score_mass=mass,
         num_input_features=n_in,
-        noise="laplace",
+        noise=LaplaceNoise(),
         norm="l1",
         scale=torch.full((lower.shape[0],), scale, dtype=torch.float64),
         n=1,

@@ -10,6 +10,7 @@ import torch
 from scipy import stats
 
 import captum_certified.certify as certify
+from captum_certified._utils import geometry
 from captum_certified._utils.norms import parse_norm
 from captum_certified.certify import (
     GaussianTopKCertifier,
@@ -27,7 +28,6 @@ from captum_certified.noise import (
     UniformCubeNoise,
 )
 from captum_certified.noise._core.renyi import gaussian_rdp_epsilon
-from captum_certified.robust._core import geometry
 from captum_certified.transforms import ClipNormalize, Identity, TopKBinarize
 
 
@@ -136,7 +136,7 @@ def test_a_new_noise_needs_no_name_table():
         RDPTopKCertificate(lower, upper, noise=UniformCubeNoise(), norm="linf", **fields)
 
 
-def test_certify_takes_the_noise_object_and_a_name_is_deprecated():
+def test_certify_takes_the_noise_object_and_a_name_is_refused():
     moments = _stats()
     kw = dict(
         scale=torch.full((3,), 0.25, dtype=torch.float64),
@@ -152,18 +152,13 @@ def test_certify_takes_the_noise_object_and_a_name_is_deprecated():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             new = certifier.certify(moments, noise=noise, **kw)
-        with pytest.warns(DeprecationWarning, match="noise object"):
-            old = certifier.certify(moments, noise=noise.name, **kw)
-        assert new.noise == old.noise == noise.name
-        assert type(new.noise_distribution) is type(noise)
-        assert torch.equal(new.lower, old.lower) and torch.equal(new.upper, old.upper)
-        assert torch.equal(new.topk_overlap(2, 0.1), old.topk_overlap(2, 0.1))
+        assert new.noise == noise.name and new.noise_distribution is noise
+        # the noise is an object: a name is refused, and the error names `noise`
+        with pytest.raises(TypeError, match="`noise`.*resolve_noise"):
+            certifier.certify(moments, noise=noise.name, **kw)
     with pytest.raises(ValueError, match="GaussianNoise"):
         GaussianTopKCertifier().certify(moments, noise=LaplaceNoise(), **kw)
-    with pytest.warns(DeprecationWarning, match="check_noise"):
-        GaussianTopKCertifier().check_noise_name("gaussian")
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="noise"):
-        GaussianTopKCertifier().check_noise_name("laplace")
+    assert not hasattr(GaussianTopKCertifier(), "check_noise_name")
 
 
 def test_total_mass_replaces_isinstance_checks():
@@ -172,25 +167,12 @@ def test_total_mass_replaces_isinstance_checks():
     assert ClipNormalize(2, 1).total_mass(8) is None and Identity().total_mass(8) is None
 
 
-def test_smaller_surface_and_deprecated_names():
+def test_smaller_surface_and_no_module_getattr():
     assert len(certify.__all__) <= 35
-    removed = set(certify._DEPRECATED)
-    assert not removed & set(certify.__all__)
     for name in certify.__all__:
         assert getattr(certify, name) is not None
-    moved = {
-        "parse_norm": parse_norm,
-        "gaussian_rdp_epsilon": gaussian_rdp_epsilon,
-    }
-    for name, module_attr in certify._DEPRECATED.items():
-        module, _, use = module_attr
-        if module is None:
-            with pytest.raises(AttributeError, match="tests/_oracles.py"):
-                getattr(certify, name)
-            continue
-        with pytest.warns(DeprecationWarning, match=name):
-            value = getattr(certify, name)
-        if name in moved:
-            assert value is moved[name]
-    with pytest.raises(AttributeError):
-        certify.no_such_name  # noqa: B018
+    # names that never shipped publicly are not reachable here (no deprecated aliases)
+    for name in ("parse_norm", "gaussian_rdp_epsilon", "score_mass", "holder_bounds"):
+        with pytest.raises(AttributeError):
+            getattr(certify, name)
+    assert not hasattr(certify, "__getattr__")

@@ -23,6 +23,7 @@ from captum_certified.certify import (
     clopper_pearson_band,
     hoeffding_band,
 )
+from captum_certified.noise import GaussianNoise
 
 # ----------------------------------------------------------------------------------------------
 # Oracle
@@ -56,7 +57,7 @@ def certified_count(lower, upper, k: int, radius: float, sigma: float) -> int:
     cert = GaussianTopKCertificate(
         torch.as_tensor(lower, dtype=torch.float64)[None],
         torch.as_tensor(upper, dtype=torch.float64)[None],
-        noise="gaussian",
+        noise=GaussianNoise(),
         norm="l2",
         scale=torch.tensor([sigma], dtype=torch.float64),
         n=1,

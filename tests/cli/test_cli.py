@@ -107,9 +107,7 @@ def test_config_file_and_flags_combine(tmp_path, cache_dir):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["certify", "--stdevs", "-1"], "--stdevs"),
         (["certify", "--noise-scale", "-1"], "--noise-scale"),
-        (["certify", "--noise-scale", "0.1", "--stdevs", "0.1"], "not both"),
         (["certify", "--alpha", "1.5"], "--alpha"),
         (["certify", "--k", "0"], "--k"),
         (["certify", "--radii", "-0.1"], "--radii"),
@@ -184,14 +182,15 @@ def _wait_for_examples(part, count, proc, timeout=120):
     raise AssertionError("run made no progress")
 
 
-def test_resume_after_sigint_and_kill_9(tmp_path, cache_dir):
+@pytest.mark.slow
+def test_resume_after_sigint_and_kill_9(tmp_path, cache_dir, capsys):
     radii = ["--radii", "0", "0.1", "0.2"]
     args = [
         "certify",
         "--n-examples",
-        "14",
+        "8",
         "--nt-samples",
-        "2048",
+        "1024",
         "--nt-samples-batch-size",
         "256",
         "--no-progress",
@@ -208,31 +207,33 @@ def test_resume_after_sigint_and_kill_9(tmp_path, cache_dir):
     assert proc.returncode == 130 and "rerun the same command to resume" in err
 
     proc = subprocess.Popen(command, env=_env(cache_dir), stderr=subprocess.DEVNULL)
-    _wait_for_examples(part, 5 * 3, proc)
+    _wait_for_examples(part, 4 * 3, proc)
     proc.kill()  # SIGKILL: no cleanup at all
     proc.wait()
     if part.read_text().endswith("\n"):  # simulate a write cut mid-line as well
         with open(part, "a") as f:
             f.write("99\t1\t1")
 
-    final = _cli(args + ["--out", str(out)], cache_dir)
-    assert final.returncode == 0, final.stderr
-    assert "resuming" in final.stdout
+    # the rerun and the fresh reference run in this process (the same code as the command)
+    capsys.readouterr()
+    assert main([*args, "--out", str(out)]) == 0
+    assert "resuming" in capsys.readouterr().out
     rows = parse_rows((out / "results.tsv").read_text())
     indices = [r["index"] for r in rows]
-    assert sorted(set(indices)) == list(range(14))
-    assert all(indices.count(i) == 3 for i in range(14))  # every example exactly once
+    assert sorted(set(indices)) == list(range(8))
+    assert all(indices.count(i) == 3 for i in range(8))  # every example exactly once
 
     fresh = tmp_path / "fresh"
-    assert _cli(args + ["--out", str(fresh)], cache_dir).returncode == 0
+    assert main([*args, "--out", str(fresh)]) == 0
     assert _certified_columns(out / "results.tsv") == _certified_columns(fresh / "results.tsv")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun not on PATH")
 def test_torchrun_two_processes_match_one(tmp_path, cache_dir):
     args = ["certify", "--n-examples", "6", *SMALL, "--radii", "0", "0.1", "0.3"]
-    single = _cli(args + ["--out", str(tmp_path / "one")], cache_dir)
-    assert single.returncode == 0, single.stderr
+    # one process: this one (WORLD_SIZE unset); two: torchrun's
+    assert main(args + ["--out", str(tmp_path / "one")]) == 0
     two = subprocess.run(
         [
             "torchrun",
@@ -364,9 +365,9 @@ def test_attack_subcommand_runs_and_resumes(tmp_path, cache_dir, capsys):
         str(out),
         "--n-examples",
         "1",
-        "--steps",
+        "--step-num",
         "3",
-        "--restarts",
+        "--num-restarts",
         "1",
         "--guide-samples",
         "8",
@@ -420,32 +421,14 @@ def test_attack_needs_a_sparse_smoothgrad_run(tmp_path, cache_dir, capsys):
     assert "sparse_smoothgrad" in capsys.readouterr().err
 
 
-def test_stdevs_is_the_gaussian_name_of_noise_scale(tmp_path, capsys):
-    import warnings
+def test_noise_scale_is_the_one_name_of_the_scale(capsys):
+    from captum_certified.cli._main import _parser
 
-    from captum_certified.cli._config import StdevsDeprecation
-    from captum_certified.cli._main import _config_from_args, _parser
-
-    # Gaussian noise: --stdevs is the standard deviation, the same number as --noise-scale
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert RunConfig(stdevs=0.3).validate() == RunConfig(noise_scale=0.3).validate()
-        old = RunConfig.from_dict({"stdevs": 0.3, "method": "renyi"})  # an older config.toml
-    assert old.noise_scale == 0.3 and "stdevs" not in old.to_dict()
-    # other noises: the old meaning (the native scale) with a deprecation warning
-    with pytest.warns(StdevsDeprecation, match="use --noise-scale"):
-        laplace = RunConfig(method="renyi", noise="laplace", stdevs=0.4).validate()
-    assert laplace == RunConfig(method="renyi", noise="laplace", noise_scale=0.4).validate()
-    assert issubclass(StdevsDeprecation, DeprecationWarning)
-    with pytest.raises(ConfigError, match="not both"):
-        RunConfig(stdevs=0.3, noise_scale=0.3)
-    # the command line tells it on stderr
-    parser = _parser()
-    base = ["certify", "--method", "uniform", "--out", str(tmp_path)]
-    config = _config_from_args(parser.parse_args([*base, "--stdevs", "2.0"]))
-    assert config.noise_scale == 2.0 and config.noise == "l2_ball"
-    assert "warning: --stdevs (config key `stdevs`) with l2_ball noise is deprecated" in (
-        capsys.readouterr().err
-    )
-    config = _config_from_args(parser.parse_args([*base, "--noise-scale", "2.0"]))
-    assert config.noise_scale == 2.0 and capsys.readouterr().err == ""
+    # --stdevs is not a flag of `certify` (one name, --noise-scale, for every noise)
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["certify", "--stdevs", "0.3"])
+    assert "--stdevs" in capsys.readouterr().err
+    # nor a configuration key
+    with pytest.raises(ConfigError, match="stdevs"):
+        RunConfig.from_dict({"stdevs": 0.3, "method": "renyi"})
+    assert RunConfig(noise_scale=0.3).validate().scale == 0.3

@@ -11,7 +11,7 @@ from captum_certified.cli._results import parse_rows
 def test_feature_certificate_run_matches_the_api(tmp_path, cache_dir):
     out = tmp_path / "run"
     args = ["certify", "--certificate", "feature", "--out", str(out), "--n-examples", "2"]
-    args += ["--nt-samples", "100", "--nt-samples-batch-size", "50", "--stdevs", "0.25"]
+    args += ["--nt-samples", "100", "--nt-samples-batch-size", "50", "--noise-scale", "0.25"]
     args += ["--sparsity", "0.25", "--alpha", "0.001", "--radii", "0", "0.1", "--no-progress"]
     assert main(args) == 0
     rows = parse_rows((out / "results.tsv").read_text())

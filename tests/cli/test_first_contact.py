@@ -91,9 +91,9 @@ def test_attack_help_states_its_cost_and_the_run_prints_it(tmp_path, cache_dir):
         str(out),
         "--n-examples",
         "3",
-        "--steps",
+        "--step-num",
         "2",
-        "--restarts",
+        "--num-restarts",
         "1",
         "--guide-samples",
         "8",
@@ -142,7 +142,8 @@ def test_attack_uses_and_restores_the_recorded_thread_count(tmp_path, cache_dir)
     torch.set_num_threads(2)
     try:
         attack_module._attack_examples = spy
-        args = ["attack", str(out), "--steps", "1", "--restarts", "1", "--guide-samples", "4"]
+        args = ["attack", str(out), "--step-num", "1", "--num-restarts", "1"]
+        args += ["--guide-samples", "4"]
         assert main([*args, "--eval-samples", "64", "--no-progress"]) == 0
         assert seen == [1] and torch.get_num_threads() == 2
     finally:

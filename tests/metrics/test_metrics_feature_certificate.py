@@ -9,6 +9,7 @@ from captum_certified.metrics import (
     certified_grid_pointing_game,
     make_grid_images,
 )
+from captum_certified.noise import GaussianNoise
 
 
 def _cert(bsz=3, d=64, seed=0):
@@ -18,7 +19,7 @@ def _cert(bsz=3, d=64, seed=0):
     return FeatureCertificate(
         lower,
         upper,
-        noise="gaussian",
+        noise=GaussianNoise(),
         norm="l2",
         scale=torch.full((bsz,), 0.25),
         n=100,
@@ -73,7 +74,7 @@ def test_grid_pointing_game_matches_brute_force():
     none = FeatureCertificate(
         torch.zeros(1, 16, dtype=torch.float64),
         torch.full((1, 16), 0.4, dtype=torch.float64),
-        noise="gaussian",
+        noise=GaussianNoise(),
         norm="l2",
         scale=torch.ones(1),
         n=10,

@@ -16,7 +16,7 @@ from captum_certified.certify import (
     StreamingMoments,
     rdp_orders,
 )
-from captum_certified.noise import LaplaceNoise, UniformCubeNoise
+from captum_certified.noise import GaussianNoise, LaplaceNoise, UniformCubeNoise, resolve_noise
 from captum_certified.transforms import ClipNormalize, ScoringRescale, TopKBinarize
 
 BSZ, D = 6, 40
@@ -38,7 +38,7 @@ def make_cert(noise: str, *, d: int = D, bsz: int = BSZ, seed: int = 0, mass=4.0
         orders=rdp_orders(),
         score_mass=mass,
         num_input_features=d,
-        noise=noise,
+        noise=resolve_noise(noise),
         norm="l2" if noise == "gaussian" else "l1",
         scale=scale,
         n=1000,
@@ -117,7 +117,7 @@ def test_gaussian_phi_method_equals_levine_certificate():
     levine = GaussianTopKCertificate(
         cert.lower,
         cert.upper,
-        noise="gaussian",
+        noise=GaussianNoise(),
         norm="l2",
         scale=cert.scale,
         n=1000,
@@ -264,7 +264,7 @@ def test_query_cost(d):
                 orders=rdp_orders(),
                 score_mass=0.1 * d,
                 num_input_features=d,
-                noise=noise,
+                noise=resolve_noise(noise),
                 norm="l2" if noise == "gaussian" else "l1",
                 scale=torch.tensor([0.5], dtype=torch.float64),
                 n=1000,

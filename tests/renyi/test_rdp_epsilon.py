@@ -208,18 +208,13 @@ def test_gaussian_epsilon_per_norm():
     torch.testing.assert_close(eps[1], base)
     with pytest.raises(ValueError, match="Rényi"):
         rdp_epsilon(UniformCubeNoise(), orders, 0.1, 1.0)
-    # the noise object answers for itself; a name still works, deprecated, for one release
+    # the noise object answers for itself; a name is refused (TypeError naming `noise`)
     torch.testing.assert_close(
         GaussianNoise().rdp_epsilon(orders, torch.tensor([0.1, 0.2]), torch.tensor([0.5, 1.0])),
         eps,
     )
-    with pytest.warns(DeprecationWarning, match="noise object"):
-        torch.testing.assert_close(
-            rdp_epsilon("gaussian", orders, torch.tensor([0.1, 0.2]), torch.tensor([0.5, 1.0])),
-            eps,
-        )
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="uniform"):
-        rdp_epsilon("uniform", orders, 0.1, 1.0)
+    with pytest.raises(TypeError, match="`noise`"):
+        rdp_epsilon("gaussian", orders, torch.tensor([0.1, 0.2]), torch.tensor([0.5, 1.0]))
 
 
 @pytest.mark.parametrize("p", NORMS)

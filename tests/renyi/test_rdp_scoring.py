@@ -73,38 +73,23 @@ def test_score_mass_unknown_for_other_transforms():
     assert ClipNormalize(2, 1).total_mass(10) is None
 
 
-def test_score_mass_is_deprecated_for_total_mass():
-    import captum_certified.certify as certify
-
-    with pytest.warns(DeprecationWarning, match="total_mass"):
-        score_mass = certify.score_mass
-    with pytest.warns(DeprecationWarning, match="total_mass"):
-        assert score_mass(ScoringRescale("linear", sparsity=4), 10) == 2.5
-    with pytest.warns(DeprecationWarning, match="total_mass"):
-        assert score_mass(ClipNormalize(2, 1), 10) is None
-
-
-def test_keep_is_deprecated_for_sparsity():
+def test_keep_is_not_a_spelling_of_sparsity():
     a = attributions(2)
     for make in (
         lambda **kw: ScoringRescale("linear", **kw),
         lambda **kw: LinearRank(**kw),
         lambda **kw: ClipNormalize(clip=1, **kw),
     ):
-        with pytest.warns(DeprecationWarning, match="`sparsity`"):
-            old = make(keep=3)
-        new = make(sparsity=3)
-        assert old.sparsity == new.sparsity == 3
-        assert torch.equal(old(a), new(a))
-        with pytest.warns(DeprecationWarning, match="sparsity"):
-            assert old.keep == 3
-        with pytest.raises(TypeError, match="sparsity"):
-            make(sparsity=3, keep=3)
-    with pytest.warns(DeprecationWarning, match="`sparsity`"):
-        v = scoring_vector("linear", 10, keep=4)
-    assert torch.equal(v, scoring_vector("linear", 10, sparsity=4))
+        transform = make(sparsity=3)
+        assert transform.sparsity == 3 and not hasattr(transform, "keep")
+        assert ((transform(a) > 0).sum(1) == 3).all()
+        with pytest.raises(TypeError, match="keep"):
+            make(keep=3)
+    with pytest.raises(TypeError, match="keep"):
+        scoring_vector("linear", 10, keep=4)
+    v = scoring_vector("linear", 10, sparsity=4)
     assert torch.equal(v, torch.tensor([1.0, 0.75, 0.5, 0.25], dtype=torch.float64))
-    # the errors name `sparsity`, never `k` (ScoringRescale(keep=0) used to name `k`)
+    # the errors name `sparsity`, never `k`
     with pytest.raises(ValueError, match="`sparsity`"):
         ScoringRescale("linear", sparsity=0)
 

@@ -21,6 +21,7 @@ from _oracles import joint_rdp_bound
 from _topk_oracle import draw_band, draw_map, min_overlap, valid_topk_sets
 
 from captum_certified.certify import RDPTopKCertificate, rdp_orders
+from captum_certified.noise import resolve_noise
 
 ORDERS = rdp_orders(40)
 A = ORDERS.numpy()
@@ -57,7 +58,7 @@ def make_cert(lower, upper, *, method, noise="laplace", scale=1.0, mass=None):
         orders=ORDERS,
         method=method,
         score_mass=mass,
-        noise=noise,
+        noise=resolve_noise(noise),
         norm="l1" if noise == "laplace" else "l2",
         scale=torch.tensor([scale], dtype=torch.float64),
         n=1,

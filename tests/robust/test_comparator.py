@@ -9,12 +9,12 @@ import torch
 from _digits import trained_digits_cnn
 from captum.attr import Saliency
 
+from captum_certified.attr import differentiable_attribution
 from captum_certified.metrics import topk_intersection
 from captum_certified.robust import (
     AttackReport,
     AttributionAttackComparator,
     AttributionPGD,
-    differentiable_attribution,
 )
 
 

@@ -14,7 +14,8 @@ from _toys import small_mlp
 from captum.attr import InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
 from torch import nn
 
-from captum_certified.robust import SoftplusReLU6, differentiable_attribution, softplus_surrogate
+from captum_certified.attr import differentiable_attribution
+from captum_certified.robust import SoftplusReLU6, softplus_surrogate
 
 
 class TwoInputNet(nn.Module):
@@ -191,7 +192,7 @@ def test_surrogate_input_checks():
 
 @pytest.mark.parametrize("create_graph", [True, False])
 def test_attribute_with_graph_runs_captum_and_leaves_the_inputs_alone(create_graph):
-    from captum_certified.robust._core.gradients import attribute_with_graph
+    from captum_certified.attr._core.graph_attribution import attribute_with_graph
 
     model = TwoInputNet().to(torch.float64)
     x1, x2, scale = _data()

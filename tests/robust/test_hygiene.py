@@ -6,11 +6,11 @@ import pytest
 import torch
 from _toys import small_mlp
 
+from captum_certified.attr import differentiable_attribution
 from captum_certified.robust import (
     AttributionL2Attack,
     AttributionPGD,
     ExplanationManipulation,
-    differentiable_attribution,
 )
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from _digits import trained_digits_cnn
 
-from captum_certified.robust import ExplanationManipulation, differentiable_attribution
+from captum_certified.attr import differentiable_attribution
+from captum_certified.robust import ExplanationManipulation
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_smoothed_manipulation_chunked_gradient_equals_the_full_graph():
     # of the same map (same noise, same chunks), which the attack kept before.
     from _toys import small_mlp
 
-    from captum_certified.robust._core.gradients import model_outputs
+    from captum_certified._utils.model_calls import model_outputs
     from captum_certified.robust._core.objectives import flatten_maps
 
     model = small_mlp()
@@ -89,8 +90,8 @@ def test_smoothed_manipulation_chunked_gradient_equals_the_full_graph():
         "smoothgrad",
         beta_growth=None,
         softplus_beta=5.0,
-        gamma_map=3.0,
-        gamma_output=0.5,
+        map_weight=3.0,
+        output_weight=0.5,
         reduce_channels="abs",
         explainer_kwargs={"n_guide": 8, "stdevs": 0.2, "nt_samples_batch_size": 3},
     )

@@ -8,8 +8,9 @@ import torch
 from _digits import trained_digits_cnn
 from _toys import BumpModel, identity_explainer, region_first_feature
 
+from captum_certified.attr import differentiable_attribution
 from captum_certified.metrics import topk_intersection
-from captum_certified.robust import AttributionPGD, differentiable_attribution, softplus_surrogate
+from captum_certified.robust import AttributionPGD, softplus_surrogate
 
 RADIUS = 0.15  # l_inf on [0, 1] pixels (Ghorbani et al.'s 8/255 is for 227x227 images)
 K = 10  # of 64 pixels after the channel sum

@@ -9,7 +9,7 @@ from captum_certified.cli import load_digits_split, main
 from captum_certified.cli._config import ConfigError
 from captum_certified.cli._train import TrainConfig, load_trained, run_train
 
-TINY = ["--epochs", "1", "--no-progress", "--steps", "1", "--n-steps", "4"]
+TINY = ["--epochs", "1", "--no-progress", "--step-num", "1", "--n-steps", "4"]
 
 
 @pytest.fixture
@@ -32,7 +32,8 @@ def test_train_resume_and_compare(tmp_path, capsys, small_digits):
     # rerunning with more epochs resumes from the checkpoint (epoch 1 is not retrained)
     weights = torch.load(nat / "model.pt", weights_only=True)
     args = ["train", "--loss", "natural", "--out", str(nat), "--no-progress", *small_digits]
-    assert main([*args, "--epochs", "2", "--steps", "1", "--n-steps", "4"]) == 2  # config differs
+    changed = ["--epochs", "2", "--step-num", "1", "--n-steps", "4"]
+    assert main([*args, *changed]) == 2  # config differs
     capsys.readouterr()
     out = tmp_path / "cmp"
     code = main(
@@ -44,9 +45,9 @@ def test_train_resume_and_compare(tmp_path, capsys, small_digits):
             str(out),
             "--n-examples",
             "6",
-            "--steps",
+            "--step-num",
             "2",
-            "--ig-steps",
+            "--n-steps",
             "4",
             "--nt-samples",
             "64",
@@ -95,7 +96,10 @@ def test_train_resumes_an_interrupted_run(tmp_path, small_digits):
     [
         (["--loss", "pgd"], "invalid choice"),
         (["--epochs", "0"], "epochs"),
-        (["--epsilon", "0"], "epsilon"),
+        (["--radius", "0"], "radius"),
+        (["--epsilon", "0.3"], "unrecognized"),  # one name per concept: --radius
+        (["--lam", "0.3"], "unrecognized"),  # the regularizer weight is --weight
+        (["--mixing", "1.5"], "mixing"),
         (["--n-steps", "5", "--approx-factor", "2"], "multiple"),
     ],
 )

@@ -33,9 +33,9 @@ def _gen():
 
 def test_ig_norm_loss_is_ce_plus_ig_norm_at_the_attack_point():
     model, (x, _, y) = tiny(), batch()
-    kw = dict(epsilon=0.2, step_size=0.05, steps=3, n_steps=10, approx_factor=5)
-    loss = IGNormLoss(lam=0.7, generator=_gen(), **kw)(model, x, y)
-    x_adv = IGNormAttack(kw["epsilon"], kw["step_size"], kw["steps"], 10, 5, generator=_gen())(
+    kw = dict(radius=0.2, step_size=0.05, step_num=3, n_steps=10, approx_factor=5)
+    loss = IGNormLoss(weight=0.7, generator=_gen(), **kw)(model, x, y)
+    x_adv = IGNormAttack(kw["radius"], kw["step_size"], kw["step_num"], 10, 5, generator=_gen())(
         model, x, y
     )
     expected = F.cross_entropy(model(x), y, reduction="sum") + 0.7 * IGNormRegularizer(10)(
@@ -46,15 +46,15 @@ def test_ig_norm_loss_is_ce_plus_ig_norm_at_the_attack_point():
 
 def test_ig_sum_norm_and_sarkar_compose_their_terms():
     model, (x, _, y) = tiny(), batch()
-    kw = dict(epsilon=0.2, step_size=0.05, steps=2, n_steps=10, approx_factor=5)
+    kw = dict(radius=0.2, step_size=0.05, step_num=2, n_steps=10, approx_factor=5)
     x_adv = IGNormAttack(0.2, 0.05, 2, 10, 5, 1.0, 0.1, generator=_gen())(model, x, y)
-    got = IGSumNormLoss(beta=0.1, generator=_gen(), **kw)(model, x, y)
+    got = IGSumNormLoss(weight=0.1, generator=_gen(), **kw)(model, x, y)
     expected = F.cross_entropy(model(x_adv), y, reduction="sum") + 0.1 * IGNormRegularizer(10)(
         model, x, x_adv, y
     )
     assert _f(got) == pytest.approx(_f(expected), rel=1e-10)
     x_adv = IGNormAttack(0.2, 0.05, 2, 10, 5, 0.0, 1.0, generator=_gen())(model, x, y)
-    got = SarkarLoss(lam=0.3, generator=_gen(), **kw)(model, x, y)
+    got = SarkarLoss(weight=0.3, generator=_gen(), **kw)(model, x, y)
     expected = F.cross_entropy(model(x), y, reduction="sum") + 0.3 * (
         CACRRegularizer(10)(model, x, x_adv, y) + WACRRegularizer(10)(model, x, x_adv, y)
     )
@@ -63,7 +63,7 @@ def test_ig_sum_norm_and_sarkar_compose_their_terms():
 
 def test_ssr_loss_mixes_ce_and_beta():
     model, (x, _, y) = tiny(), batch()
-    got = SSRLoss(alpha=0.25, scale=2.0)(model, x, y)
+    got = SSRLoss(mixing=0.25, weight=2.0)(model, x, y)
     expected = 0.75 * F.cross_entropy(model(x), y) + 0.5 * SSRRegularizer()(model, x, x, y)
     assert _f(got) == pytest.approx(_f(expected), rel=1e-10)
 
@@ -76,7 +76,7 @@ def test_ig_norm_attack_stays_in_ball_and_box_and_beats_its_start():
     assert _f((x_adv - x).abs().max()) <= eps + 1e-12
     assert _f(x_adv.min()) >= 0 and _f(x_adv.max()) <= 1
     start = IGNormAttack(eps, 0.02, 1, 10, 2, generator=_gen())
-    start.steps = 0
+    start.step_num = 0
     x0 = start(model, x, y)
     with torch.no_grad():
         before = ig_l1(model, x, x0, y, 5)
@@ -98,7 +98,7 @@ def test_model_state_is_restored():
     model.conv.eval()
     model.head.weight.requires_grad_(False)
     for loss in (
-        IGNormLoss(0.1, steps=1, step_size=0.05, n_steps=10),
+        IGNormLoss(0.1, step_num=1, step_size=0.05, n_steps=10),
         ARTLoss(0.1, 0.05, 1, k=0.5),
         SSRLoss(),
     ):
@@ -130,12 +130,12 @@ def test_custom_regularizer_and_errors():
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: IGNormLoss(epsilon=0.0), "epsilon"),
-        (lambda: IGNormLoss(epsilon=-1.0), "epsilon"),
-        (lambda: SarkarLoss(steps=0), "steps"),
-        (lambda: ARTLoss(steps=0), "steps"),
+        (lambda: IGNormLoss(radius=0.0), "radius"),
+        (lambda: IGNormLoss(radius=-1.0), "radius"),
+        (lambda: SarkarLoss(step_num=0), "step_num"),
+        (lambda: ARTLoss(step_num=0), "step_num"),
         (lambda: IGNormLoss(n_steps=50, approx_factor=7), "approx_factor"),
-        (lambda: SSRLoss(alpha=1.5), "alpha"),
+        (lambda: SSRLoss(mixing=1.5), "mixing"),
         (lambda: SarkarLoss(objective="pgd"), "objective"),
         (lambda: ARTLoss(k=1.5), "k"),
         (lambda: IGNormLoss(lower_bound=1.0, upper_bound=0.0), "lower_bound"),

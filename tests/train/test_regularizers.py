@@ -96,7 +96,7 @@ def test_cacr_and_wacr_against_numpy_formulas():
     assert abs(cacr.sum()) > 1e-6 and abs(wacr.sum()) > 1e-6  # the check is not vacuous
 
 
-def test_ssr_beta_against_explicit_jacobian_and_eigvalsh():
+def test_ssr_curvature_against_explicit_jacobian_and_eigvalsh():
     model, (x, _, y) = tiny(), batch()
     got = SSRRegularizer("sum")(model, x, x, y)
     expected = 0.0

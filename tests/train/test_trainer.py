@@ -20,12 +20,12 @@ def _setup(tmp_path, loss_fn=None):
     )
     if loss_fn is None:
         loss_fn = IGNormLoss(
-            epsilon=0.1,
-            steps=2,
+            radius=0.1,
+            step_num=2,
             step_size=0.05,
             n_steps=4,
             approx_factor=2,
-            lam=0.5,
+            weight=0.5,
             generator=torch.Generator().manual_seed(3),
             reduction="mean",
         )

@@ -21,6 +21,7 @@ from torch import nn
 
 from captum_certified.certify import CubeTopKCertificate, CubeTopKCertifier, cube_tv_bound
 from captum_certified.certify._core.cube_topk import cube_pair_radius
+from captum_certified.noise import UniformCubeNoise
 
 
 def grid_tv(delta: np.ndarray, r: float, cells: int = 200) -> float:
@@ -118,7 +119,7 @@ def make_cert(lower, upper, *, r=0.5, n_in=8, norm="linf"):
         lower,
         upper,
         num_input_features=n_in,
-        noise="cube",
+        noise=UniformCubeNoise(),
         norm=norm,
         scale=torch.full((lower.shape[0],), r, dtype=torch.float64),
         n=1,

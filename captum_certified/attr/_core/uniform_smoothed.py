@@ -10,6 +10,7 @@ from captum.attr import Attribution, Saliency
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_certified._utils.ball_scales import check_ball_scales
 from captum_certified._utils.validation import (
     check_bool,
     check_positive,
@@ -21,7 +22,6 @@ from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.attr._core.noise_scale import parse_scales
 from captum_certified.certify import CosineCertificate
 from captum_certified.noise import UniformBallNoise, UniformCubeNoise
-from captum_certified.noise._core.uniform import check_ball_scales
 from captum_certified.transforms import (
     AttributionTransform,
     Identity,

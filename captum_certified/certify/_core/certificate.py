@@ -13,20 +13,21 @@ from captum_certified._utils.validation import (
     check_feature_count,
     check_radius,
     resolve_count,
-    warn_deprecated,
 )
-from captum_certified.noise import NoiseDistribution, resolve_noise
+from captum_certified.noise import NoiseDistribution
 
 
-def noise_object(noise: NoiseDistribution | str) -> NoiseDistribution:
-    """The noise as an object; a name still works for one release, with a DeprecationWarning."""
-    if isinstance(noise, str):
-        warn_deprecated(
-            f"passing the noise by name ({noise!r}) to a certifier is deprecated and will be "
-            "removed in the next release; pass the noise object (e.g. "
-            f"captum_certified.noise.resolve_noise({noise!r}))"
+def noise_object(noise: NoiseDistribution) -> NoiseDistribution:
+    """``noise`` if it is a :class:`NoiseDistribution` (``TypeError`` naming ``noise`` otherwise,
+    a name such as ``"gaussian"`` included: certificates and certifiers take the object)."""
+    if not isinstance(noise, NoiseDistribution):
+        hint = (
+            f"; pass the object, e.g. captum_certified.noise.resolve_noise({noise!r})"
+            if isinstance(noise, str)
+            else ""
         )
-    return resolve_noise(noise)
+        raise TypeError(f"`noise` must be a NoiseDistribution, got {type(noise).__name__}{hint}")
+    return noise
 
 
 def check_overlap(overlap: float) -> float:
@@ -71,7 +72,7 @@ class Certificate:
     def __init__(
         self,
         *,
-        noise: NoiseDistribution | str,
+        noise: NoiseDistribution,
         norm: str,
         scale: Tensor,
         n: int,
@@ -80,7 +81,7 @@ class Certificate:
         num_features: int,
         num_input_features: int | None = None,
     ) -> None:
-        self.noise_distribution = resolve_noise(noise)
+        self.noise_distribution = noise_object(noise)
         self.noise = self.noise_distribution.name
         native = self.noise_distribution.native_norm
         if native is not None and parse_norm(norm) != parse_norm(native):

@@ -8,12 +8,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import warn_deprecated
+from captum_certified._utils.statistics import StreamingMoments
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
 from captum_certified.certify._core.certificate import Certificate, noise_object
 from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
-from captum_certified.certify._core.statistics import StreamingMoments
-from captum_certified.noise import GaussianNoise, NoiseDistribution, resolve_noise
+from captum_certified.noise import GaussianNoise, NoiseDistribution
 from captum_certified.transforms import AttributionTransform
 
 BOUNDS = ("clopper_pearson", "kl", "hoeffding")
@@ -84,11 +83,6 @@ class Certifier(ABC):
             "this noise"
         )
 
-    def check_noise_name(self, noise: str) -> None:
-        """Deprecated: :meth:`check_noise` on the noise object (a name is resolved first)."""
-        warn_deprecated("Certifier.check_noise_name is deprecated; use check_noise(noise_object)")
-        self.check_noise(resolve_noise(noise))
-
     def check_transform(self, transform: AttributionTransform) -> None:
         """Raise ``ValueError`` if ``transform`` cannot produce certifiable maps."""
         if transform.kind not in ("binary", "unit"):
@@ -132,8 +126,7 @@ class Certifier(ABC):
         Args:
             statistics: streamed moments of the transformed per-sample maps.
             scale: per-example noise scale, ``(bsz,)`` float64 (smallest over features).
-            noise: the noise distribution (a name is deprecated: it still works for one
-                release, with a ``DeprecationWarning``).
+            noise: the noise distribution (an object; a name is a ``TypeError``).
             alpha: failure probability.
             bound: confidence-band method requested by the user (None = certifier default).
             transform: the per-sample map that produced the samples.
@@ -155,7 +148,7 @@ class BandCertifier(Certifier):
         statistics: StreamingMoments,
         *,
         scale: Tensor,
-        noise: NoiseDistribution | str,
+        noise: NoiseDistribution,
         alpha: float,
         bound: str | None,
         transform: AttributionTransform,

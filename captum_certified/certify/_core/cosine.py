@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from captum_certified._utils.statistics import StreamingMoments
 from captum_certified._utils.validation import (
     check_positive_float,
     check_positive_int,
@@ -41,8 +42,12 @@ from captum_certified._utils.validation import (
 )
 from captum_certified.certify._core.certificate import Certificate, noise_object
 from captum_certified.certify._core.certifier import Certifier
-from captum_certified.certify._core.statistics import StreamingMoments
-from captum_certified.noise import NoiseDistribution, UniformBallNoise, UniformCubeNoise
+from captum_certified.noise import (
+    NoiseDistribution,
+    UniformBallNoise,
+    UniformCubeNoise,
+    resolve_noise,
+)
 from captum_certified.transforms import AttributionTransform
 
 #: Relative tolerance on the declared norm bound when checking sampled maps: a row passes if
@@ -291,7 +296,7 @@ class CosineCertificate(Certificate):
         alpha: float,
         mc_error: float | None = None,
         norm_tolerance: float = 0.0,
-        noise: NoiseDistribution | str | None = None,
+        noise: NoiseDistribution | None = None,
         num_features: int | None = None,
     ) -> None:
         input_dim = check_positive_int(input_dim, "input_dim")
@@ -309,7 +314,7 @@ class CosineCertificate(Certificate):
         estimate_norm = estimate_norm.detach().to(device="cpu", dtype=torch.float64).reshape(-1)
         scale = _check_scale(scale, "scale").reshape(-1).expand(estimate_norm.shape[0])
         super().__init__(
-            noise=noise or self._default_noise,
+            noise=resolve_noise(self._default_noise) if noise is None else noise,
             norm=self._norm,
             scale=scale.clone(),
             n=n,
@@ -553,7 +558,7 @@ class CosineCertifier(Certifier):
         statistics: StreamingMoments,
         *,
         scale: Tensor,
-        noise: NoiseDistribution | str,
+        noise: NoiseDistribution,
         alpha: float,
         bound: str | None,
         transform: AttributionTransform,

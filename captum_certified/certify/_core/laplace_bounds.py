@@ -7,8 +7,8 @@ import math
 import torch
 from torch import Tensor
 
+from captum_certified._utils.laplace_law import laplace_icdf
 from captum_certified.certify._core.topk_rule import quantile_gap, quantile_shift
-from captum_certified.noise._core.laplace import laplace_icdf
 
 
 def laplace_cdf(z: Tensor | float) -> Tensor:

@@ -44,7 +44,7 @@ def rdp_orders(num: int = 200, low: float = 1.01, high: float = 500.0) -> Tensor
 
 
 def rdp_epsilon(
-    noise: NoiseDistribution | str,
+    noise: NoiseDistribution,
     orders: Tensor,
     radius: Tensor | float,
     scale: Tensor | float,
@@ -55,7 +55,7 @@ def rdp_epsilon(
     r"""RDP epsilon of a noise for an l_p ball: ``noise.rdp_epsilon(...)``.
 
     Args:
-        noise (NoiseDistribution): The noise (a name such as ``"gaussian"`` is deprecated).
+        noise (NoiseDistribution): The noise (an object; a name is a ``TypeError``).
         orders (Tensor): Rényi orders ``(A,)``.
         radius (Tensor or float): Scalar or ``(bsz,)``.
         scale (Tensor or float): Scalar or ``(bsz,)`` (sigma for Gaussian, b for Laplace).

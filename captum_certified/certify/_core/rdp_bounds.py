@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from captum_certified.noise._core.renyi import check_orders
+from captum_certified._utils.validation import check_orders
 
 # Elements of one (rows, pairs, orders) intermediate; bounds memory at large d.
 _CHUNK_ELEMENTS = 1 << 22

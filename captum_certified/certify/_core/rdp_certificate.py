@@ -13,12 +13,11 @@ import torch
 from torch import Tensor
 
 from captum_certified._utils.norms import convert_radius, norm_name, parse_norm
-from captum_certified._utils.validation import check_radius
+from captum_certified._utils.validation import check_orders, check_radius
 from captum_certified.certify._core.certificate import Certificate, needed_rank
 from captum_certified.certify._core.rdp_bounds import _chunks, _holder, pairwise_rdp_bound
 from captum_certified.certify._core.topk_rule import paired_order_statistics, quantile_gap
 from captum_certified.noise import NoiseDistribution
-from captum_certified.noise._core.renyi import check_orders
 
 METHODS = ("holder", "pairwise", "phi", "laplace", "best")
 

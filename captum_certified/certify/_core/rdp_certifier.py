@@ -7,32 +7,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_feature_count, warn_deprecated
+from captum_certified._utils.validation import check_feature_count, check_orders
 from captum_certified.certify._core.certifier import BandCertifier
 from captum_certified.certify._core.rdp import DEFAULT_ORDERS, rdp_orders
 from captum_certified.certify._core.rdp_certificate import METHODS, RDPTopKCertificate, check_rule
 from captum_certified.noise import GaussianNoise, LaplaceNoise, NoiseDistribution
-from captum_certified.noise._core.renyi import check_orders
 from captum_certified.transforms import AttributionTransform
-
-
-def score_mass(transform: AttributionTransform, num_features: int) -> float | None:
-    r"""``S = ||v||_1 / v_1``: the constant sum of every per-sample map, if the transform has one.
-
-    Deprecated: call ``transform.total_mass(num_features)``
-    (:meth:`~captum_certified.transforms.AttributionTransform.total_mass`). RankRescale (any
-    scoring vector) and TopKBinarize (``S`` = the number of ones) give every sample the same
-    total, which makes ``q / S`` a distribution; other transforms give None.
-
-    Args:
-        transform (AttributionTransform): The per-sample map.
-        num_features (int): ``d``.
-
-    Returns:
-        float or None: ``S``.
-    """
-    warn_deprecated("score_mass(transform, d) is deprecated; use transform.total_mass(d)")
-    return transform.total_mass(num_features)
 
 
 class RDPTopKCertifier(BandCertifier):

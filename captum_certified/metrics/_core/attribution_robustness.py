@@ -17,11 +17,8 @@ from captum_certified.metrics._core.pair_metric import (
     PairMetric,
     make_metric,
 )
-from captum_certified.metrics._core.preprocess import (
-    TensorOrTuple,
-    _format_attr,
-    _resolve_conventions,
-)
+from captum_certified.metrics._core.preprocess import TensorOrTuple, _format_attr
+from captum_certified.metrics.kernels import resolve_conventions
 
 _REDUCTIONS = ("worst", "mean", "min", "max")
 
@@ -80,7 +77,7 @@ def _resolve_metric(
             raise ValueError(
                 "higher_is_similar is only for a callable metric; named metrics know theirs"
             )
-        reduce_channels, normalize = _resolve_conventions(reduce_channels, normalize, protocol)
+        reduce_channels, normalize = resolve_conventions(reduce_channels, normalize, protocol)
         return make_metric(metric, reduce_channels, normalize, k, metric_kwargs)
     if callable(metric):
         conventions = (k, reduce_channels, normalize, protocol)

@@ -11,8 +11,8 @@ from captum_certified.metrics._core.preprocess import (
     _format_attr,
     _normalize_one,
     _reduce_one,
-    _resolve_conventions,
 )
+from captum_certified.metrics.kernels import centers, com_shift, resolve_conventions
 
 
 def _prepare_2d(
@@ -47,39 +47,6 @@ def _prepare_2d(
             "non-negative map (use reduce_channels='sum_abs', 'mean_abs' or 'abs')"
         )
     return s
-
-
-def _center_kernel(s: Tensor, min_total: float = 0.0) -> Tensor:
-    """(bsz, 2) centers (row, column) of non-negative (bsz, H, W) maps in ``s``'s dtype.
-
-    The gradient-safe kernel shared by the metric (float64, no graph) and the attack
-    objective (differentiable). The total mass is clamped below at ``min_total``: 0 gives NaN
-    for an all-zero map; a positive floor keeps the objective finite.
-    """
-    _, h, w = s.shape
-    total = s.sum(dim=(1, 2))
-    if min_total > 0:
-        total = total.clamp_min(min_total)
-    rows = torch.arange(h, dtype=s.dtype, device=s.device)
-    cols = torch.arange(w, dtype=s.dtype, device=s.device)
-    ci = (s.sum(dim=2) * rows).sum(dim=1) / total
-    cj = (s.sum(dim=1) * cols).sum(dim=1) / total
-    return torch.stack([ci, cj], dim=1)
-
-
-def _centers(s: Tensor, round_centers: bool) -> Tensor:
-    """(bsz, 2) centers (row, column) of non-negative (bsz, H, W) maps, float64."""
-    c = _center_kernel(s.to(torch.float64))  # NaN for an all-zero map
-    if round_centers:
-        # Ghorbani et al.'s code: .astype(int) of non-negative centers. The 1e-9 keeps a center
-        # that is an integer in exact arithmetic (e.g. 3) but computed as 2.9999999999999996
-        # after a normalisation from flooring to the pixel below.
-        c = torch.floor(c + 1e-9)
-    return c
-
-
-def _com_shift(ca: Tensor, cb: Tensor) -> Tensor:
-    return torch.linalg.vector_norm(ca - cb, dim=1)
 
 
 @log_usage()
@@ -129,9 +96,9 @@ def center_of_mass(
 
         >>> c = center_of_mass(saliency.attribute(x, target=y), reduce_channels="sum_abs")
     """
-    reduce_channels, normalize = _resolve_conventions(reduce_channels, normalize, protocol)
+    reduce_channels, normalize = resolve_conventions(reduce_channels, normalize, protocol)
     s = _prepare_2d(*_format_attr(attr, "attr"), "attr", reduce_channels, normalize)
-    return _centers(s, round_centers).to(s.dtype)
+    return centers(s, round_centers).to(s.dtype)
 
 
 @log_usage()
@@ -180,12 +147,12 @@ def center_of_mass_shift(
         >>> center_of_mass_shift(a, b, protocol="ghorbani", round_centers=True)
         tensor([1., 0., 0., 0.])
     """
-    reduce_channels, normalize = _resolve_conventions(reduce_channels, normalize, protocol)
+    reduce_channels, normalize = resolve_conventions(reduce_channels, normalize, protocol)
     a, a_is_tuple = _format_attr(attr_a, "attr_a")
     b, b_is_tuple = _format_attr(attr_b, "attr_b")
     _check_pair(a, b, a_is_tuple, b_is_tuple)
     sa = _prepare_2d(a, a_is_tuple, "attr_a", reduce_channels, normalize)
     sb = _prepare_2d(b, b_is_tuple, "attr_b", reduce_channels, normalize)
     dtype = torch.promote_types(sa.dtype, sb.dtype)
-    shift = _com_shift(_centers(sa, round_centers), _centers(sb, round_centers))
+    shift = com_shift(centers(sa, round_centers), centers(sb, round_centers))
     return shift.to(dtype)

@@ -6,16 +6,7 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_certified.metrics._core.preprocess import TensorOrTuple, _prepare_pair_flat
-
-
-def _cosine_flat(fa: Tensor, fb: Tensor) -> Tensor:
-    """Cosine similarity of each row pair, computed in float64; NaN for a zero row."""
-    a = fa.to(torch.float64)
-    b = fb.to(torch.float64)
-    num = (a * b).sum(dim=1)
-    den = torch.linalg.vector_norm(a, dim=1) * torch.linalg.vector_norm(b, dim=1)
-    cos = num / den
-    return torch.where(den > 0, cos.clamp(-1.0, 1.0), torch.full_like(cos, float("nan")))
+from captum_certified.metrics.kernels import cosine_flat
 
 
 @log_usage()
@@ -65,4 +56,4 @@ def cosine_similarity(
         >>> cosine_distance = 1 - cos
     """
     fa, fb, dtype = _prepare_pair_flat(attr_a, attr_b, reduce_channels, normalize, protocol)
-    return _cosine_flat(fa, fb).to(dtype)
+    return cosine_flat(fa, fb).to(dtype)

@@ -15,14 +15,19 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from captum_certified._utils.validation import resolve_count
-from captum_certified.metrics._core.center_of_mass import _centers, _com_shift, _prepare_2d
-from captum_certified.metrics._core.cosine import _cosine_flat
-from captum_certified.metrics._core.preprocess import _flatten_cat, _preprocess_tuple
+from captum_certified.metrics._core.center_of_mass import _prepare_2d
+from captum_certified.metrics._core.preprocess import _preprocess_tuple
 from captum_certified.metrics._core.rank_correlation import _centered_ranks, _kendall_tau_flat
+from captum_certified.metrics.kernels import (
+    centers,
+    com_shift,
+    cosine_flat,
+    flatten_cat,
+    topk_overlap_count,
+)
 from captum_certified.transforms import topk_mask
 
 
@@ -45,7 +50,7 @@ class PairMetric(ABC):
 
     def flat(self, attrs: tuple[Tensor, ...]) -> Tensor:
         """``(bsz, d)``: every attribution preprocessed, flattened and concatenated."""
-        return _flatten_cat(_preprocess_tuple(attrs, self.reduce_channels, self.normalize))
+        return flatten_cat(_preprocess_tuple(attrs, self.reduce_channels, self.normalize))
 
     def prepare_flat(self, flat: Tensor) -> Any:
         """The representation of a ``(bsz, d)`` preprocessed map (the map itself here)."""
@@ -77,7 +82,7 @@ class TopKIntersection(PairMetric):
 
     def compare(self, rep_a: Tensor, rep_b: Tensor) -> Tensor:
         assert self.count is not None
-        return (rep_a & rep_b).sum(dim=1).to(torch.float64) / self.count
+        return topk_overlap_count(rep_a, rep_b, self.count)
 
 
 class KendallTau(PairMetric):
@@ -95,7 +100,7 @@ class CosineSimilarity(PairMetric):
     name = "cosine_similarity"
 
     def compare(self, rep_a: Tensor, rep_b: Tensor) -> Tensor:
-        return _cosine_flat(rep_a, rep_b)
+        return cosine_flat(rep_a, rep_b)
 
 
 class SpearmanRho(CosineSimilarity):
@@ -121,10 +126,10 @@ class CenterOfMassShift(PairMetric):
 
     def prepare(self, attrs: tuple[Tensor, ...], is_tuple: bool, name: str) -> Tensor:
         s = _prepare_2d(attrs, is_tuple, name, self.reduce_channels, self.normalize)
-        return _centers(s, self.round_centers)
+        return centers(s, self.round_centers)
 
     def compare(self, rep_a: Tensor, rep_b: Tensor) -> Tensor:
-        return _com_shift(rep_a, rep_b)
+        return com_shift(rep_a, rep_b)
 
 
 #: name -> metric class, one per pairwise function of :mod:`captum_certified.metrics`.

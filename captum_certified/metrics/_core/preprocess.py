@@ -13,60 +13,18 @@ them) into a *map* with the same three explicit choices:
 from :data:`PRESETS`. The table is repeated in ``docs/metrics.rst``.
 """
 
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 import torch
 from captum.log import log_usage
 from torch import Tensor
 
-TensorOrTuple = Tensor | tuple[Tensor, ...]
-
-_REDUCE_CHOICES = ("sum_abs", "mean_abs", "abs", None)
-_NORMALIZE_CHOICES = ("sum_to_hw", "sum_to_one", None)
-
-
-def _preset(reduce_channels: str | None, normalize: str | None) -> Mapping[str, str | None]:
-    return MappingProxyType({"reduce_channels": reduce_channels, "normalize": normalize})
-
-
-#: Named evaluation protocols (read-only): protocol -> {"reduce_channels", "normalize"}. See
-#: :func:`preprocess_attributions` and ``docs/metrics.rst`` for the table.
-PRESETS: Mapping[str, Mapping[str, str | None]] = MappingProxyType(
-    {
-        "ghorbani": _preset("sum_abs", "sum_to_hw"),
-        "rar": _preset("sum_abs", "sum_to_hw"),
-        "art": _preset("mean_abs", "sum_to_hw"),
-        "ssr": _preset("sum_abs", "sum_to_hw"),
-        "levine": _preset("abs", None),
-        "dombrowski": _preset("sum_abs", "sum_to_one"),
-    }
+from captum_certified.metrics.kernels import (
+    flatten_cat,
+    resolve_conventions,
 )
 
-
-def _resolve_conventions(
-    reduce_channels: str | None, normalize: str | None, protocol: str | None
-) -> tuple[str | None, str | None]:
-    """Return the (reduce_channels, normalize) pair actually used, validating all three."""
-    if protocol is not None:
-        if not isinstance(protocol, str) or protocol not in PRESETS:
-            raise ValueError(f"protocol must be one of {sorted(PRESETS)} or None, got {protocol!r}")
-        preset = PRESETS[protocol]
-        for name, value in (("reduce_channels", reduce_channels), ("normalize", normalize)):
-            if value is not None and value != preset[name]:
-                raise ValueError(
-                    f"protocol={protocol!r} sets {name}={preset[name]!r}; leave {name} as None "
-                    f"or pass {preset[name]!r} (got {value!r})"
-                )
-        reduce_channels, normalize = preset["reduce_channels"], preset["normalize"]
-    if reduce_channels not in _REDUCE_CHOICES:
-        raise ValueError(
-            f"reduce_channels must be one of {_REDUCE_CHOICES}, got {reduce_channels!r}"
-        )
-    if normalize not in _NORMALIZE_CHOICES:
-        raise ValueError(f"normalize must be one of {_NORMALIZE_CHOICES}, got {normalize!r}")
-    return reduce_channels, normalize
+TensorOrTuple = Tensor | tuple[Tensor, ...]
 
 
 def _format_attr(attr: object, name: str) -> tuple[tuple[Tensor, ...], bool]:
@@ -156,16 +114,6 @@ def _preprocess_tuple(
     return tuple(_normalize_one(_reduce_one(t, reduce_channels), normalize) for t in attrs)
 
 
-def _flatten_cat(maps: tuple[Tensor, ...]) -> Tensor:
-    bsz = maps[0].shape[0]
-    if len(maps) == 1:
-        return maps[0].reshape(bsz, -1)
-    dtype = maps[0].dtype
-    for m in maps[1:]:
-        dtype = torch.promote_types(dtype, m.dtype)
-    return torch.cat([m.reshape(bsz, -1).to(dtype) for m in maps], dim=1)
-
-
 def _prepare_flat(
     attr: object,
     name: str,
@@ -175,7 +123,7 @@ def _prepare_flat(
     """Validate and preprocess one attribution -> ((bsz, d) map, is_tuple, n_elements)."""
     attrs, is_tuple = _format_attr(attr, name)
     maps = _preprocess_tuple(attrs, reduce_channels, normalize)
-    return _flatten_cat(maps), is_tuple, len(attrs)
+    return flatten_cat(maps), is_tuple, len(attrs)
 
 
 def _prepare_pair_flat(
@@ -186,12 +134,12 @@ def _prepare_pair_flat(
     protocol: str | None,
 ) -> tuple[Tensor, Tensor, torch.dtype]:
     """Validate a pair of attributions and return their (bsz, d) maps and the output dtype."""
-    reduce_channels, normalize = _resolve_conventions(reduce_channels, normalize, protocol)
+    reduce_channels, normalize = resolve_conventions(reduce_channels, normalize, protocol)
     a, a_is_tuple = _format_attr(attr_a, "attr_a")
     b, b_is_tuple = _format_attr(attr_b, "attr_b")
     _check_pair(a, b, a_is_tuple, b_is_tuple)
-    fa = _flatten_cat(_preprocess_tuple(a, reduce_channels, normalize))
-    fb = _flatten_cat(_preprocess_tuple(b, reduce_channels, normalize))
+    fa = flatten_cat(_preprocess_tuple(a, reduce_channels, normalize))
+    fb = flatten_cat(_preprocess_tuple(b, reduce_channels, normalize))
     dtype = torch.promote_types(fa.dtype, fb.dtype)
     return fa.to(dtype), fb.to(dtype), dtype
 
@@ -269,9 +217,9 @@ def preprocess_attributions(
         >>> maps.shape  # channel sum of |a|, rescaled so that each map sums to 8 * 8
         torch.Size([2, 8, 8])
     """
-    reduce_channels, normalize = _resolve_conventions(reduce_channels, normalize, protocol)
+    reduce_channels, normalize = resolve_conventions(reduce_channels, normalize, protocol)
     attrs, is_tuple = _format_attr(attributions, "attributions")
     maps = _preprocess_tuple(attrs, reduce_channels, normalize)
     if flatten:
-        return _flatten_cat(maps)
+        return flatten_cat(maps)
     return maps if is_tuple else maps[0]

@@ -23,8 +23,8 @@ import torch
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_certified.metrics._core.cosine import _cosine_flat
 from captum_certified.metrics._core.preprocess import TensorOrTuple, _prepare_pair_flat
+from captum_certified.metrics.kernels import cosine_flat
 
 # Elements (rows x padded length) processed together by the inversion count on CPU: a few MiB
 # of int32 per buffer keeps every pass of the merge levels in cache.
@@ -290,7 +290,7 @@ def _centered_ranks(flat: Tensor) -> Tensor:
 def _spearman_rho_rows(a: Tensor, b: Tensor) -> Tensor:
     """Spearman rho of each row pair: the cosine of the centred average ranks (their Pearson
     correlation), float64 (NaN where a row of a or b is constant)."""
-    return _cosine_flat(_centered_ranks(a), _centered_ranks(b))
+    return cosine_flat(_centered_ranks(a), _centered_ranks(b))
 
 
 def _by_row_chunks(fn: Callable[[Tensor, Tensor], Tensor], a: Tensor, b: Tensor) -> Tensor:

@@ -5,8 +5,10 @@ import torch
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_certified.metrics._core.pair_metric import TopKIntersection
+from captum_certified._utils.validation import resolve_count
 from captum_certified.metrics._core.preprocess import TensorOrTuple, _prepare_pair_flat
+from captum_certified.metrics.kernels import topk_overlap_count
+from captum_certified.transforms import topk_mask
 
 
 @log_usage()
@@ -69,5 +71,5 @@ def topk_intersection(
         tensor([0.916, 0.947, 0.947, 0.890])
     """
     fa, fb, dtype = _prepare_pair_flat(attr_a, attr_b, reduce_channels, normalize, protocol)
-    metric = TopKIntersection(None, None, k)  # the maps are preprocessed already
-    return metric.compare(metric.prepare_flat(fa), metric.prepare_flat(fb)).to(dtype)
+    count = resolve_count(k, fa.shape[1], "k")
+    return topk_overlap_count(topk_mask(fa, count), topk_mask(fb, count), count).to(dtype)

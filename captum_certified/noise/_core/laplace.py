@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from captum_certified._utils.laplace_law import laplace_icdf
 from captum_certified._utils.validation import check_positive_float
 from captum_certified.noise._core.base import NoiseDistribution
 from captum_certified.noise._core.renyi import laplace_rdp_epsilon
@@ -85,24 +86,6 @@ def sample_standard_gamma(
         u = _uniform_open_closed(tuple(shape), generator, device)
         out = out * u.pow(1.0 / (a - 1.0))
     return out
-
-
-def laplace_icdf(q: Tensor | float) -> Tensor:
-    r"""Quantile function of the standard Laplace law, ``F^-1(0) = -inf`` and ``F^-1(1) = inf``.
-
-    ``F^-1(q) = log(2 q)`` for ``q < 1/2`` and ``-log(2 (1 - q))`` otherwise.
-
-    Args:
-        q (Tensor or float): Probabilities in [0, 1] (clamped).
-
-    Returns:
-        Tensor: float64 quantiles.
-    """
-    q = torch.as_tensor(q, dtype=torch.float64).clamp(0.0, 1.0)
-    with torch.no_grad():
-        low = torch.log(2.0 * q)
-        high = -torch.log(2.0 * (1.0 - q))
-    return torch.where(q < 0.5, low, high)
 
 
 class LaplaceNoise(NoiseDistribution):

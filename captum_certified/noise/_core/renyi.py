@@ -14,17 +14,7 @@ import torch
 from torch import Tensor
 
 from captum_certified._utils.norms import convert_radius, norm_name, parse_norm
-from captum_certified._utils.validation import check_radius
-
-
-def check_orders(orders: Tensor | float | list) -> Tensor:
-    """Rényi orders as a 1-D float64 tensor, all finite and > 1."""
-    orders = torch.as_tensor(orders, dtype=torch.float64).reshape(-1)
-    if orders.numel() == 0:
-        raise ValueError("`orders` must not be empty")
-    if not torch.isfinite(orders).all() or (orders <= 1).any():
-        raise ValueError("`orders` (Rényi orders) must be finite and > 1")
-    return orders
+from captum_certified._utils.validation import check_orders, check_radius
 
 
 def gaussian_rdp(orders: Tensor, l2_radius: Tensor | float, sigma: Tensor | float) -> Tensor:

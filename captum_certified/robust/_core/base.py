@@ -14,6 +14,9 @@ import torch
 from captum.robust import Perturbation
 from torch import Tensor, nn
 
+from captum_certified._utils import geometry
+from captum_certified._utils.model_calls import format_args, label_and_target, model_outputs
+from captum_certified._utils.surrogate import softplus_surrogate
 from captum_certified._utils.validation import (
     check_broadcasts,
     check_count_spec,
@@ -23,9 +26,7 @@ from captum_certified._utils.validation import (
     resolve_count,
     rng_guard,
 )
-from captum_certified.robust._core import geometry
-from captum_certified.robust._core.explainer import DifferentiableExplainer, ExplainerRun
-from captum_certified.robust._core.gradients import format_args, label_and_target, model_outputs
+from captum_certified.attr import DifferentiableExplainer, ExplainerRun
 from captum_certified.robust._core.objectives import (
     OBJECTIVES,
     Objective,
@@ -40,7 +41,6 @@ from captum_certified.robust._core.selection import (
     is_metric_name,
     resolve_metric,
 )
-from captum_certified.robust._core.surrogate import softplus_surrogate
 
 Tensors = tuple[Tensor, ...]
 

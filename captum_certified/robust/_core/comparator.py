@@ -14,9 +14,9 @@ from captum.log import log_usage
 from captum.robust import Perturbation
 from torch import Tensor
 
+from captum_certified._utils.model_calls import format_args, label_and_target, model_outputs
 from captum_certified._utils.validation import check_int, format_inputs
-from captum_certified.robust._core.explainer import DifferentiableExplainer
-from captum_certified.robust._core.gradients import format_args, label_and_target, model_outputs
+from captum_certified.attr import DifferentiableExplainer
 from captum_certified.robust._core.report import AttackReport
 from captum_certified.robust._core.selection import MapMetric, resolve_metric
 
@@ -82,8 +82,7 @@ class AttributionAttackComparator:
                     ``("topk_intersection", "kendall_tau", "spearman_rho",
                     "center_of_mass_shift", "cosine_similarity")`` (functions of
                     :mod:`captum_certified.metrics`, given ``k``, ``reduce_channels`` and
-                    ``normalize``; the short names ``"topk"``, ... are deprecated) or a
-                    callable ``(attr_clean, attr_attacked) -> (bsz,)``.
+                    ``normalize``) or a callable ``(attr_clean, attr_attacked) -> (bsz,)``.
                     Default: ``{"topk": "topk_intersection"}``
         k (int or float, optional): Top-k size of ``"topk_intersection"``. Default: 0.1
         reduce_channels (str, optional): Map convention of the named metrics.

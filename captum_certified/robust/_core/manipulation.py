@@ -11,17 +11,17 @@ import torch
 from captum.log import log_usage
 from torch import Tensor, nn
 
+from captum_certified._utils import geometry
+from captum_certified._utils.model_calls import model_outputs
+from captum_certified._utils.surrogate import set_softplus_beta, softplus_surrogate
 from captum_certified._utils.validation import check_int, check_positive
-from captum_certified.robust._core import geometry
 from captum_certified.robust._core.base import (
     AttributionAttack,
     Problem,
     select_rows,
 )
-from captum_certified.robust._core.gradients import model_outputs
 from captum_certified.robust._core.objectives import flatten_maps
 from captum_certified.robust._core.report import AttackReport
-from captum_certified.robust._core.surrogate import set_softplus_beta, softplus_surrogate
 
 Tensors = tuple[Tensor, ...]
 
@@ -35,9 +35,9 @@ class ExplanationManipulation(AttributionAttack):
     Moves ``x_adv`` so that its map ``h(x_adv)`` approaches a given target map while the
     model's output barely changes, by minimizing with Adam::
 
-        gamma_map * MSE(h(x_adv), h_target) + gamma_output * MSE(softmax f(x_adv), softmax f(x))
+        map_weight * MSE(h(x_adv), h_target) + output_weight * MSE(softmax f(x_adv), softmax f(x))
 
-    with ``(gamma_map, gamma_output) = (1e11, 1e6)``. ``h`` explains the clean predicted
+    with ``(map_weight, output_weight) = (1e11, 1e6)``. ``h`` explains the clean predicted
     class (unless ``target`` is given) and is normalized as in the paper: ``h = sum_c |a_c| /
     sum |a|`` (``reduce_channels="sum_abs"``, ``normalize="sum_to_one"``). During the
     attack ``f`` is a softplus copy of the model whose ``beta`` grows geometrically from
@@ -58,8 +58,8 @@ class ExplanationManipulation(AttributionAttack):
                     Default: "saliency"
         lower_bound (float, optional): Smallest input value. Default: ``-inf``
         upper_bound (float, optional): Largest input value. Default: ``inf``
-        gamma_map (float, optional): Weight of the map term. Default: 1e11
-        gamma_output (float, optional): Weight of the output term. Default: 1e6
+        map_weight (float, optional): Weight of the map term. Default: 1e11
+        output_weight (float, optional): Weight of the output term. Default: 1e6
         beta_growth (tuple[float, float], optional): Softplus ``beta`` at the first and the
                     last step (needs an ``nn.Module`` model with ``nn.ReLU`` units; see
                     :func:`softplus_surrogate`). None: use ``surrogate`` /
@@ -86,7 +86,7 @@ class ExplanationManipulation(AttributionAttack):
 
     Examples::
 
-        >>> from captum_certified.robust import differentiable_attribution
+        >>> from captum_certified.attr import differentiable_attribution
         >>> attack = ExplanationManipulation(model, lower_bound=0, upper_bound=1)
         >>> h_target = differentiable_attribution(model, x_other, target=y_other,
         ...                                       create_graph=False)
@@ -100,8 +100,8 @@ class ExplanationManipulation(AttributionAttack):
         lower_bound: float = float("-inf"),
         upper_bound: float = float("inf"),
         *,
-        gamma_map: float = 1e11,
-        gamma_output: float = 1e6,
+        map_weight: float = 1e11,
+        output_weight: float = 1e6,
         beta_growth: tuple[float, float] | None = (10.0, 100.0),
         surrogate: Callable[..., Tensor] | None = None,
         softplus_beta: float | None = None,
@@ -132,8 +132,8 @@ class ExplanationManipulation(AttributionAttack):
             selection_metric=selection_metric,
         )
         self._report_only_k = True
-        self.gamma_map = check_positive(gamma_map, "gamma_map", allow_zero=True)
-        self.gamma_output = check_positive(gamma_output, "gamma_output", allow_zero=True)
+        self.map_weight = check_positive(map_weight, "map_weight", allow_zero=True)
+        self.output_weight = check_positive(output_weight, "output_weight", allow_zero=True)
         if label_policy not in MANIPULATION_POLICIES:
             raise ValueError(
                 f"`label_policy` must be one of {MANIPULATION_POLICIES}, got {label_policy!r}"
@@ -296,7 +296,7 @@ class ExplanationManipulation(AttributionAttack):
     def _loss_gradient(
         self, x: Tensors, p: Problem, model: Callable[..., Tensor], h_target: Tensor, probs0: Tensor
     ) -> Tensors:
-        """Gradient of ``gamma_map * map MSE + gamma_output * output MSE`` (summed over the
+        """Gradient of ``map_weight * map MSE + output_weight * output MSE`` (summed over the
         batch) w.r.t. the leaves ``x``. The map term goes through the explainer's chunked
         loss gradient (smoothed explainers: memory bounded by ``nt_samples_batch_size``, not
         by ``n_guide``)."""
@@ -307,10 +307,10 @@ class ExplanationManipulation(AttributionAttack):
             p.args,
             p.is_tuple,
             p.run,
-            lambda attrs: self.gamma_map * self._map_mse(attrs, h_target),
+            lambda attrs: self.map_weight * self._map_mse(attrs, h_target),
         )
         with torch.enable_grad():
-            out_loss = self.gamma_output * self._output_mse(x, p, model, probs0).sum()
+            out_loss = self.output_weight * self._output_mse(x, p, model, probs0).sum()
             out_grads = torch.autograd.grad(out_loss, x, allow_unused=True)
         return tuple(gm if go is None else gm + go for gm, go in zip(map_grads, out_grads))
 

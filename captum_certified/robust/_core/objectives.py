@@ -12,8 +12,7 @@ import torch
 from torch import Tensor
 
 from captum_certified.metrics import preprocess_attributions
-from captum_certified.metrics._core.center_of_mass import _center_kernel
-from captum_certified.metrics._core.preprocess import _flatten_cat, _resolve_conventions
+from captum_certified.metrics.kernels import center_kernel, flatten_cat, resolve_conventions
 from captum_certified.transforms import topk_mask
 
 Tensors = tuple[Tensor, ...]
@@ -23,7 +22,7 @@ OBJECTIVES = ("topk", "mass_center", "targeted", "random")
 
 def check_conventions(reduce_channels: str | None, normalize: str | None) -> None:
     """The metrics' map conventions (one list of choices, one check)."""
-    _resolve_conventions(reduce_channels, normalize, None)
+    resolve_conventions(reduce_channels, normalize, None)
 
 
 def attack_maps(
@@ -45,7 +44,7 @@ def attack_maps(
 
 def flatten_maps(maps: Tensors) -> Tensor:
     """``(bsz, d)``: every map flattened, concatenated over the tuple (the metrics' layout)."""
-    return _flatten_cat(maps)
+    return flatten_cat(maps)
 
 
 def center_of_mass(m: Tensor) -> Tensor:
@@ -58,7 +57,7 @@ def center_of_mass(m: Tensor) -> Tensor:
             "objective='mass_center' needs maps with two spatial dims (e.g. (N, C, H, W) inputs)"
         )
     m = m.reshape((m.shape[0], -1) + tuple(m.shape[-2:])).sum(dim=1)
-    return _center_kernel(m, min_total=torch.finfo(m.dtype).tiny)
+    return center_kernel(m, min_total=torch.finfo(m.dtype).tiny)
 
 
 class Objective:

@@ -9,8 +9,8 @@ import torch
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_certified._utils import geometry
 from captum_certified._utils.validation import check_positive
-from captum_certified.robust._core import geometry
 from captum_certified.robust._core.base import (
     AttributionAttack,
 )
@@ -78,8 +78,7 @@ class AttributionPGD(AttributionAttack):
         selection_metric (str or Callable, optional): ``"topk_intersection"``,
                     ``"kendall_tau"``, ``"spearman_rho"``, ``"center_of_mass_shift"``,
                     ``"cosine_similarity"`` (functions of :mod:`captum_certified.metrics`,
-                    applied to the preprocessed maps of the original model; the short names
-                    ``"topk"``, ``"kendall"``, ... are deprecated) or a callable
+                    applied to the preprocessed maps of the original model) or a callable
                     ``(clean_maps, maps) -> (bsz,)``. Default: "topk_intersection"
         higher_is_stronger (bool, optional): Direction of a callable ``selection_metric``
                     (None: named metrics' own direction, callables: lower is stronger).

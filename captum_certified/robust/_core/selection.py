@@ -14,7 +14,6 @@ from typing import Any
 from torch import Tensor
 
 from captum_certified import metrics as metrics_module
-from captum_certified._utils.validation import warn_deprecated
 
 #: metric name -> function of captum_certified.metrics (the names are the functions' names)
 METRICS: dict[str, str] = {
@@ -28,30 +27,9 @@ METRICS: dict[str, str] = {
     )
 }
 
-#: Deprecated short names (accepted with a DeprecationWarning for one release).
-METRIC_ALIASES: dict[str, str] = {
-    "topk": "topk_intersection",
-    "kendall": "kendall_tau",
-    "spearman": "spearman_rho",
-    "center_of_mass": "center_of_mass_shift",
-    "cosine": "cosine_similarity",
-}
-
 
 def is_metric_name(spec: object) -> bool:
-    return isinstance(spec, str) and (spec in METRICS or spec in METRIC_ALIASES)
-
-
-def canonical_metric_name(spec: str, argname: str = "selection_metric") -> str:
-    """The metric's name in :data:`METRICS`; a deprecated alias warns."""
-    if spec in METRIC_ALIASES:
-        new = METRIC_ALIASES[spec]
-        warn_deprecated(
-            f"`{argname}`={spec!r} is deprecated and will be removed in the next release; use "
-            f"{new!r} (the name of the captum_certified.metrics function)"
-        )
-        return new
-    return spec
+    return isinstance(spec, str) and spec in METRICS
 
 
 class MapMetric:
@@ -106,7 +84,7 @@ def resolve_metric(
             raise ValueError(
                 f"`{argname}` must be one of {sorted(METRICS)} or a callable, got {spec!r}"
             )
-        fname = METRICS[canonical_metric_name(spec, argname)]
+        fname = METRICS[spec]
         # a metric for which higher means *more similar* is weakened by a stronger attack
         higher = not metrics_module.METRIC_HIGHER_IS_SIMILAR[fname]
         kwargs: dict[str, Any] = {"reduce_channels": reduce_channels, "normalize": normalize}

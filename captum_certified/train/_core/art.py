@@ -87,16 +87,16 @@ class ARTRegularizer(ReducedRegularizer):
 class ARTAttack:
     r"""ART's top-k alignment attack.
 
-    From ``x + U(-epsilon, epsilon)`` (clipped to the box), fix the ``k`` features of largest
-    ``|g+|`` (of the original model at the start), then take ``steps`` sign-ascent steps on
+    From ``x + U(-radius, radius)`` (clipped to the box), fix the ``k`` features of largest
+    ``|g+|`` (of the original model at the start), then take ``step_num`` sign-ascent steps on
     ``ln(1 + exp(-(d- - d+)))`` computed on those features only, with ``d+ = 1 - cos(x',
     g+)`` and ``d- = 1 - cos(x', g-)`` per example and the gradients taken on a
     Softplus(``softplus_beta``) twin. The walk runs in eval mode with frozen parameters.
 
     Args:
-        epsilon (float, optional): l_inf radius. Default: 8/255
+        radius (float, optional): l_inf radius. Default: 8/255
         step_size (float, optional): Sign-step length. Default: 5/255
-        steps (int, optional): Number of steps. Default: 3
+        step_num (int, optional): Number of steps. Default: 3
         k (int or float, optional): Features kept: a count (<= number of features) or a
                     fraction. Default: 1000
         softplus_beta (float, optional): Twin's sharpness (None: the model). Default: 50.0
@@ -106,15 +106,15 @@ class ARTAttack:
 
     Examples::
 
-        >>> attack = ARTAttack(epsilon=0.1, step_size=0.05, k=0.3)
+        >>> attack = ARTAttack(radius=0.1, step_size=0.05, k=0.3)
         >>> x_adv = attack(model, x, y)
     """
 
     def __init__(
         self,
-        epsilon: float = 8 / 255,
+        radius: float = 8 / 255,
         step_size: float = 5 / 255,
-        steps: int = 3,
+        step_num: int = 3,
         k: int | float = 1000,
         softplus_beta: float | None = 50.0,
         lower_bound: float = 0.0,
@@ -122,9 +122,9 @@ class ARTAttack:
         *,
         generator: torch.Generator | None = None,
     ) -> None:
-        self.epsilon = check_positive(epsilon, "epsilon")
+        self.radius = check_positive(radius, "radius")
         self.step_size = check_positive(step_size, "step_size")
-        self.steps = check_int(steps, "steps", 1)
+        self.step_num = check_int(step_num, "step_num", 1)
         self.k = check_count_spec(k, "k")
         self.surrogate = SurrogateForward(softplus_beta)
         self.lower, self.upper = check_box(lower_bound, upper_bound)
@@ -139,7 +139,7 @@ class ARTAttack:
             start = linf_pgd(
                 None,
                 x,
-                self.epsilon,
+                self.radius,
                 self.step_size,
                 0,
                 self.lower,
@@ -161,9 +161,9 @@ class ARTAttack:
             return linf_pgd(
                 objective,
                 x,
-                self.epsilon,
+                self.radius,
                 self.step_size,
-                self.steps,
+                self.step_num,
                 self.lower,
                 self.upper,
                 random_start=False,

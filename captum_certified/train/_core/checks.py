@@ -10,8 +10,8 @@ from numbers import Real
 import torch
 from torch import Tensor, nn
 
+from captum_certified._utils.surrogate import softplus_surrogate
 from captum_certified._utils.validation import check_choice, check_positive, check_positive_int
-from captum_certified.robust._core.surrogate import softplus_surrogate
 
 REDUCTIONS = ("sum", "mean")
 OBJECTIVES = ("ar", "adv_ar")

@@ -9,8 +9,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from captum_certified.attr import differentiable_attribution
 from captum_certified.metrics import kendall_tau, topk_intersection
-from captum_certified.robust import AttributionPGD, differentiable_attribution
+from captum_certified.robust import AttributionPGD
 from captum_certified.train._core.checks import restored_state
 
 
@@ -30,13 +31,13 @@ def attribution_robustness_eval(
     x: Tensor,
     y: Tensor,
     *,
-    epsilon: float = 0.1,
+    radius: float = 0.1,
     step_size: float = 0.01,
-    steps: int = 40,
+    step_num: int = 40,
     num_restarts: int = 1,
     k_attack: int | float = 0.25,
     k_eval: int | float = 0.125,
-    ig_steps: int = 50,
+    n_steps: int = 50,
     softplus_beta: float | None = 10.0,
     lower_bound: float = 0.0,
     upper_bound: float = 1.0,
@@ -45,7 +46,7 @@ def attribution_robustness_eval(
 ) -> dict[str, Any]:
     r"""Attack the IG maps (zero baseline, channel ``sum |.|``) of the correctly classified
     examples with :class:`~captum_certified.robust.AttributionPGD` (top-k objective,
-    ``reject_keep_best`` keeping the lowest-Kendall iterate, l_inf ball ``epsilon``) and report
+    ``reject_keep_best`` keeping the lowest-Kendall iterate, l_inf ball ``radius``) and report
     the mean top-k intersection (``k_eval``) and Kendall's tau between clean and attacked maps
     over the examples where the attack found a label-keeping iterate.
 
@@ -67,15 +68,15 @@ def attribution_robustness_eval(
             upper_bound=upper_bound,
             selection_metric="kendall_tau",
             softplus_beta=softplus_beta,
-            explainer_kwargs={"n_steps": ig_steps, "method": "riemann_right"},
+            explainer_kwargs={"n_steps": n_steps, "method": "riemann_right"},
         )
         topk, kendall, success = [], [], []
         for xb, yb in zip(xs.split(batch_size), ys.split(batch_size)):
             x_adv, report = attack.perturb(
                 xb,
-                radius=epsilon,
+                radius=radius,
                 step_size=step_size,
-                step_num=steps,
+                step_num=step_num,
                 target=yb,
                 random_start=True,
                 num_restarts=num_restarts,
@@ -83,7 +84,7 @@ def attribution_robustness_eval(
                 return_report=True,
             )
             kw: dict[str, Any] = dict(
-                explainer="integrated_gradients", n_steps=ig_steps, method="riemann_right"
+                explainer="integrated_gradients", n_steps=n_steps, method="riemann_right"
             )
             clean = differentiable_attribution(model, xb, yb, create_graph=False, **kw)
             adv = differentiable_attribution(model, x_adv, yb, create_graph=False, **kw)

@@ -49,13 +49,13 @@ class IGNormAttack:
 
     where ``IG_approx`` keeps every ``approx_factor``-th of the ``n_steps`` path points and
     rescales by ``approx_factor`` (a right Riemann sum with ``n_steps / approx_factor``
-    points). IG-NORM uses ``(loss_weight, ig_weight) = (0, 1)``, IG-SUM-NORM ``(1, beta)``.
+    points). IG-NORM uses ``(loss_weight, ig_weight) = (0, 1)``, IG-SUM-NORM ``(1, weight)``.
     The walk runs with the model in eval mode and its parameters frozen (restored after).
 
     Args:
-        epsilon (float): l_inf radius, > 0.
+        radius (float): l_inf radius, > 0.
         step_size (float): Sign-step length, > 0.
-        steps (int): Number of steps, >= 1.
+        step_num (int): Number of steps, >= 1.
         n_steps (int, optional): IG path points. Default: 50
         approx_factor (int, optional): Subsampling of the path. Default: 5
         loss_weight (float, optional): Weight of ``CE(x')``. Default: 0.0
@@ -68,16 +68,16 @@ class IGNormAttack:
 
     Examples::
 
-        >>> attack = IGNormAttack(epsilon=0.3, step_size=0.01, steps=40, lower_bound=0,
+        >>> attack = IGNormAttack(radius=0.3, step_size=0.01, step_num=40, lower_bound=0,
         ...                       upper_bound=1)
         >>> x_adv = attack(model, x, y)
     """
 
     def __init__(
         self,
-        epsilon: float,
+        radius: float,
         step_size: float,
-        steps: int,
+        step_num: int,
         n_steps: int = 50,
         approx_factor: int = 5,
         loss_weight: float = 0.0,
@@ -89,9 +89,9 @@ class IGNormAttack:
         softplus_beta: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        self.epsilon = check_positive(epsilon, "epsilon")
+        self.radius = check_positive(radius, "radius")
         self.step_size = check_positive(step_size, "step_size")
-        self.steps = check_int(steps, "steps", 1)
+        self.step_num = check_int(step_num, "step_num", 1)
         self.n_steps, self.approx_factor = check_steps(n_steps, approx_factor)
         self.loss_weight = check_positive(loss_weight, "loss_weight", allow_zero=True)
         self.ig_weight = check_positive(ig_weight, "ig_weight", allow_zero=True)
@@ -114,9 +114,9 @@ class IGNormAttack:
             return linf_pgd(
                 lambda z: self.objective(forward, x.detach(), z, y),
                 x,
-                self.epsilon,
+                self.radius,
                 self.step_size,
-                self.steps,
+                self.step_num,
                 self.lower,
                 self.upper,
                 random_start=self.random_start,

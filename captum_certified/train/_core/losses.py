@@ -57,7 +57,7 @@ class AttributionalLoss(nn.Module):
         >>> from captum_certified.train import CACRRegularizer
         >>> loss_fn = AttributionalLoss(
         ...     [IGNormRegularizer(reduction="mean"), CACRRegularizer()], weights=[1.0, 0.1],
-        ...     attack=IGNormAttack(epsilon=0.1, step_size=0.02, steps=5))
+        ...     attack=IGNormAttack(radius=0.1, step_size=0.02, step_num=5))
         >>> loss = loss_fn(model, x, y)
         >>> loss.backward()
     """
@@ -124,9 +124,9 @@ class AttributionalLoss(nn.Module):
 def _chen_attack(
     objective: str,
     weight: float,
-    epsilon: float,
+    radius: float,
     step_size: float,
-    steps: int,
+    step_num: int,
     n_steps: int,
     approx_factor: int,
     lower_bound: float,
@@ -138,9 +138,9 @@ def _chen_attack(
     ``CE(x') + weight * ||IG||_1`` (``"adv_ar"``), on the approximate IG."""
     loss_weight, ig_weight = (0.0, 1.0) if objective == "ar" else (1.0, weight)
     return IGNormAttack(
-        epsilon,
+        radius,
         step_size,
-        steps,
+        step_num,
         n_steps,
         approx_factor,
         loss_weight,
@@ -161,7 +161,7 @@ def _name(reg: Any, i: int) -> str:
 class IGNormLoss(AttributionalLoss):
     r"""IG-NORM (Chen et al., "Robust Attribution Regularization", NeurIPS 2019):
 
-    ``sum_batch CE(x, y) + lam * ||IG(x, x')||_1``,  ``x' = argmax_{||x'-x||_inf <= eps}
+    ``sum_batch CE(x, y) + weight * ||IG(x, x')||_1``,  ``x' = argmax_{||x'-x||_inf <= radius}
     ||IG_approx(x, x')||_1``
 
     with the IG of the loss along ``x -> x'`` over ``n_steps`` right-endpoint points, and the
@@ -169,9 +169,9 @@ class IGNormLoss(AttributionalLoss):
     configuration of the authors' code; inputs in ``[lower_bound, upper_bound]``.
 
     Args:
-        epsilon (float, optional): l_inf radius. Default: 0.3
-        lam (float, optional): Weight of the IG norm. Default: 1.0
-        steps (int, optional): PGD steps. Default: 40
+        radius (float, optional): l_inf radius. Default: 0.3
+        weight (float, optional): Weight of the IG norm (the paper's lambda). Default: 1.0
+        step_num (int, optional): PGD steps. Default: 40
         step_size (float, optional): PGD step. Default: 0.01
         n_steps (int, optional): IG path points. Default: 50
         approx_factor (int, optional): Path subsampling of the inner PGD. Default: 5
@@ -183,15 +183,15 @@ class IGNormLoss(AttributionalLoss):
 
     Examples::
 
-        >>> loss_fn = IGNormLoss(epsilon=0.3, lam=1.0)
+        >>> loss_fn = IGNormLoss(radius=0.3, weight=1.0)
         >>> loss_fn(model, x, y).backward()
     """
 
     def __init__(
         self,
-        epsilon: float = 0.3,
-        lam: float = 1.0,
-        steps: int = 40,
+        radius: float = 0.3,
+        weight: float = 1.0,
+        step_num: int = 40,
         step_size: float = 0.01,
         n_steps: int = 50,
         approx_factor: int = 5,
@@ -202,27 +202,27 @@ class IGNormLoss(AttributionalLoss):
         softplus_beta: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        lam = check_positive(lam, "lam", allow_zero=True)
+        weight = check_positive(weight, "weight", allow_zero=True)
         attack = _chen_attack(
-            "ar", lam, epsilon, step_size, steps, n_steps, approx_factor,
+            "ar", weight, radius, step_size, step_num, n_steps, approx_factor,
             lower_bound, upper_bound, softplus_beta, generator,
         )  # fmt: skip
         super().__init__(
-            [IGNormRegularizer(n_steps, reduction)], [lam], attack, "ar", 1.0, reduction
+            [IGNormRegularizer(n_steps, reduction)], [weight], attack, "ar", 1.0, reduction
         )
 
 
 class IGSumNormLoss(AttributionalLoss):
     r"""IG-SUM-NORM (Chen et al., NeurIPS 2019):
 
-    ``sum_batch max_{||x'-x||_inf <= eps} CE(x', y) + beta * ||IG(x, x')||_1``
+    ``sum_batch max_{||x'-x||_inf <= radius} CE(x', y) + weight * ||IG(x, x')||_1``
 
     (the inner PGD maximises the same objective on the approximate IG). Defaults: MNIST.
 
     Args:
-        epsilon (float, optional): l_inf radius. Default: 0.3
-        beta (float, optional): Weight of the IG norm. Default: 0.1
-        steps (int, optional): PGD steps. Default: 40
+        radius (float, optional): l_inf radius. Default: 0.3
+        weight (float, optional): Weight of the IG norm (the paper's beta). Default: 0.1
+        step_num (int, optional): PGD steps. Default: 40
         step_size (float, optional): PGD step. Default: 0.01
         n_steps (int, optional): IG path points. Default: 50
         approx_factor (int, optional): Path subsampling of the inner PGD. Default: 5
@@ -234,15 +234,15 @@ class IGSumNormLoss(AttributionalLoss):
 
     Examples::
 
-        >>> loss_fn = IGSumNormLoss(epsilon=0.3, beta=0.1)
+        >>> loss_fn = IGSumNormLoss(radius=0.3, weight=0.1)
         >>> loss_fn(model, x, y).backward()
     """
 
     def __init__(
         self,
-        epsilon: float = 0.3,
-        beta: float = 0.1,
-        steps: int = 40,
+        radius: float = 0.3,
+        weight: float = 0.1,
+        step_num: int = 40,
         step_size: float = 0.01,
         n_steps: int = 50,
         approx_factor: int = 5,
@@ -253,13 +253,13 @@ class IGSumNormLoss(AttributionalLoss):
         softplus_beta: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        beta = check_positive(beta, "beta", allow_zero=True)
+        weight = check_positive(weight, "weight", allow_zero=True)
         attack = _chen_attack(
-            "adv_ar", beta, epsilon, step_size, steps, n_steps, approx_factor,
+            "adv_ar", weight, radius, step_size, step_num, n_steps, approx_factor,
             lower_bound, upper_bound, softplus_beta, generator,
         )  # fmt: skip
         super().__init__(
-            [IGNormRegularizer(n_steps, reduction)], [beta], attack, "adv_ar", 1.0, reduction
+            [IGNormRegularizer(n_steps, reduction)], [weight], attack, "adv_ar", 1.0, reduction
         )
 
 
@@ -267,17 +267,17 @@ class SarkarLoss(AttributionalLoss):
     r"""Sarkar, Sarkar and Balasubramanian, "Enhanced Regularizers for Attributional
     Robustness" (AAAI 2021):
 
-    ``sum_batch CE(x or x', y) + lam * (L_CACR + L_WACR)``
+    ``sum_batch CE(x or x', y) + weight * (L_CACR + L_WACR)``
 
     with ``x'`` from Chen et al.'s inner maximisation (``||IG||_1`` for ``objective="ar"``,
-    ``CE(x') + lam ||IG||_1`` for ``"adv_ar"``, on the approximate IG). See
+    ``CE(x') + weight ||IG||_1`` for ``"adv_ar"``, on the approximate IG). See
     :class:`CACRRegularizer` and :class:`WACRRegularizer`. Defaults: the authors' Flower
     configuration (inputs in [0, 1]).
 
     Args:
-        epsilon (float, optional): l_inf radius. Default: 8/255
-        lam (float, optional): Weight of both terms. Default: 0.1
-        steps (int, optional): PGD steps. Default: 7
+        radius (float, optional): l_inf radius. Default: 8/255
+        weight (float, optional): Weight of both terms (the paper's lambda). Default: 0.1
+        step_num (int, optional): PGD steps. Default: 7
         step_size (float, optional): PGD step. Default: 2/255
         objective (str, optional): ``"ar"`` or ``"adv_ar"``. Default: "ar"
         n_steps (int, optional): IG path points. Default: 50
@@ -290,15 +290,15 @@ class SarkarLoss(AttributionalLoss):
 
     Examples::
 
-        >>> loss_fn = SarkarLoss(epsilon=0.3, lam=0.1, steps=40, step_size=0.01)
+        >>> loss_fn = SarkarLoss(radius=0.3, weight=0.1, step_num=40, step_size=0.01)
         >>> loss_fn(model, x, y).backward()
     """
 
     def __init__(
         self,
-        epsilon: float = 8 / 255,
-        lam: float = 0.1,
-        steps: int = 7,
+        radius: float = 8 / 255,
+        weight: float = 0.1,
+        step_num: int = 7,
         step_size: float = 2 / 255,
         objective: str = "ar",
         n_steps: int = 50,
@@ -310,43 +310,46 @@ class SarkarLoss(AttributionalLoss):
         softplus_beta: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        lam = check_positive(lam, "lam", allow_zero=True)
+        weight = check_positive(weight, "weight", allow_zero=True)
         objective = check_objective(objective)
         attack = _chen_attack(
-            objective, lam, epsilon, step_size, steps, n_steps, approx_factor,
+            objective, weight, radius, step_size, step_num, n_steps, approx_factor,
             lower_bound, upper_bound, softplus_beta, generator,
         )  # fmt: skip
         regs: list[Regularizer] = [
             CACRRegularizer(n_steps, reduction),
             WACRRegularizer(n_steps, reduction),
         ]
-        super().__init__(regs, [lam, lam], attack, objective, 1.0, reduction)
+        super().__init__(regs, [weight, weight], attack, objective, 1.0, reduction)
 
 
 class SSRLoss(AttributionalLoss):
     r"""Smoothed Surrogate Regularization (Wang et al., NeurIPS 2020):
 
-    ``(1 - alpha) * mean_batch CE(x, y) + alpha * scale * mean_batch beta(x)``
+    ``(1 - mixing) * mean_batch CE(x, y) + mixing * weight * mean_batch c(x)``
 
-    with ``beta(x) = lambda_max(W A W^T)`` (see :class:`SSRRegularizer`). No inner
-    maximisation. Defaults: the published training script (``--alpha 0.3 --scale 0.3``).
+    with the curvature ``c(x) = lambda_max(W A W^T)`` (see :class:`SSRRegularizer`). No inner
+    maximisation. Defaults: the published training script (its ``--alpha 0.3 --scale 0.3``
+    are ``mixing`` and ``weight``).
 
     Args:
-        alpha (float, optional): Mixing weight in [0, 1]. Default: 0.3
-        scale (float, optional): Scale ``s`` of the curvature term. Default: 0.3
+        mixing (float, optional): Share of the curvature term, in [0, 1]. Default: 0.3
+        weight (float, optional): Weight ``s`` of the curvature term. Default: 0.3
 
     Examples::
 
-        >>> loss_fn = SSRLoss(alpha=0.3, scale=0.3)
+        >>> loss_fn = SSRLoss(mixing=0.3, weight=0.3)
         >>> loss_fn(model, x, y).backward()
     """
 
-    def __init__(self, alpha: float = 0.3, scale: float = 0.3) -> None:
-        alpha = check_positive(alpha, "alpha", allow_zero=True)
-        if alpha > 1:
-            raise ValueError(f"`alpha` must be in [0, 1], got {alpha}")
-        scale = check_positive(scale, "scale", allow_zero=True)
-        super().__init__([SSRRegularizer("mean")], [alpha * scale], None, "ar", 1 - alpha, "mean")
+    def __init__(self, mixing: float = 0.3, weight: float = 0.3) -> None:
+        mixing = check_positive(mixing, "mixing", allow_zero=True)
+        if mixing > 1:
+            raise ValueError(f"`mixing` must be in [0, 1], got {mixing}")
+        weight = check_positive(weight, "weight", allow_zero=True)
+        super().__init__(
+            [SSRRegularizer("mean")], [mixing * weight], None, "ar", 1 - mixing, "mean"
+        )
 
 
 class ARTLoss(AttributionalLoss):
@@ -359,9 +362,9 @@ class ARTLoss(AttributionalLoss):
     3072 features; pass a fraction such as 0.33 for other sizes).
 
     Args:
-        epsilon (float, optional): l_inf radius. Default: 8/255
+        radius (float, optional): l_inf radius. Default: 8/255
         step_size (float, optional): Attack step. Default: 5/255
-        steps (int, optional): Attack steps. Default: 3
+        step_num (int, optional): Attack steps. Default: 3
         k (int or float, optional): Features of the top-k alignment attack. Default: 1000
         weight (float, optional): Weight of the triplet term. Default: 0.5
         softplus_beta (float, optional): The attack's Softplus twin. Default: 50.0
@@ -371,15 +374,15 @@ class ARTLoss(AttributionalLoss):
 
     Examples::
 
-        >>> loss_fn = ARTLoss(epsilon=0.1, step_size=0.05, k=0.3)
+        >>> loss_fn = ARTLoss(radius=0.1, step_size=0.05, k=0.3)
         >>> loss_fn(model, x, y).backward()
     """
 
     def __init__(
         self,
-        epsilon: float = 8 / 255,
+        radius: float = 8 / 255,
         step_size: float = 5 / 255,
-        steps: int = 3,
+        step_num: int = 3,
         k: int | float = 1000,
         weight: float = 0.5,
         softplus_beta: float | None = 50.0,
@@ -389,9 +392,9 @@ class ARTLoss(AttributionalLoss):
         generator: torch.Generator | None = None,
     ) -> None:
         attack = ARTAttack(
-            epsilon,
+            radius,
             step_size,
-            steps,
+            step_num,
             k,
             softplus_beta,
             lower_bound,

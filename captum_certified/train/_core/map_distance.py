@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from captum_certified.robust._core.explainer import EXPLAINERS, differentiable_attribution
+from captum_certified.attr import EXPLAINERS, differentiable_attribution
 from captum_certified.train._core.reduce import ReducedRegularizer
 
 DISTANCES = ("l1", "l2", "cosine", "kl")

@@ -1,9 +1,9 @@
 """Path integrals with a graph: the IG of the loss along ``x -> x'`` and class attributions
 along ``0 -> x'`` (right-endpoint Riemann sums, as in Chen et al. and Sarkar et al.).
 
-Both are :func:`captum_certified.robust._core.gradients.integrated_gradients` (Captum's
-quadrature, ``create_graph=True``) applied to a scalar function of the model's output, so the
-attacks and the losses share one differentiable IG.
+Both are :func:`captum_certified.attr.differentiable_attribution` with
+``"integrated_gradients"`` (Captum's quadrature, ``create_graph=True``) applied to a scalar
+function of the model's output, so the attacks and the losses share one differentiable IG.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from captum_certified.robust._core.gradients import integrated_gradients
+from captum_certified.attr import differentiable_attribution
 
 Model = Callable[[Tensor], Tensor]
 
@@ -30,10 +30,11 @@ def _ig(
     n_steps: int,
     create_graph: bool,
 ) -> Tensor:
-    (out,) = integrated_gradients(
+    (out,) = differentiable_attribution(
         fn,
         (end,),
         None,
+        "integrated_gradients",
         (y,),
         create_graph=create_graph,
         baselines=start,

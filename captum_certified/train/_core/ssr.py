@@ -27,8 +27,9 @@ def logit_jacobian(model, x: Tensor, *, create_graph: bool = True) -> tuple[Tens
     return z, torch.stack(rows, dim=1)
 
 
-def ssr_beta(model, x: Tensor) -> tuple[Tensor, Tensor]:
-    r"""``beta(x) = lambda_max(W A W^T)`` per example, and the logits.
+def ssr_curvature(model, x: Tensor) -> tuple[Tensor, Tensor]:
+    r"""The curvature ``c(x) = lambda_max(W A W^T)`` per example (Wang et al.'s ``beta(x)``),
+    and the logits.
 
     ``A = diag(p) - p p^T`` (the Hessian of the cross-entropy w.r.t. the logits) factors as
     ``A = F^T F`` with ``F = diag(sqrt p) (I - 1 p^T)`` (``A`` is the covariance of the
@@ -50,7 +51,7 @@ def ssr_beta(model, x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class SSRRegularizer(ReducedRegularizer):
-    r"""SSR's curvature term ``beta(x) = lambda_max(W A W^T)`` (see :func:`ssr_beta`), at the
+    r"""SSR's curvature term ``c(x) = lambda_max(W A W^T)`` (see :func:`ssr_curvature`), at the
     clean point (``x_adv`` is ignored), reduced over the batch.
 
     ``W`` is the input Jacobian of the logits with the channel axis averaged; ``A = diag(p)
@@ -67,4 +68,4 @@ class SSRRegularizer(ReducedRegularizer):
     """
 
     def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
-        return ssr_beta(model, x)[0]
+        return ssr_curvature(model, x)[0]

@@ -78,7 +78,7 @@ class AttributionalTrainer:
     Examples::
 
         >>> from captum_certified.train import SarkarLoss
-        >>> loss_fn = SarkarLoss(epsilon=0.3, lam=0.1, steps=10, step_size=0.05)
+        >>> loss_fn = SarkarLoss(radius=0.3, weight=0.1, step_num=10, step_size=0.05)
         >>> trainer = AttributionalTrainer(model, loss_fn, optimizer, train_loader,
         ...                                val_loader, checkpoint_dir="runs/sarkar")
         >>> history = trainer.fit(epochs=5)

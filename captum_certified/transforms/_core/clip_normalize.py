@@ -7,9 +7,7 @@ from torch import Tensor
 
 from captum_certified._utils.validation import (
     check_count_spec,
-    renamed_argument,
     resolve_count,
-    warn_deprecated,
 )
 from captum_certified.transforms._core.base import AttributionTransform
 from captum_certified.transforms._core.selection import kth_largest, topk_mask
@@ -28,22 +26,16 @@ class ClipNormalize(AttributionTransform):
         clip (int or float): Rank of the clipping value (``f``), count or fraction of ``d``;
                     must not exceed ``sparsity``. Default: 0.01
         by_magnitude (bool, optional): Use ``|a|``. Default: True
-        keep (int or float, optional): Deprecated name of ``sparsity``. Default: None
     """
 
     kind = "unit"
 
     def __init__(
         self,
-        sparsity: int | float | None = None,
+        sparsity: int | float = 0.1,
         clip: int | float = 0.01,
         by_magnitude: bool = True,
-        *,
-        keep: int | float | None = None,
     ) -> None:
-        sparsity = renamed_argument(
-            sparsity, keep, new="sparsity", old="keep", owner="ClipNormalize", default=0.1
-        )
         self.sparsity = check_count_spec(sparsity, "sparsity")
         self.clip = check_count_spec(clip, "clip")
         self.by_magnitude = by_magnitude
@@ -62,9 +54,3 @@ class ClipNormalize(AttributionTransform):
 
     def __repr__(self) -> str:
         return f"ClipNormalize(sparsity={self.sparsity}, clip={self.clip})"
-
-    @property
-    def keep(self) -> int | float:
-        """Deprecated name of :attr:`sparsity`."""
-        warn_deprecated("`keep` is deprecated; use `sparsity`")
-        return self.sparsity

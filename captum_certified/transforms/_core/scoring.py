@@ -10,9 +10,7 @@ from torch import Tensor
 
 from captum_certified._utils.validation import (
     check_count_spec,
-    renamed_argument,
     resolve_count,
-    warn_deprecated,
 )
 from captum_certified.transforms._core.rank_rescale import RankRescale
 from captum_certified.transforms._core.selection import topk_mask
@@ -23,10 +21,8 @@ SCORING_FAMILIES = ("topk", "linear", "geometric")
 def scoring_vector(
     family: str,
     num_features: int,
-    sparsity: int | float | None = None,
+    sparsity: int | float = 0.1,
     gamma: float = 0.9,
-    *,
-    keep: int | float | None = None,
 ) -> Tensor:
     r"""A non-negative, non-increasing scoring vector ``v`` with ``v_1 = 1`` (float64).
 
@@ -42,7 +38,6 @@ def scoring_vector(
         num_features (int): ``d``.
         sparsity (int or float, optional): ``k'``. Default: 0.1
         gamma (float, optional): Decay of the geometric family, in (0, 1]. Default: 0.9
-        keep (int or float, optional): Deprecated name of ``sparsity``. Default: None
 
     Returns:
         Tensor: ``v`` of length ``k'``.
@@ -52,9 +47,6 @@ def scoring_vector(
         >>> scoring_vector("linear", 10, sparsity=4)
         tensor([1.0000, 0.7500, 0.5000, 0.2500], dtype=torch.float64)
     """
-    sparsity = renamed_argument(
-        sparsity, keep, new="sparsity", old="keep", owner="scoring_vector", default=0.1
-    )
     return _family_vector(family, num_features, sparsity, gamma)
 
 
@@ -98,7 +90,6 @@ class ScoringRescale(RankRescale):
                     tensor. Default: 0.1
         gamma (float, optional): Decay of ``"geometric"``. Default: 0.9
         by_magnitude (bool, optional): Rank by ``|a|``. Default: True
-        keep (int or float, optional): Deprecated name of ``sparsity``. Default: None
 
     Examples::
 
@@ -109,15 +100,10 @@ class ScoringRescale(RankRescale):
     def __init__(
         self,
         scoring: str | Tensor = "topk",
-        sparsity: int | float | None = None,
+        sparsity: int | float | None = 0.1,
         gamma: float = 0.9,
         by_magnitude: bool = True,
-        *,
-        keep: int | float | None = None,
     ) -> None:
-        sparsity = renamed_argument(
-            sparsity, keep, new="sparsity", old="keep", owner=type(self).__name__, default=0.1
-        )
         if isinstance(scoring, Tensor):
             super().__init__(scoring.detach(), by_magnitude=by_magnitude)
             self.scoring, self.sparsity, self.gamma = "explicit", None, None
@@ -140,12 +126,6 @@ class ScoringRescale(RankRescale):
         super().__init__(family, by_magnitude=by_magnitude)
         self.scoring, self.sparsity, self.gamma = scoring, sparsity, gamma
         self.kind = "binary" if scoring == "topk" else "unit"
-
-    @property
-    def keep(self) -> int | float | None:
-        """Deprecated name of :attr:`sparsity`."""
-        warn_deprecated("`keep` is deprecated; use `sparsity`")
-        return self.sparsity
 
     def __call__(self, attributions: Tensor) -> Tensor:
         if self.scoring != "topk":
@@ -182,19 +162,13 @@ class LinearRank(ScoringRescale):
         sparsity (int or float): Number (or fraction of ``d``) of features with non-zero
                     score.
         by_magnitude (bool, optional): Rank by ``|a|``. Default: True
-        keep (int or float, optional): Deprecated name of ``sparsity``. Default: None
     """
 
     def __init__(
         self,
-        sparsity: int | float | None = None,
+        sparsity: int | float,
         by_magnitude: bool = True,
-        *,
-        keep: int | float | None = None,
     ) -> None:
-        sparsity = renamed_argument(sparsity, keep, new="sparsity", old="keep", owner="LinearRank")
-        if sparsity is None:
-            raise TypeError("LinearRank() missing required argument: `sparsity`")
         super().__init__("linear", sparsity=sparsity, by_magnitude=by_magnitude)
 
     def __repr__(self) -> str:

@@ -11,15 +11,16 @@ import torch
 from captum.attr import InputXGradient, Saliency
 from torch import Tensor
 
+from captum_certified._utils.model_calls import format_args, format_target
 from captum_certified._utils.validation import (
     check_count_spec,
     check_int,
     check_positive,
     format_inputs,
 )
+from captum_certified.attr._core import graph_attribution as gradients
 from captum_certified.attr._core.noise_scale import parse_scales
-from captum_certified.robust._core import gradients
-from captum_certified.robust._core.guide import smoothed_map, smoothed_map_loss_gradient
+from captum_certified.attr._core.smoothed_guide import smoothed_map, smoothed_map_loss_gradient
 
 Tensors = tuple[Tensor, ...]
 
@@ -382,8 +383,8 @@ def differentiable_attribution(
     """
     exp = DifferentiableExplainer(explainer, explainer_kwargs)
     xs, is_tuple = format_inputs(inputs)
-    args = gradients.format_args(additional_forward_args)
-    tgt = gradients.format_target(target, xs[0].shape[0], xs[0].device)
+    args = format_args(additional_forward_args)
+    tgt = format_target(target, xs[0].shape[0], xs[0].device)
     out = exp._call(model, xs, tgt, args, is_tuple, generator, create_graph, False)
     if not create_graph:
         out = tuple(t.detach() for t in out)
