@@ -5,6 +5,7 @@ import io
 import os
 import runpy
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,15 @@ from captum_certified.attr._core.option_table import options_rst  # noqa: E402
 (GENERATED / "options.inc").write_text(options_rst())
 if not os.environ.get("CAPTUM_CERTIFIED_SKIP_TUTORIALS"):
     os.environ.setdefault("MPLBACKEND", "Agg")
-    for script in sorted((ROOT / "tutorials").glob("*.py")):
+    scripts = sorted((ROOT / "tutorials").glob("*.py"))
+    for number, script in enumerate(scripts, 1):
+        # the build is otherwise silent for minutes: one line per tutorial on stderr
+        print(
+            f"docs: running tutorial {number}/{len(scripts)} {script.name} ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        started = time.perf_counter()
         buffer = io.StringIO()
         cwd = os.getcwd()
         os.chdir(GENERATED)  # the tutorials save their figures in the working directory
@@ -47,3 +56,8 @@ if not os.environ.get("CAPTUM_CERTIFIED_SKIP_TUTORIALS"):
         finally:
             os.chdir(cwd)
         (GENERATED / f"{script.stem}.txt").write_text(buffer.getvalue())
+        print(
+            f"docs: {script.name} done in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )

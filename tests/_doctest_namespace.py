@@ -152,11 +152,15 @@ def _feature(ns: dict[str, Any]) -> dict[str, Any]:
 #: per module: builders of the names its method examples take from its class example
 MODULE_NAMES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "captum_certified.attr._core.uniform_smoothed": _uniform,
-    "captum_certified.certify._core.cosine": _uniform,
-    "captum_certified.certify._core.gaussian_topk": _gaussian,
+    "captum_certified.certify._core.cosine_certificate": _uniform,
+    "captum_certified.certify._core.cosine_certifier": _uniform,
+    "captum_certified.certify._core.gaussian_certificate": _gaussian,
+    "captum_certified.certify._core.gaussian_certifier": _gaussian,
     "captum_certified.certify._core.rdp_certificate": _renyi,
-    "captum_certified.certify._core.cube_topk": _cube,
-    "captum_certified.certify._core.feature": _feature,
+    "captum_certified.certify._core.cube_certificate": _cube,
+    "captum_certified.certify._core.cube_certifier": _cube,
+    "captum_certified.certify._core.feature_certificate": _feature,
+    "captum_certified.certify._core.feature_certifier": _feature,
     "captum_certified.metrics._core.certified": lambda ns: {**_gaussian(ns), **_uniform(ns)},
     "captum_certified.metrics._core.certified_fraction": _feature,
 }

@@ -29,7 +29,15 @@ def certify_example(
     """
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + index)
     with torch.no_grad():
-        predicted = int(model(x).argmax(dim=1).item())
+        logits = model(x)
+    if not bool(torch.isfinite(logits).all()):
+        from captum_certified.cli._config import ConfigError
+
+        raise ConfigError(
+            f"--model returns NaN or infinite scores on example {index}; its prediction "
+            "and attributions would be meaningless"
+        )
+    predicted = int(logits.argmax(dim=1).item())
     target: object = {"label": label, "predicted": predicted}.get(config.target, "noisy_argmax")
     sparsity, k = config.sparsity, config.k  # int: a count, float: a fraction (validated)
     radii = torch.tensor(config.radii, dtype=torch.float64)

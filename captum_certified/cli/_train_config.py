@@ -10,6 +10,8 @@ from captum_certified.cli._config import (
     check_known_keys,
     check_options_at_least_one,
     check_positive_options,
+    check_threads,
+    check_types,
 )
 
 LOSSES = ("natural", "ig_norm", "ig_sum_norm", "sarkar", "sarkar_adv", "ssr", "art")
@@ -41,6 +43,7 @@ class TrainConfig:
     mixing: float = 0.3
     reduction: str = "mean"
     threads: int = 1
+    image_size: int = 0
 
     def validate(self) -> TrainConfig:
         if self.loss not in LOSSES:
@@ -55,11 +58,15 @@ class TrainConfig:
             raise ConfigError("--n-steps must be a multiple of --approx-factor")
         if self.reduction not in ("sum", "mean"):
             raise ConfigError("--reduction must be sum or mean")
-        if self.seed < 0 or self.threads < 0:
-            raise ConfigError("--seed and --threads must be >= 0")
+        if self.seed < 0 or self.threads < 0 or self.image_size < 0:
+            raise ConfigError("--seed, --threads and --image-size must be >= 0")
+        check_threads(self.threads)
         return self
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"a train config must hold an object of options, got {data!r}")
         check_known_keys(cls, data, "unknown train option(s)")
+        check_types(cls, data)
         return cls(**data)

@@ -32,7 +32,7 @@ from captum_certified.attr import (
     uses_batch_statistics,
 )
 from captum_certified.certify import CosineCertifier, GaussianTopKCertifier, RDPTopKCertifier
-from captum_certified.certify._core.cosine import ball_nonoverlap
+from captum_certified.certify._core.cosine_bounds import ball_nonoverlap
 from captum_certified.noise import GeneralizedGaussianNoise, LaplaceNoise
 from captum_certified.transforms import TopKBinarize, UnitL2Normalize
 

@@ -20,7 +20,7 @@ from _topk_oracle import draw_band, draw_map, min_overlap, valid_topk_sets
 from torch import nn
 
 from captum_certified.certify import CubeTopKCertificate, CubeTopKCertifier, cube_tv_bound
-from captum_certified.certify._core.cube_topk import cube_pair_radius
+from captum_certified.certify._core.cube_bounds import cube_pair_radius
 from captum_certified.noise import UniformCubeNoise
 
 

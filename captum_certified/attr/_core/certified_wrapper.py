@@ -330,7 +330,7 @@ class CertifiedWrapper(Attribution):
                         transform_,
                         loss_fn,
                         inputs_t if wrt is None else tuple(wrt),
-                        single_pass=len(sampling.chunk_sizes(nt_samples, chunk)) == 1,
+                        single_pass=sampling.single_chunk(nt_samples, chunk),
                     )
                 chunks = sampling.sample_chunks(
                     inputs_t,

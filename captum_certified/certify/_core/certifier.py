@@ -11,8 +11,7 @@ from torch import Tensor
 from captum_certified._utils.statistics import StreamingMoments
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
 from captum_certified.certify._core.certificate import Certificate, noise_object
-from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
-from captum_certified.noise import GaussianNoise, NoiseDistribution
+from captum_certified.noise import NoiseDistribution
 from captum_certified.transforms import AttributionTransform
 
 BOUNDS = ("clopper_pearson", "kl", "hoeffding")
@@ -175,28 +174,3 @@ class BandCertifier(Certifier):
     ) -> Certificate:
         """The certificate from the band ``(bsz, d)`` and the recorded ``fields`` (noise object,
         scale, n, alpha, bound name)."""
-
-
-class GaussianTopKCertifier(BandCertifier):
-    r"""Levine et al.'s top-K certificate for Gaussian noise (l2), with a simultaneous band.
-
-    The band is Clopper-Pearson for binary maps (default) or Hoeffding (the paper's choice,
-    valid for any [0, 1] map); it is combined with the Phi-bounds through the sorted
-    pigeonhole rule (:class:`GaussianTopKCertificate`). The Phi rule is a property of the
-    Gaussian law: any other noise is refused (:meth:`Certifier.check_noise`).
-    """
-
-    supported_noises = (GaussianNoise,)
-
-    def build(
-        self,
-        lower: Tensor,
-        upper: Tensor,
-        fields: dict[str, Any],
-        *,
-        transform: AttributionTransform,
-        num_input_features: int | None,
-    ) -> GaussianTopKCertificate:
-        return GaussianTopKCertificate(
-            lower, upper, norm="l2", num_input_features=num_input_features, **fields
-        )
