@@ -195,7 +195,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except (ValueError, ImportError) as err:
         if isinstance(err, ConfigError):
             raise
-        raise ConfigError(f"--config {path} cannot be read: {_first_line(err)}") from None
+        what = f"--config file {path} is not valid {path.suffix[1:]}"
+        raise ConfigError(f"{what}: {_first_line(err)}") from None
     if not isinstance(values, dict):
         raise ConfigError(
             f"--config file {path} must hold a table of options, got {type(values).__name__}"

@@ -15,6 +15,7 @@ from captum_certified.attr import SparseSmoothGrad
 from captum_certified.cli import default_digits_model, load_digits_split, main
 from captum_certified.cli._config import ConfigError, RunConfig
 from captum_certified.cli._results import parse_rows
+from captum_certified.noise import LaplaceNoise, UniformBallNoise
 
 SMALL = ["--nt-samples", "256", "--nt-samples-batch-size", "128", "--no-progress"]
 
@@ -300,7 +301,7 @@ def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
     _, cert = RenyiRobustSmooth(model, sparsity=0.2).attribute(
         x0,
         target=y0,
-        noise="laplace",
+        noise=LaplaceNoise(),
         noise_scale=0.5,
         generator=torch.Generator().manual_seed(0),
         **common,
@@ -331,7 +332,7 @@ def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
         x0,
         target=y0,
         noise_scale=2.0,
-        noise="l2_ball",
+        noise=UniformBallNoise(),
         generator=torch.Generator().manual_seed(0),
         **common,
     )

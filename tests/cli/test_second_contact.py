@@ -118,8 +118,16 @@ def test_a_folder_that_never_trained_takes_the_corrected_command(tmp_path, workd
     claim(out, "train")  # a failed start of an older version left its folder and config
     failed = TrainConfig(out=str(out), model="usermodels:rgb")
     (out / "train_config.json").write_text(json.dumps(asdict(failed)))
-    args = ["train", "--out", str(out), "--data", f"tensors:{workdir / 'digits.pt'}"]
-    assert main([*args, "--epochs", "1", "--no-progress"]) == 0  # nothing trained: taken over
+    args = [
+        "train",
+        "--out",
+        str(out),
+        "--data",
+        f"tensors:{workdir / 'digits.pt'}",
+        "--epochs",
+        "1",
+    ]
+    assert main([*args, "--no-progress"]) == 0  # nothing trained: taken over
     assert json.loads((out / "train_config.json").read_text())["model"] == "digits"
     # one epoch finished: now the folder holds a run, and another configuration is refused
     line = _refused(_cli([*args, "--lr", "0.5", "--no-progress"], workdir))

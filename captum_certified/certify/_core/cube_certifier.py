@@ -27,8 +27,9 @@ class CubeTopKCertifier(BandCertifier):
         >>> from captum.attr import Saliency
         >>> from captum_certified.attr import CertifiedWrapper
         >>> from captum_certified.transforms import TopKBinarize
-        >>> cw = CertifiedWrapper(Saliency(model), noise="cube", transform=TopKBinarize(0.1),
-        ...                       certifier=CubeTopKCertifier())
+        >>> from captum_certified.noise import UniformCubeNoise
+        >>> cw = CertifiedWrapper(Saliency(model), noise=UniformCubeNoise(),
+        ...                       transform=TopKBinarize(0.1), certifier=CubeTopKCertifier())
         >>> _, cert = cw.attribute(x, target=0, nt_samples=256, noise_scale=0.5,
         ...                        return_certificate=True)
         >>> cert.topk_overlap(k=0.1, radius=0.05, norm="l1")
