@@ -67,3 +67,60 @@ def test_rdp_constant_totals_survive_combining():
     off[1, 0] = 0.25  # in [0, 1], but the row's total is no longer S
     with pytest.raises(ValueError, match="per-sample totals"):
         certifier.check_summary(_combined(certifier, [good, off], t), t)
+
+
+# -- through the engine ------------------------------------------------------------------------
+
+
+class _BadSecondChunk(TopKBinarize):
+    """TopKBinarize whose second call (the second chunk) returns a value outside [0, 1]."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.calls = 0
+
+    def __call__(self, attributions):
+        out = super().__call__(attributions)
+        self.calls += 1
+        if self.calls == 2:
+            out = out.clone()
+            out[0, 0] = 1.5
+        return out
+
+
+def _attribute(certifier, transform):
+    from captum.attr import Saliency
+
+    from captum_certified.attr import CertifiedWrapper
+
+    cw = CertifiedWrapper(Saliency(lambda x: x.sum(1, keepdim=True) ** 2), certifier=certifier)
+    return cw.attribute(
+        torch.tensor([[0.5, -1.0, 2.0]]),
+        target=0,
+        nt_samples=12,
+        nt_samples_batch_size=4,
+        stdevs=0.3,
+        transform=transform,
+        return_certificate=True,
+    )
+
+
+def test_the_engine_refuses_a_violation_in_a_later_chunk():
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        _attribute(GaussianTopKCertifier(), _BadSecondChunk())
+    assert _attribute(GaussianTopKCertifier(), TopKBinarize(1))[1].n == 12
+
+
+def test_a_certifier_with_its_own_check_samples_is_called_on_every_chunk():
+    class Own(GaussianTopKCertifier):
+        def __init__(self) -> None:
+            super().__init__()
+            self.chunks = 0
+
+        def check_samples(self, maps, transform):
+            self.chunks += 1
+            super().check_samples(maps, transform)
+
+    own = Own()
+    _attribute(own, TopKBinarize(1))
+    assert own.chunks == 3

@@ -53,9 +53,12 @@ class Certifier(ABC):
     """Turns the streamed statistics of per-sample maps into a certificate.
 
     The engine calls :meth:`check_noise` and :meth:`check_transform` before sampling,
-    :meth:`check_samples` on every chunk of transformed maps, and :meth:`certify` once at the
-    end. The defaults require [0, 1]-valued maps, which is what the top-K certificates need; a
-    certifier with other requirements (e.g. a norm bound on each map) overrides the two checks.
+    :meth:`sample_summary` on every chunk of transformed maps (combined on the device),
+    :meth:`check_summary` once after sampling and :meth:`certify` at the end. The defaults
+    require [0, 1]-valued maps, which is what the top-K certificates need; a certifier with
+    other requirements (e.g. a norm bound on each map) overrides the checks
+    (``sample_summary`` and ``check_summary``; a subclass that overrides :meth:`check_samples`
+    instead is called on every chunk).
 
     A certificate is a theorem about one noise law, so every certifier lists the noise classes
     it is proven for in ``supported_noises``; any other noise is refused before sampling.
