@@ -23,7 +23,7 @@ PY
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >> "$OUT/device.txt" || true
 
 echo "== CUDA-marked tests"
-timeout 100 python -m pytest -m cuda tests/test_cuda.py -q -p no:cacheprovider -rs \
+timeout 100 python -m pytest -m cuda tests/test_cuda.py -q -p no:cacheprovider -n 0 -rs \
     2>&1 | tee "$OUT/tests.txt" || echo "CUDA tests FAILED or timed out (see $OUT/tests.txt)"
 
 echo "== bench_scale: eager float32 table and fast-path options"
