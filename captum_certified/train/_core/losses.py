@@ -391,6 +391,7 @@ class ARTLoss(AttributionalLoss):
         *,
         generator: torch.Generator | None = None,
     ) -> None:
+        weight = check_positive(weight, "weight", allow_zero=True)
         attack = ARTAttack(
             radius,
             step_size,
