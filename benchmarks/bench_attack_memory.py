@@ -65,7 +65,7 @@ def attack_once(spec: dict) -> None:
     attack = AttributionPGD(
         model,
         "sparse_smoothgrad",
-        "topk",
+        objective="topk",
         k=0.1,
         lower_bound=0.0,
         upper_bound=1.0,

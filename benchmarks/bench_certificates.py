@@ -87,7 +87,7 @@ def laplace_digits(model, x, y, n: int) -> None:
         target=y,
         nt_samples=n,
         nt_samples_batch_size=256,
-        noise="laplace",
+        noise=LaplaceNoise(),
         noise_scale=SIGMA,
         return_certificate=True,
         alpha=ALPHA,

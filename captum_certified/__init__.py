@@ -1,7 +1,5 @@
 """captum-certified: certified-robust attributions for Captum."""
 
-from captum_certified._utils.deprecation import CaptumCertifiedDeprecationWarning
-
 __version__ = "0.1.0"
 
-__all__ = ["CaptumCertifiedDeprecationWarning", "__version__"]
+__all__ = ["__version__"]

@@ -5,6 +5,7 @@ import io
 import os
 import runpy
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,15 @@ from captum_certified.attr._core.option_table import options_rst  # noqa: E402
 (GENERATED / "options.inc").write_text(options_rst())
 if not os.environ.get("CAPTUM_CERTIFIED_SKIP_TUTORIALS"):
     os.environ.setdefault("MPLBACKEND", "Agg")
-    for script in sorted((ROOT / "tutorials").glob("*.py")):
+    scripts = sorted((ROOT / "tutorials").glob("*.py"))
+    for number, script in enumerate(scripts, 1):
+        # the build is otherwise silent for minutes: one line per tutorial on stderr
+        print(
+            f"docs: running tutorial {number}/{len(scripts)} {script.name} ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        started = time.perf_counter()
         buffer = io.StringIO()
         cwd = os.getcwd()
         os.chdir(GENERATED)  # the tutorials save their figures in the working directory
@@ -47,15 +56,20 @@ if not os.environ.get("CAPTUM_CERTIFIED_SKIP_TUTORIALS"):
         finally:
             os.chdir(cwd)
         (GENERATED / f"{script.stem}.txt").write_text(buffer.getvalue())
+        print(
+            f"docs: {script.name} done in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
 
 # The matched-accuracy training comparison (docs/train_comparison.rst), executed at its tiny
 # size so the page shows that the script runs; the full numbers are committed in figures/.
 COMPARISON = GENERATED / "train_comparison"
 if not os.environ.get("CAPTUM_CERTIFIED_SKIP_TUTORIALS"):
     os.environ.setdefault("MPLBACKEND", "Agg")
-    script = runpy.run_path(str(ROOT / "benchmarks" / "train_comparison.py"), run_name="tc")
+    study = runpy.run_path(str(ROOT / "benchmarks" / "train_comparison.py"), run_name="tc")
     with contextlib.redirect_stdout(io.StringIO()):
-        script["main"](["--size", "tiny", "--tasks", "digits", "--out", str(COMPARISON)])
+        study["main"](["--size", "tiny", "--tasks", "digits", "--out", str(COMPARISON)])
 else:
     COMPARISON.mkdir(exist_ok=True)
     (COMPARISON / "table.txt").write_text("(not run: CAPTUM_CERTIFIED_SKIP_TUTORIALS is set)\n")

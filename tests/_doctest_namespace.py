@@ -29,6 +29,8 @@ import torch
 from _pytest.doctest import DoctestItem
 from torch import nn
 
+from captum_certified.noise import LaplaceNoise, UniformBallNoise, UniformCubeNoise
+
 #: modules whose examples need an optional package: skipped when it is missing
 NEEDS = {"captum_certified.interop._core.quantus_adapter": "quantus"}
 
@@ -104,7 +106,7 @@ def _renyi(ns: dict[str, Any]) -> dict[str, Any]:
     from captum_certified.attr import RenyiRobustSmooth
 
     rrs = RenyiRobustSmooth(ns["model"], sparsity=0.1)
-    kwargs = {"nt_samples": 128, "noise": "laplace", "noise_scale": 0.5, "alpha": 0.05}
+    kwargs = {"nt_samples": 128, "noise": LaplaceNoise(), "noise_scale": 0.5, "alpha": 0.05}
     _, cert = _certify(rrs, ns, target=ns["y"], **kwargs)
     return {"rrs": rrs, "cert": cert}
 
@@ -113,7 +115,7 @@ def _uniform(ns: dict[str, Any]) -> dict[str, Any]:
     from captum_certified.attr import UniformSmoothedAttribution
 
     usa = UniformSmoothedAttribution(ns["model"])
-    kwargs = {"nt_samples": 2048, "noise_scale": 2.0, "noise": "l2_ball", "alpha": 0.05}
+    kwargs = {"nt_samples": 2048, "noise_scale": 2.0, "noise": UniformBallNoise(), "alpha": 0.05}
     _, cert = _certify(usa, ns, target=ns["y"], **kwargs)
     return {"usa": usa, "cert": cert}
 
@@ -127,7 +129,7 @@ def _cube(ns: dict[str, Any]) -> dict[str, Any]:
 
     cw = CertifiedWrapper(
         Saliency(ns["model"]),
-        noise="cube",
+        noise=UniformCubeNoise(),
         transform=TopKBinarize(0.1),
         certifier=CubeTopKCertifier(),
     )
@@ -152,11 +154,15 @@ def _feature(ns: dict[str, Any]) -> dict[str, Any]:
 #: per module: builders of the names its method examples take from its class example
 MODULE_NAMES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "captum_certified.attr._core.uniform_smoothed": _uniform,
-    "captum_certified.certify._core.cosine": _uniform,
-    "captum_certified.certify._core.gaussian_topk": _gaussian,
+    "captum_certified.certify._core.cosine_certificate": _uniform,
+    "captum_certified.certify._core.cosine_certifier": _uniform,
+    "captum_certified.certify._core.gaussian_certificate": _gaussian,
+    "captum_certified.certify._core.gaussian_certifier": _gaussian,
     "captum_certified.certify._core.rdp_certificate": _renyi,
-    "captum_certified.certify._core.cube_topk": _cube,
-    "captum_certified.certify._core.feature": _feature,
+    "captum_certified.certify._core.cube_certificate": _cube,
+    "captum_certified.certify._core.cube_certifier": _cube,
+    "captum_certified.certify._core.feature_certificate": _feature,
+    "captum_certified.certify._core.feature_certifier": _feature,
     "captum_certified.metrics._core.certified": lambda ns: {**_gaussian(ns), **_uniform(ns)},
     "captum_certified.metrics._core.certified_fraction": _feature,
 }

@@ -6,7 +6,7 @@ import torch
 from _digits import trained_digits_cnn
 from _shared import session_shared_dir
 
-from captum_certified.cli._digits import cached_model_path
+from captum_certified.cli._digits import cached_model_path, save_cached_model
 
 
 def pytest_collection_modifyitems(items):
@@ -50,7 +50,7 @@ def cache_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("model_cache")
     old = os.environ.get("CAPTUM_CERTIFIED_CACHE")
     os.environ["CAPTUM_CERTIFIED_CACHE"] = str(path)
-    torch.save(trained_digits_cnn()[0].state_dict(), cached_model_path())
+    save_cached_model(trained_digits_cnn()[0].state_dict(), cached_model_path())
     yield path
     if old is None:
         os.environ.pop("CAPTUM_CERTIFIED_CACHE")

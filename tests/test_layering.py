@@ -1,6 +1,6 @@
 """The package's layering, read from its source: no subpackage imports another one's ``_core``,
-and imports only go down ``cli -> train -> robust -> attr -> {metrics, certify} ->
-{transforms, noise} -> _utils``."""
+and imports only go down ``cli -> train -> robust -> attr -> metrics -> certify ->
+{transforms, noise} -> _utils`` (the certified metrics read certify's certificate classes)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ LAYERS = {
     "_utils": 0,
     "transforms": 1,
     "noise": 1,
-    "metrics": 2,
     "certify": 2,
-    "attr": 3,
-    "robust": 4,
-    "train": 5,
-    "cli": 6,
-    "interop": 6,
+    "metrics": 3,
+    "attr": 4,
+    "robust": 5,
+    "train": 6,
+    "cli": 7,
+    "interop": 7,
 }
 
 
@@ -100,7 +100,9 @@ def test_no_cross_core_import_and_no_upward_import():
         ("import captum_certified.metrics._core.cosine", "captum_certified.robust.x", "_core"),
         ("def f():\n    from captum_certified.train import X", "captum_certified.robust._core.x",
          "lower layer"),
-        ("from captum_certified.certify import X", "captum_certified.metrics._core.x",
+        ("from captum_certified.metrics import X", "captum_certified.certify._core.x",
+         "lower layer"),
+        ("from captum_certified.attr import X", "captum_certified.metrics._core.x",
          "lower layer"),
         ("from captum_certified.attr import X", "captum_certified._utils.x", "lower layer"),
     ],
@@ -118,6 +120,7 @@ def test_the_check_catches_each_violation(source, module, message):
         ("from captum_certified._utils.geometry import project", "captum_certified.train._core.x"),
         ("from captum_certified.metrics.kernels import flatten_cat", "captum_certified.robust.x"),
         ("from .base import A", "captum_certified.robust._core.x"),
+        ("from captum_certified.certify import TopKCertificate", "captum_certified.metrics.x"),
     ],
 )
 def test_the_check_accepts_allowed_imports(source, module):

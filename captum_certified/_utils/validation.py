@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import math
 import os
-import sys
-import warnings
 from contextlib import AbstractContextManager, nullcontext
 from numbers import Integral, Real
-from types import FrameType
 from typing import Any
 
 import torch
 from torch import Tensor
-
-from captum_certified._utils.deprecation import CaptumCertifiedDeprecationWarning
 
 
 def check_probability(value: float, name: str) -> float:
@@ -46,20 +41,6 @@ def check_positive_float(value: float, name: str) -> float:
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def warn_deprecated(message: str) -> None:
-    """A :class:`CaptumCertifiedDeprecationWarning` (a ``DeprecationWarning``) attributed to the
-    first caller outside this package and Captum's ``log_usage`` wrapper, so Python's default
-    filters show it to a script's author."""
-    import captum
-
-    roots = (_PACKAGE_DIR + os.sep, os.path.dirname(os.path.abspath(captum.__file__)) + os.sep)
-    level = 2
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(roots):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, CaptumCertifiedDeprecationWarning, stacklevel=level)
 
 
 def check_choice(value: Any, choices: tuple[Any, ...], name: str) -> Any:

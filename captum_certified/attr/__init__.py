@@ -16,7 +16,7 @@ from captum_certified.attr._core.certification_conditions import (
     shares_randomness_across_rows,
     uses_batch_statistics,
 )
-from captum_certified.attr._core.certified_wrapper import NOISY_ARGMAX, CertifiedWrapper
+from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.attr._core.default_certifiers import DEFAULT_CERTIFIERS, default_certifier
 from captum_certified.attr._core.differentiable_explainer import (
     EXPLAINERS,
@@ -24,6 +24,8 @@ from captum_certified.attr._core.differentiable_explainer import (
     ExplainerRun,
     differentiable_attribution,
 )
+from captum_certified.attr._core.fast_forward import FastForward
+from captum_certified.attr._core.method_call import NOISY_ARGMAX
 from captum_certified.attr._core.noise_tunnel import NoiseTunnel
 from captum_certified.attr._core.renyi_robust_smooth import RenyiRobustSmooth
 from captum_certified.attr._core.sparse_smoothgrad import SparseSmoothGrad
@@ -41,6 +43,7 @@ __all__ = [
     "CertifiedWrapper",
     "DifferentiableExplainer",
     "ExplainerRun",
+    "FastForward",
     "NoiseTunnel",
     "RenyiRobustSmooth",
     "SparseSmoothGrad",

@@ -10,36 +10,30 @@ from captum_certified._utils.norms import convert_radius
 from captum_certified._utils.statistics import StreamingMoments
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
 from captum_certified.certify._core.certificate import Certificate
-from captum_certified.certify._core.certifier import (
-    BandCertifier,
-    Certifier,
-    GaussianTopKCertifier,
-    confidence_band,
-)
-from captum_certified.certify._core.cosine import (
-    CosineCertificate,
-    CosineCertifier,
-    CubeCosineCertificate,
-    CubeCosineCertifier,
+from captum_certified.certify._core.certifier import BandCertifier, Certifier, confidence_band
+from captum_certified.certify._core.cosine_bounds import (
     ball_difference_bound,
     cube_difference_bound,
     mcdiarmid_error,
 )
-from captum_certified.certify._core.cube_topk import (
-    CubeTopKCertificate,
-    CubeTopKCertifier,
-    cube_tv_bound,
+from captum_certified.certify._core.cosine_certificate import (
+    CosineCertificate,
+    CubeCosineCertificate,
 )
-from captum_certified.certify._core.feature import (
-    FeatureCertificate,
-    FeatureCertifier,
-    feature_radii,
-)
+from captum_certified.certify._core.cosine_certifier import CosineCertifier, CubeCosineCertifier
+from captum_certified.certify._core.cube_bounds import cube_tv_bound
+from captum_certified.certify._core.cube_certificate import CubeTopKCertificate
+from captum_certified.certify._core.cube_certifier import CubeTopKCertifier
+from captum_certified.certify._core.dataset import certify_dataset
+from captum_certified.certify._core.feature_bounds import feature_radii
+from captum_certified.certify._core.feature_certificate import FeatureCertificate
+from captum_certified.certify._core.feature_certifier import FeatureCertifier
 from captum_certified.certify._core.gaussian_bounds import (
     gaussian_lower_bound,
     gaussian_upper_bound,
 )
-from captum_certified.certify._core.gaussian_topk import GaussianTopKCertificate
+from captum_certified.certify._core.gaussian_certificate import GaussianTopKCertificate
+from captum_certified.certify._core.gaussian_certifier import GaussianTopKCertifier
 from captum_certified.certify._core.laplace_bounds import (
     laplace_lower_bound,
     laplace_pair_radius,
@@ -49,6 +43,7 @@ from captum_certified.certify._core.planning import min_samples_for_radius, radi
 from captum_certified.certify._core.rdp import rdp_epsilon, rdp_orders
 from captum_certified.certify._core.rdp_certificate import RDPTopKCertificate
 from captum_certified.certify._core.rdp_certifier import RDPTopKCertifier
+from captum_certified.certify._core.topk_certificate import TopKCertificate
 
 __all__ = [
     "BandCertifier",
@@ -67,8 +62,10 @@ __all__ = [
     "RDPTopKCertificate",
     "RDPTopKCertifier",
     "StreamingMoments",
+    "TopKCertificate",
     "ball_difference_bound",
     "clopper_pearson_band",
+    "certify_dataset",
     "confidence_band",
     "convert_radius",
     "cube_difference_bound",

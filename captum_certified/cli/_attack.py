@@ -23,9 +23,24 @@ from captum_certified.cli._results import (
     format_rows,
     parse_rows,
 )
-from captum_certified.cli._sources import load_data, load_model
+from captum_certified.cli._run_folder import (
+    check_fingerprint,
+    check_not_link,
+    claim,
+    locked,
+    read_text,
+    state_dict_hash,
+    tensor_hash,
+    write_text,
+)
+from captum_certified.cli._sources import check_model_named, load_data, load_model
 from captum_certified.metrics import topk_intersection
 from captum_certified.robust import AttributionL2Attack
+
+#: Noisy copies per forward/backward pass, over all rows of a batch: the attack's chunks are
+#: sized by this (not by the run's ``--nt-samples-batch-size``) because on a CPU a pass over a
+#: few hundred images is about twice as fast per image as one over thousands (cache-bound).
+IMAGES_PER_PASS = 256
 
 
 def attack_cost(
@@ -33,7 +48,7 @@ def attack_cost(
 ) -> int:
     """Noisy-sample gradient evaluations per example (a double backward counts 3, a plain
     gradient 2 forward+backward units): the guide and the scoring map at every step, plus
-    the final re-estimates of the clean and the attacked maps."""
+    the final re-estimates of the clean and the attacked maps (from the same noise)."""
     per_step = 3 * n_guide + 2 * n_guide
     return n_radii * num_restarts * step_num * per_step + 2 * (n_radii + 1) * eval_samples
 
@@ -42,12 +57,13 @@ def run_attack(
     run: Path,
     *,
     n_examples: int = 10,
-    step_num: int = 20,
-    num_restarts: int = 2,
-    n_guide: int = 64,
-    eval_samples: int = 2048,
+    step_num: int = 10,
+    num_restarts: int = 1,
+    n_guide: int = 16,
+    eval_samples: int = 512,
     box: tuple[float, float] | None = None,
     softplus_beta: float = 10.0,
+    model: list[str] | None = None,
     progress: bool = True,
     echo=print,
 ) -> dict:
@@ -57,18 +73,26 @@ def run_attack(
     second derivatives do not vanish, through a Monte-Carlo guide of
     ``n_guide`` samples) tries to move the smoothed map's top-K; the attacked and the clean
     maps are then re-estimated with ``eval_samples`` fresh samples and their top-K overlap is
-    recorded next to the certified one. Empirical overlaps are Monte-Carlo point estimates:
-    the certificate speaks about expected maps, so a small shortfall can be sampling error.
+    recorded next to the certified one. Empirical overlaps are Monte-Carlo point estimates
+    (clean and attacked maps from the same noise, so an unmoved input reads 1): the
+    certificate speaks about expected maps, so a small shortfall can be sampling error.
 
     All radii of an example are attacked in one batch (one row per radius, each with its own
     ball, noise draws and label checks: the same attack as one call per radius, with the
     per-call overhead paid once), on the run's recorded ``threads`` and ``device``.
+
+    A ``module:callable`` model recorded in the run is imported only when ``model`` names it
+    too. The attack's options, the data and the model weights are recorded; a rerun with
+    other ones is refused while attack rows exist (delete ``parts/attack-0.tsv`` to start
+    over).
     """
     config_file = run / "config.toml"
     results_file = run / "results.tsv"
     if not config_file.exists() or not results_file.exists():
         raise ConfigError(f"{run} is not a finished certify run (no config.toml / results.tsv)")
+    claim(run, "certify", option="RUN")  # a run folder of this tool, never created here
     config = RunConfig.load(config_file).validate()
+    check_model_named(config.model, model, f"{run}/config.toml")
     if config.method != "sparse_smoothgrad":
         raise ConfigError("attack supports runs of --method sparse_smoothgrad (l2) for now")
     for name, value in (
@@ -81,7 +105,7 @@ def run_attack(
         if value < 1:
             raise ConfigError(f"{name} must be >= 1")
     certified = {}
-    for row in parse_rows(results_file.read_text()):
+    for row in parse_rows(read_text(results_file)):
         certified[(row["index"], row["radius"])] = row["certified"]
     if isinstance(config.radii, str):  # a finished run records its grid as a list
         raise ConfigError("the run's config.toml records no radius list; re-run certify")
@@ -96,14 +120,80 @@ def run_attack(
             file=sys.stderr,
         )
     device = resolve_device(config.device)
-    model = load_model(config.model, seed=config.seed).to(device)
+    net = load_model(config.model, seed=config.seed).to(device)
     x_all, y_all = load_data(config.data, config.image_size, seed=config.seed)
     sparsity, k = config.sparsity, config.k
     lower, upper = box if box is not None else (float("-inf"), float("inf"))
+    fingerprint = {
+        "data": tensor_hash(x_all, y_all),
+        "model": state_dict_hash(net),
+        "step_num": step_num,
+        "num_restarts": num_restarts,
+        "guide_samples": n_guide,
+        "eval_samples": eval_samples,
+        "box": None if box is None else [float(b) for b in box],
+        "softplus_beta": float(softplus_beta),
+    }
+    recorded = run / "fingerprint.json"
+    if recorded.exists():
+        try:
+            certified_with = json.loads(read_text(recorded))
+        except ValueError:
+            certified_with = {}
+        changed = [key for key in ("data", "model") if certified_with.get(key) != fingerprint[key]]
+        if changed:
+            sources = {"data": config.data, "model": config.model}
+            named = ", ".join(f"{c} {sources[c]}" for c in changed)
+            raise ConfigError(
+                f"the {' and '.join(changed)} of {run} changed since it was certified "
+                f"({named}); the attack would not match the certificates"
+            )
+    with locked(run):
+        return _attack_run(
+            run, config, net, x_all, y_all, certified, radii, indices, fingerprint,
+            device=device, k=k, sparsity=sparsity, lower=lower, upper=upper,
+            step_num=step_num, num_restarts=num_restarts, n_guide=n_guide,
+            eval_samples=eval_samples, softplus_beta=softplus_beta, progress=progress,
+            echo=echo,
+        )  # fmt: skip
 
+
+def _attack_run(
+    run: Path,
+    config: RunConfig,
+    model: torch.nn.Module,
+    x_all: torch.Tensor,
+    y_all: torch.Tensor,
+    certified: dict,
+    radii: list[float],
+    indices: list[int],
+    fingerprint: dict,
+    *,
+    device: torch.device,
+    k: int | float,
+    sparsity: int | float,
+    lower: float,
+    upper: float,
+    step_num: int,
+    num_restarts: int,
+    n_guide: int,
+    eval_samples: int,
+    softplus_beta: float,
+    progress: bool,
+    echo,
+) -> dict:
+    """The attack in the locked run folder: resume checks, the loop, the summary."""
     part = run / "parts" / "attack-0.tsv"
+    check_not_link(part.parent)
     part.parent.mkdir(exist_ok=True)
     done = clean_part_file(part, len(radii), ATTACK_COLUMNS)
+    check_fingerprint(
+        run,
+        fingerprint,
+        computed=bool(done),
+        what="attack rows (parts/attack-0.tsv; delete it to attack anew)",
+        name="attack_fingerprint.json",
+    )
     todo = [i for i in indices if i not in done]
     cost = attack_cost(len(radii), step_num, num_restarts, n_guide, eval_samples)
     if todo:
@@ -139,14 +229,15 @@ def run_attack(
         )
     finally:
         torch.set_num_threads(threads)
-    rows = [r for r in parse_rows(part.read_text(), ATTACK_COLUMNS) if r["index"] in indices]
-    (run / "attack.tsv").write_text(
+    rows = [r for r in parse_rows(read_text(part), ATTACK_COLUMNS) if r["index"] in indices]
+    write_text(
+        run / "attack.tsv",
         "\t".join(ATTACK_COLUMNS)
         + "\n"
-        + format_rows(sorted(rows, key=lambda r: (r["index"], r["radius"])), ATTACK_COLUMNS)
+        + format_rows(sorted(rows, key=lambda r: (r["index"], r["radius"])), ATTACK_COLUMNS),
     )
     summary = summarize_attack(run / "attack.tsv")
-    (run / "attack_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text(run / "attack_summary.json", json.dumps(summary, indent=2) + "\n")
     echo(format_attack_summary(summary))
     plot = plot_attack(summary, run / "attack.png", config)
     if plot:
@@ -188,7 +279,12 @@ def _attack_examples(
         k=k,
         lower_bound=lower,
         upper_bound=upper,
-        explainer_kwargs={"stdevs": config.scale, "sparsity": sparsity, "n_guide": n_guide},
+        explainer_kwargs={
+            "stdevs": config.scale,
+            "sparsity": sparsity,
+            "n_guide": n_guide,
+            "nt_samples_batch_size": max(1, IMAGES_PER_PASS // len(radii)),
+        },
         softplus_beta=softplus_beta,
     )
     n_radii = len(radii)
@@ -201,7 +297,6 @@ def _attack_examples(
             predicted = int(model(x).argmax(1).item())
         target = label if config.target == "label" else predicted
         seed = config.seed * 1_000_003 + index
-        clean_map = _estimate(ssg, x, target, config, eval_samples, seed)
         rows_x = x.expand(n_radii, *x.shape[1:]).clone()
         targets = torch.full((n_radii,), target, dtype=torch.long, device=device)
         x_adv, report = attack.perturb(
@@ -213,7 +308,19 @@ def _attack_examples(
             generator=torch.Generator().manual_seed(seed),
             return_report=True,
         )
-        attacked_maps = _estimate(ssg, x_adv, targets, config, eval_samples, seed + 7919)
+        # The clean map and every attacked map from the same noise draws (common random
+        # numbers, independent of the attack's own noise; one row per call, so each call
+        # replays the same draws): the Monte-Carlo error cancels in their overlap, which is
+        # exactly 1 for an unmoved input. Independent draws would read as a loss of overlap
+        # (0.95 instead of 1 with 512 samples on a 3x32x32 CNN).
+        eval_seed = seed + 7919
+        clean_map = _estimate(ssg, x, target, config, eval_samples, eval_seed, IMAGES_PER_PASS)
+        attacked_maps = torch.cat(
+            [
+                _estimate(ssg, row, target, config, eval_samples, eval_seed, IMAGES_PER_PASS)
+                for row in x_adv.split(1)
+            ]
+        )
         empirical = topk_intersection(clean_map.expand_as(attacked_maps), attacked_maps, k=k)
         norms = (x_adv - rows_x).flatten(1).norm(dim=1)
         seconds = time.perf_counter() - started
@@ -240,13 +347,15 @@ def _estimate(
     config: RunConfig,
     n: int,
     seed: int,
+    chunk: int,
 ) -> torch.Tensor:
-    """The smoothed map re-estimated with ``n`` fresh samples from a seeded generator."""
+    """The smoothed map re-estimated with ``n`` fresh samples from a seeded generator,
+    ``chunk`` noisy copies of each row per pass."""
     return ssg.attribute(
         inputs,
         target=target,
         nt_samples=n,
-        nt_samples_batch_size=config.nt_samples_batch_size,
+        nt_samples_batch_size=chunk,
         stdevs=config.scale,
         generator=torch.Generator().manual_seed(seed),
     )

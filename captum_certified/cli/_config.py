@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+_Config = TypeVar("_Config")
 
 METHODS = ("sparse_smoothgrad", "renyi", "uniform")
 NOISES = {
@@ -21,6 +24,13 @@ DEVICES = ("cpu", "cuda", "auto")
 #: Points of the default radius grid (``radii = "auto"``): 0 and 10 positive radii.
 AUTO_RADII = 11
 CERTIFICATES = ("topk", "feature")
+#: The most noise samples per example (a run of more would not finish; counts stay exact).
+MAX_NT_SAMPLES = 10**9
+
+
+def max_threads() -> int:
+    """The largest ``--threads``: four per CPU core (more only slows a run down)."""
+    return 4 * (os.cpu_count() or 1)
 
 
 #: The default noise scale (``noise_scale``).
@@ -95,6 +105,12 @@ class RunConfig:
         check_options_at_least_one(self, ("n_examples", "nt_samples", "nt_samples_batch_size"))
         if self.start < 0 or self.image_size < 0 or self.seed < 0 or self.threads < 0:
             raise ConfigError("--start, --image-size, --seed and --threads must be >= 0")
+        check_threads(self.threads)
+        if self.nt_samples > MAX_NT_SAMPLES:
+            raise ConfigError(
+                f"--nt-samples must be at most {MAX_NT_SAMPLES:,} per example, got "
+                f"{self.nt_samples:,}"
+            )
         check_positive_options(self, ("noise_scale",))
         self.sparsity = parse_count(self.sparsity, "--sparsity")
         self.k = parse_count(self.k, "--k")
@@ -143,8 +159,9 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
-        check_known_keys(cls, values, "unknown configuration keys:")
-        return cls(**values)
+        return config_from_dict(
+            cls, values, "a config file must hold a table of options", "unknown configuration keys:"
+        )
 
     # -- files -------------------------------------------------------------------------
 
@@ -157,32 +174,124 @@ class RunConfig:
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
         """Read a TOML (``.toml``), YAML (``.yaml``/``.yml``, needs PyYAML) or JSON file."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"--config file {path} does not exist")
-        text = path.read_text()
-        if path.suffix == ".toml":
+        return cls.from_dict(read_config_file(path))
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The keys of a ``--config`` file: TOML (``.toml``), YAML (``.yaml``/``.yml``, needs
+    PyYAML) or JSON (``.json``); the one reader of every command.
+
+    Every failure (missing file, unknown suffix, a syntax error, a file that is not a table of
+    options) is a one-line :class:`ConfigError` naming ``--config``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--config file {path} does not exist")
+    if path.suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise ConfigError(f"--config must be a .toml, .yaml or .json file, got {path.name}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        values = _parse(path, text)
+    except (ValueError, ImportError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        what = f"--config file {path} is not valid {path.suffix[1:]}"
+        raise ConfigError(f"{what}: {_first_line(err)}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"--config file {path} must hold a table of options, got {type(values).__name__}"
+        )
+    return values
+
+
+def check_source_specs(model: str, data: str) -> None:
+    """``--model`` and ``--data`` as far as they can be checked without torch: the spelling of
+    each spec and that the named file or folder exists (the command line calls this before it
+    imports torch, so a typo is told in a second)."""
+    if model != "digits" and (":" not in model or not all(model.partition(":")[::2])):
+        raise ConfigError(f"--model must be 'digits' or 'module:callable', got {model!r}")
+    if data == "digits":
+        return
+    kind, _, location = data.partition(":")
+    if kind == "tensors" and location:
+        if not Path(location).is_file():
+            raise ConfigError(f"--data file {location} does not exist")
+    elif kind == "imagefolder" and location:
+        if not Path(location).is_dir():
+            raise ConfigError(f"--data image folder {location} does not exist")
+    else:
+        raise ConfigError(
+            f"--data must be 'digits', 'tensors:PATH' or 'imagefolder:DIR', got {data!r}"
+        )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
+
+
+def _parse(path: Path, text: str) -> Any:
+    """The values of a TOML, YAML or JSON config (a YAML tag is refused, as any parse error)."""
+    if path.suffix == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
             try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                try:
-                    import tomli as tomllib
-                except ModuleNotFoundError as err:
-                    raise ConfigError(
-                        "reading TOML on Python 3.10 needs `pip install tomli`"
-                    ) from err
-            values = tomllib.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            try:
-                import yaml
+                import tomli as tomllib
             except ModuleNotFoundError as err:
-                raise ConfigError("reading YAML configs needs `pip install pyyaml`") from err
+                raise ConfigError("reading TOML on Python 3.10 needs `pip install tomli`") from err
+        values = tomllib.loads(text)
+    elif path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ModuleNotFoundError as err:
+            raise ConfigError("reading YAML configs needs `pip install pyyaml`") from err
+        try:
             values = yaml.safe_load(text) or {}
-        elif path.suffix == ".json":
-            values = json.loads(text)
-        else:
-            raise ConfigError(f"--config must be a .toml, .yaml or .json file, got {path.name}")
-        return cls.from_dict(values)
+        except yaml.YAMLError as err:
+            raise ConfigError(
+                f"--config {path} cannot be read: {' '.join(str(err).split())}"
+            ) from None
+    elif path.suffix == ".json":
+        values = json.loads(text)
+    else:
+        raise ConfigError(f"--config must be a .toml, .yaml or .json file, got {path.name}")
+    return values
+
+
+def check_threads(threads: int) -> None:
+    """``ConfigError`` unless ``0 <= threads <= max_threads()``."""
+    if threads > max_threads():
+        raise ConfigError(
+            f"--threads must be at most {max_threads()} (4 per CPU core), got {threads}"
+        )
+
+
+#: The value types a config file may give, by the annotation of the field.
+_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "float | None": (int, float, type(None)),
+    "int | float": (int, float, str),
+    "list[float] | str": (list, str),
+}
+
+
+def check_types(cls: type, values: dict[str, Any], extra: dict[str, str] | None = None) -> None:
+    """``ConfigError`` naming a key of ``values`` whose value has the wrong type."""
+    kinds = {f.name: str(f.type) for f in fields(cls) if f.init} | dict(extra or {})
+    for key, value in values.items():
+        allowed = _TYPES.get(kinds.get(key, ""), (object,))
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            names = " or ".join(t.__name__ for t in allowed if t is not type(None))
+            raise ConfigError(
+                f"config key `{key}` must be {names}, got {type(value).__name__} {value!r}"
+            )
+        if isinstance(value, list) and not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        ):
+            raise ConfigError(f"config key `{key}` must be a list of numbers, got {value!r}")
 
 
 def option(name: str) -> str:
@@ -218,6 +327,17 @@ def check_known_keys(
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"{message} {unknown}")
+
+
+def config_from_dict(cls: type[_Config], values: Any, shape: str, unknown: str) -> _Config:
+    """``cls(**values)`` after the checks every configuration file gets: ``values`` is a
+    dict (else ``ConfigError`` ``"{shape}, got ..."``), every key is known (else ``unknown``
+    and the list), every value has its field's type."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{shape}, got {values!r}")
+    check_known_keys(cls, values, unknown)
+    check_types(cls, values)
+    return cls(**values)
 
 
 def apply_arguments(config: Any, args: Any) -> None:
@@ -286,7 +406,9 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
+        # a JSON string is a valid TOML basic string; non-ASCII text is written as itself
+        # (JSON's \ud83d\ude00 surrogate pairs are not valid TOML escapes)
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} to TOML")

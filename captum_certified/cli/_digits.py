@@ -106,24 +106,51 @@ def cached_model_path(seed: int = 0) -> Path:
     return _cache_dir() / f"digits_cnn_{key}.pt"
 
 
+def save_cached_model(state_dict: dict, path: Path) -> None:
+    """Write cached weights and, next to them, the SHA-256 of the file (``.sha256``)."""
+    import io
+
+    from captum_certified.cli._run_folder import write_bytes, write_text
+
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    data = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(path, data)
+    write_text(path.with_suffix(".sha256"), hashlib.sha256(data).hexdigest() + "\n")
+
+
+def _load_cached(path: Path) -> dict | None:
+    """The cached weights if the file matches its recorded SHA-256 (else None)."""
+    sidecar = path.with_suffix(".sha256")
+    if path.is_symlink() or not path.is_file() or not sidecar.is_file():
+        return None
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sidecar.read_text().strip():
+        return None  # planted or damaged: retrained
+    import io
+
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
 def default_digits_model(seed: int = 0, cache: bool = True) -> DigitsCNN:
     """The trained default model, loaded from the cache or trained (and cached) once.
 
-    The cache lives in ``$CAPTUM_CERTIFIED_CACHE`` (or ``~/.cache/captum_certified``); a
-    corrupt or stale file is ignored and rewritten.
+    The cache lives in ``$CAPTUM_CERTIFIED_CACHE`` (or ``~/.cache/captum_certified``) with
+    the SHA-256 of each weights file next to it; a file that does not match its hash (planted,
+    corrupt) or is stale is ignored and rewritten.
     """
     path = cached_model_path(seed)
     model = DigitsCNN()
-    if cache and path.exists():
+    if cache:
         try:
-            model.load_state_dict(torch.load(path, weights_only=True))
-            return model.eval()
+            state = _load_cached(path)
+            if state is not None:
+                model.load_state_dict(state)
+                return model.eval()
         except Exception:  # noqa: BLE001 - a broken cache file is retrained
             pass
     model, _ = train_digits_cnn(seed=seed)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)
+        save_cached_model(model.state_dict(), path)
     return model

@@ -8,6 +8,7 @@ import torch
 
 from captum_certified.attr import CertifiedWrapper
 from captum_certified.certify import FeatureCertifier
+from captum_certified.cli._run_folder import check_not_link, save_figure
 
 
 def certify_features(
@@ -63,8 +64,9 @@ def plot_feature_map(
     axes[1].set_title(title or "certified map")
     for ax in axes:
         ax.set_axis_off()
+    check_not_link(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_figure(fig, path, dpi=80)
     plt.close(fig)
     return path

@@ -15,21 +15,28 @@ from captum_certified.cli._config import (
     ConfigError,
     RunConfig,
     apply_arguments,
+    check_source_specs,
 )
 
 #: What one default ``attack`` costs, for ``--help`` (benchmarks/bench_attack_cost.py).
 ATTACK_COST = (
-    "Cost per example: radii x restarts x steps x (3 x guide + 2 x guide) noisy-sample "
-    "gradients plus (radii + 1) x eval-samples; with the defaults on the embedded digits "
-    "(10 radii) about 7 s of one CPU core per example (benchmarks/bench_attack_cost.py). A "
-    "progress bar shows the time left."
+    "Cost per example: R x restarts x steps x guide-samples double-backward passes (the "
+    "guide) plus as many plain gradients (scoring the iterates) plus (R + 1) x eval-samples "
+    "plain gradients (the clean and attacked maps, from the same noise), where R is the "
+    "number of positive radii of the run (10 with --radii auto) and each pass is one noisy "
+    "copy through the model; the time of a pass grows with the model and the input size. "
+    "With the defaults and 10 radii: about 1 s of one CPU core per example on the embedded "
+    "8x8 digits CNN and under 10 s on a 3x32x32 CNN of 25k parameters "
+    "(benchmarks/bench_attack_cost.py). A progress bar shows the time left."
 )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="captum-certified",
-        description="Certified-robust attributions: certify a dataset, report the results.",
+        description="Certified-robust attributions: certify a dataset (certify), attack its "
+        "maps next to the certificate (attack), summarize and plot a run (report), train models "
+        "with robust-attribution losses (train) and put trained models side by side (compare).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,22 +131,61 @@ def _parser() -> argparse.ArgumentParser:
     )
     attack.add_argument("run", help="output folder of a certify run")
     attack.add_argument("--n-examples", type=int, default=10, help="default: 10")
-    attack.add_argument("--step-num", type=int, default=20, help="attack steps (default: 20)")
-    attack.add_argument("--num-restarts", type=int, default=2, help="random restarts (default: 2)")
-    attack.add_argument("--guide-samples", type=int, default=64, help="guide noise samples")
+    attack.add_argument("--step-num", type=int, default=10, help="attack steps (default: 10)")
+    attack.add_argument("--num-restarts", type=int, default=1, help="random restarts (default: 1)")
     attack.add_argument(
-        "--eval-samples", type=int, default=2048, help="samples re-estimating the maps"
+        "--guide-samples", type=int, default=16, help="guide noise samples (default: 16)"
     )
-    attack.add_argument("--box", type=float, nargs=2, metavar=("LO", "HI"), help="pixel box")
+    attack.add_argument(
+        "--eval-samples",
+        type=int,
+        default=512,
+        help="samples re-estimating the clean and attacked maps, from the same noise so that "
+        "sampling error cancels in their overlap (default: 512)",
+    )
+    attack.add_argument(
+        "--box",
+        type=float,
+        nargs=2,
+        metavar=("LO", "HI"),
+        help="valid input range the attacked input is clamped to (default: none, unbounded)",
+    )
     attack.add_argument(
         "--softplus-beta", type=float, default=10.0, help="surrogate Softplus beta (default: 10)"
     )
+    attack.add_argument(
+        "--model",
+        action="append",
+        help="the run's 'module:callable' model, named to confirm that it may be imported and "
+        "run (a run folder is data: its config alone never makes the tool run code)",
+    )
     attack.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    report = sub.add_parser("report", help="summarize a results folder and plot it")
+    report = sub.add_parser(
+        "report",
+        help="summarize a results folder and plot it",
+        description="Prints the summary of a certify run (and of its attack, if any) and "
+        "(re)draws certified_vs_radius.png, maps.png and attack.png in the run folder.",
+    )
     report.add_argument("run", help="output folder of a certify run")
     _train_commands.add_parsers(sub)
     return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[command]
+    return parser  # pragma: no cover - every command is a sub-command
+
+
+def _check_certify_run(run: Path) -> None:
+    """``attack``/``report``: ``run`` must be a finished certify run (checked without torch)."""
+    if not (run / "config.toml").is_file() or not (run / "results.tsv").is_file():
+        raise ConfigError(
+            f"{run} is not a finished certify run (no config.toml / results.tsv): run "
+            f"`captum-certified certify --out {run}` first"
+        )
 
 
 def _version() -> str:
@@ -168,15 +214,21 @@ def _config_from_args(args: argparse.Namespace) -> RunConfig:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # told with the sub-command's usage, which lists its options
+        _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         if _train_commands.run(args):
             pass
         elif args.command == "certify":
+            config = _config_from_args(args)
+            check_source_specs(config.model, config.data)  # before the torch import
+
             from captum_certified.cli._runner import run_certify
 
-            run_certify(_config_from_args(args), progress=not args.no_progress)
+            run_certify(config, progress=not args.no_progress)
         elif args.command == "attack":
+            _check_certify_run(Path(args.run))
             from captum_certified.cli._attack import run_attack
 
             run_attack(
@@ -188,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                 eval_samples=args.eval_samples,
                 box=tuple(args.box) if args.box else None,
                 softplus_beta=args.softplus_beta,
+                model=args.model,
                 progress=not args.no_progress,
             )
         elif args.command == "report":
@@ -201,14 +254,27 @@ def main(argv: list[str] | None = None) -> int:
 
             run = Path(args.run)
             results = run / "results.tsv"
-            if not results.exists():
-                raise ConfigError(f"{results} does not exist: run `captum-certified certify` first")
+            _check_certify_run(run)
             recorded = (
                 RunConfig.load(run / "config.toml")
                 if (run / "config.toml").exists()
                 else RunConfig()
             )
             summary = summarize(results, level=recorded.level, norm=recorded.norm)
+            if not isinstance(recorded.radii, str):
+                from captum_certified.cli._results import incomplete_results
+
+                lacking = incomplete_results(run, len(recorded.radii))
+                if lacking:
+                    shown = ", ".join(map(str, lacking[:10])) + (
+                        ", ..." if len(lacking) > 10 else ""
+                    )
+                    print(
+                        f"captum-certified: warning: {results} lacks rows of {len(lacking)} "
+                        f"example(s) ({shown}); rerun `certify` with the same arguments to "
+                        "rebuild it from parts/",
+                        file=sys.stderr,
+                    )
             print(format_summary(summary))
             plot = plot_summary(summary, run / "certified_vs_radius.png", recorded)
             if plot:
@@ -231,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
         # `captum-certified report RUN | head`: the reader left; not an error of ours
         _silence_stdout()
         return 0
+    except OSError as err:  # a full disk, a read-only folder: one line, no traceback
+        from captum_certified.cli._run_folder import os_error_message
+
+        print(f"captum-certified: error: {os_error_message(err)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             "\ncaptum-certified: interrupted; finished examples are saved, rerun the same "

@@ -10,6 +10,7 @@ from torch import nn
 from captum_certified._utils.validation import resolve_count
 from captum_certified.attr import RenyiRobustSmooth, SparseSmoothGrad, UniformSmoothedAttribution
 from captum_certified.cli._config import RunConfig
+from captum_certified.noise import GaussianNoise, resolve_noise
 
 #: What the ``certified`` column holds for each method.
 METRICS = {
@@ -17,6 +18,15 @@ METRICS = {
     "renyi": "topk_overlap",
     "uniform": "cosine_lower_bound",
 }
+
+
+def _noise(config: RunConfig) -> dict[str, Any]:
+    """The run's noise object and its scale under the engine's name for it."""
+    noise = resolve_noise(config.noise)
+    return {
+        "noise": noise,
+        "stdevs" if isinstance(noise, GaussianNoise) else "noise_scale": config.scale,
+    }
 
 
 def certify_example(
@@ -29,7 +39,15 @@ def certify_example(
     """
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + index)
     with torch.no_grad():
-        predicted = int(model(x).argmax(dim=1).item())
+        logits = model(x)
+    if not bool(torch.isfinite(logits).all()):
+        from captum_certified.cli._config import ConfigError
+
+        raise ConfigError(
+            f"--model returns NaN or infinite scores on example {index}; its prediction "
+            "and attributions would be meaningless"
+        )
+    predicted = int(logits.argmax(dim=1).item())
     target: object = {"label": label, "predicted": predicted}.get(config.target, "noisy_argmax")
     sparsity, k = config.sparsity, config.k  # int: a count, float: a fraction (validated)
     radii = torch.tensor(config.radii, dtype=torch.float64)
@@ -44,9 +62,7 @@ def certify_example(
     bound = None if config.bound == "auto" else config.bound
     cert: Any  # the certificate type depends on the method
     if config.method == "uniform":
-        attr, cert = UniformSmoothedAttribution(model).attribute(
-            x, noise_scale=config.scale, noise=config.noise, **common
-        )
+        attr, cert = UniformSmoothedAttribution(model).attribute(x, **_noise(config), **common)
         curve = [float(cert.cosine_lower_bound(r)[0]) for r in config.radii]
         return {
             "map": attr.detach(),
@@ -59,9 +75,7 @@ def certify_example(
         }
     if config.method == "renyi":
         explainer = RenyiRobustSmooth(model, sparsity=sparsity)
-        attr, cert = explainer.attribute(
-            x, noise=config.noise, noise_scale=config.scale, bound=bound, **common
-        )
+        attr, cert = explainer.attribute(x, **_noise(config), bound=bound, **common)
         curve = cert.overlap_curve(k, radii, norm=config.norm)[0]
         radius_at_level = cert.certified_radius(k, config.level, norm=config.norm)
     elif config.certificate == "feature":

@@ -7,9 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from captum_certified.cli._results import COLUMNS, parse_rows
+from captum_certified.cli._run_folder import save_figure
 
 #: Where the command line's parameter guide lives (printed in hints).
 PARAMETER_GUIDE = "docs/cli.rst, section 'Choosing parameters'"
+#: The one explanation of a near-zero certified overlap at radius 0, word for word in the
+#: ``certify`` hint, docs/cli.rst and docs/parameters.rst (a test checks all three); measured by
+#: ``benchmarks/parameter_sweep.py --radius-zero``.
+RADIUS_ZERO_ADVICE = (
+    "the confidence band of the n samples cannot separate the top-K from the features just "
+    "outside it: raise --nt-samples (4x the samples halves the band) or ask about a larger --k, "
+    "past the features the map cannot tell apart"
+)
 
 
 def summarize(results: Path, level: float = 0.5, norm: str = "l2") -> dict:
@@ -93,6 +102,34 @@ def run_context(config: Any, n_examples: int | None = None) -> str:
     )
 
 
+def wrap_context(context: str, width: int = 100) -> str:
+    """``context`` broken into lines of at most ``width`` characters (a long ``--model`` or
+    ``--data`` spec must not run off the figure)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(context, width, break_long_words=True))
+
+
+def topk_panel(saved_map: Any, k_count: int) -> tuple[Any, str]:
+    """What was certified, for the heatmap figure: the top ``k_count`` of **all** features of
+    the map (channels included, as the certificate counts them) and the panel's title.
+
+    For a colour map each pixel shows how many of its channels are in the top-K (0 to C), so
+    the panel holds exactly ``k_count`` feature-channels, not the top-K of a channel sum.
+    """
+    import torch
+
+    flat = saved_map.flatten()
+    mask = torch.zeros(flat.numel())
+    if k_count:
+        mask[flat.topk(min(k_count, flat.numel())).indices] = 1.0
+    mask = mask.reshape(saved_map.shape)
+    title = f"top-K: {k_count} of {flat.numel()} features"
+    if saved_map.dim() == 3 and saved_map.shape[0] > 1:
+        return mask.sum(0), f"{title}\n(channels per pixel in it, 0-{saved_map.shape[0]})"
+    return (mask[0] if saved_map.dim() == 3 else mask), title
+
+
 def plot_summary(summary: dict, path: Path, config: Any = None) -> Path | None:
     """Write a PNG of the certified value vs radius; None if matplotlib is missing.
 
@@ -166,11 +203,11 @@ def _radius_plot(
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend()
-    context = run_context(config, summary["n_examples"])
+    context = wrap_context(run_context(config, summary["n_examples"]))
     ax.set_title(f"{title}\n{context}" if context else title, fontsize=7)
     fig.text(0.01, 0.01, note, fontsize=6)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -191,22 +228,21 @@ def plot_maps(folder: Path, path: Path, config: Any = None) -> Path | None:
         image = image.permute(1, 2, 0) if image.dim() == 3 and image.shape[0] in (3, 4) else image
         image = image[0] if image.dim() == 3 and image.shape[0] == 1 else image
         heat = ex["map"].float().abs()
+        top, top_title = topk_panel(heat, int(ex["k_count"]))
+        colour = heat.dim() == 3 and heat.shape[0] > 1
         heat = heat.sum(0) if heat.dim() == 3 else heat
-        top = torch.zeros(heat.numel())
-        if ex["k_count"]:
-            top[heat.flatten().topk(min(int(ex["k_count"]), heat.numel())).indices] = 1.0
         panels = (
             (image, f"input #{ex['index']} (label {ex['label']})", "gray"),
-            (heat, "smoothed map", "viridis"),
-            (top.reshape(heat.shape), f"top-K (K={ex['k_count']})", "gray"),
+            (heat, "smoothed map" + (" (channels summed)" if colour else ""), "viridis"),
+            (top, top_title, "gray"),
         )
         for ax, (data, title, cmap) in zip(row, panels):
             ax.imshow((data.clamp(0, 1) if data is image else data).tolist(), cmap=cmap)
             ax.set_title(title, fontsize=7)
             ax.axis("off")
-    fig.suptitle(run_context(config), fontsize=6)
+    fig.suptitle(wrap_context(run_context(config), 90), fontsize=6)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -219,9 +255,8 @@ def low_certification_hint(summary: dict, config: Any, num_features: int | None 
     if at_zero is not None and at_zero < 0.2:
         d = f" of {num_features} features" if num_features else ""
         return (
-            f"hint: almost nothing is certified even at radius 0 (mean {at_zero:.3f}): the "
-            f"confidence band of n={config.nt_samples} samples is too wide for K={config.k}{d}; "
-            f"raise --nt-samples, or raise --k/--sparsity; see {PARAMETER_GUIDE}"
+            f"hint: almost nothing is certified even at radius 0 (mean {at_zero:.3f}, "
+            f"n={config.nt_samples}, K={config.k}{d}): {RADIUS_ZERO_ADVICE}; see {PARAMETER_GUIDE}"
         )
     if positive and positive[0][1] < 0.05:
         return (
@@ -241,4 +276,6 @@ __all__ = [
     "plot_maps",
     "plot_summary",
     "summarize",
+    "topk_panel",
+    "wrap_context",
 ]

@@ -7,9 +7,17 @@ one partial example at its end, which :func:`clean_part_file` drops before resum
 
 from __future__ import annotations
 
-import os
+import math
+import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+from captum_certified.cli._run_folder import (
+    append_text,
+    check_not_link,
+    read_text,
+    write_text,
+)
 
 COLUMNS = (
     "index",
@@ -38,6 +46,13 @@ ATTACK_COLUMNS = (
 )
 _INTS = {"index", "label", "predicted", "correct", "certified_count", "k_count", "label_kept"}
 _STRINGS = {"metric"}
+#: Value columns and their valid range (an overlap is in [0, 1], a cosine bound in [-1, 1]).
+_RANGES = {"empirical": (0.0, 1.0), "radius": (0.0, math.inf), "seconds": (0.0, math.inf)}
+_METRIC_RANGES = {
+    "topk_overlap": (0.0, 1.0),
+    "fraction_certified": (0.0, 1.0),
+    "cosine_lower_bound": (-1.0, 1.0),
+}
 
 
 def format_rows(rows: Iterable[dict], columns: tuple[str, ...] = COLUMNS) -> str:
@@ -70,8 +85,24 @@ def parse_rows(text: str, columns: tuple[str, ...] = COLUMNS) -> list[dict]:
                     row[col] = float(value)
         except ValueError:  # a line cut by kill -9
             continue
+        if not _valid(row):  # NaN, out of range: not a row this tool wrote; recomputed
+            continue
         rows.append(row)
     return rows
+
+
+def _valid(row: dict) -> bool:
+    """Whether ``row`` holds values this tool can have written (no NaN, in range)."""
+    ranges = dict(_RANGES)
+    if "metric" in row:  # a results row (an attack row's `certified` is copied, may be NaN)
+        if row["metric"] not in _METRIC_RANGES:
+            return False
+        ranges["certified"] = _METRIC_RANGES[row["metric"]]
+        ranges["radius_at_level"] = (0.0, math.inf)
+    for col, (lo, hi) in ranges.items():
+        if col in row and not lo <= row[col] <= hi:  # False for NaN
+            return False
+    return all(row[col] >= 0 for col in _INTS if col in row)
 
 
 def complete_examples(rows: list[dict], n_radii: int) -> dict[int, list[dict]]:
@@ -85,20 +116,23 @@ def complete_examples(rows: list[dict], n_radii: int) -> dict[int, list[dict]]:
 def clean_part_file(path: Path, n_radii: int, columns: tuple[str, ...] = COLUMNS) -> set[int]:
     """Drop a trailing partial example (and partial line); return the complete indices."""
     header = "\t".join(columns) + "\n"
+    check_not_link(path)
     if not path.exists():
-        path.write_text(header)
+        write_text(path, header)
         return set()
-    text = path.read_text()
+    text = read_text(path)
     lines = text.splitlines(keepends=True)
     kept: list[str] = []
     block: list[str] = []
     current = None
     done: set[int] = set()
+    dropped = 0
     for line in lines:
         if line.startswith("index\t") or not line.endswith("\n"):
             continue
         parsed = parse_rows(line, columns)
         if not parsed:
+            dropped += len(line.rstrip("\n").split("\t")) == len(columns)
             continue
         index = parsed[0]["index"]
         if index != current:
@@ -109,25 +143,26 @@ def clean_part_file(path: Path, n_radii: int, columns: tuple[str, ...] = COLUMNS
             done.add(index)
             block = []
     new = header + "".join(kept)
+    if dropped:
+        print(
+            f"captum-certified: warning: {path} held {dropped} invalid row(s) (NaN or out of "
+            "range); their examples are computed again",
+            file=sys.stderr,
+        )
     if new != text:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(new)
-        os.replace(tmp, path)
+        write_text(path, new)
     return done
 
 
 def append_example(path: Path, rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> None:
     """Append one example's rows durably (one write, flush, fsync)."""
-    with open(path, "a") as f:
-        f.write(format_rows(rows, columns))
-        f.flush()
-        os.fsync(f.fileno())
+    append_text(path, format_rows(rows, columns))
 
 
 def read_parts(out: Path, n_radii: int) -> dict[int, list[dict]]:
     merged: dict[int, list[dict]] = {}
     for part in sorted((out / "parts").glob("part-*.tsv")):
-        for index, rows in complete_examples(parse_rows(part.read_text()), n_radii).items():
+        for index, rows in complete_examples(parse_rows(read_text(part)), n_radii).items():
             merged.setdefault(index, rows)
     return merged
 
@@ -136,7 +171,17 @@ def merge_parts(out: Path, n_radii: int) -> Path:
     """Write ``results.tsv``: every completed example exactly once, sorted by index."""
     merged = read_parts(out, n_radii)
     target = out / "results.tsv"
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(HEADER + "".join(format_rows(merged[i]) for i in sorted(merged)))
-    os.replace(tmp, target)
+    write_text(target, HEADER + "".join(format_rows(merged[i]) for i in sorted(merged)))
     return target
+
+
+def incomplete_results(out: Path, n_radii: int) -> list[int]:
+    """Examples whose rows ``results.tsv`` lacks: fewer than ``n_radii`` rows, or certified
+    in ``parts/`` but absent (rows deleted or the file edited)."""
+    groups: dict[int, int] = {}
+    for row in parse_rows(read_text(out / "results.tsv")):
+        groups[row["index"]] = groups.get(row["index"], 0) + 1
+    short = {i for i, n in groups.items() if n < n_radii}
+    if (out / "parts").is_dir():
+        short |= set(read_parts(out, n_radii)) - set(groups)
+    return sorted(short)

@@ -6,6 +6,7 @@ import json
 import platform
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
@@ -22,6 +23,19 @@ from captum_certified.cli._report import (
     summarize,
 )
 from captum_certified.cli._results import append_example, clean_part_file, merge_parts, read_parts
+from captum_certified.cli._run_folder import (
+    MARKER,
+    check_fingerprint,
+    check_not_link,
+    claim,
+    locked,
+    read_text,
+    resolve_out,
+    save_torch,
+    state_dict_hash,
+    tensor_hash,
+    write_text,
+)
 from captum_certified.cli._sources import load_data, load_model
 
 #: Examples whose maps are kept (``maps.pt``) for the heatmap figure of ``report``.
@@ -45,39 +59,79 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _prepare_out(out: Path, config: RunConfig, ctx: DistributedContext) -> None:
-    """Record the config (or check it matches a run being resumed) and the run's metadata."""
+def _prepare_out(out: Path, config: RunConfig, ctx: DistributedContext, fingerprint: dict) -> None:
+    """Record the config and the fingerprint of the data and the model (or check that they
+    match the run being resumed) and the run's metadata. Rank 0, holding the folder's lock."""
     config_file = out / "config.toml"
-    if ctx.rank == 0:
-        (out / "parts").mkdir(parents=True, exist_ok=True)
-        if config_file.exists() and not read_parts(out, len(RunConfig.load(config_file).radii)):
-            config_file.unlink()  # nothing was certified under the old configuration
-        if config_file.exists():
-            previous = RunConfig.load(config_file)
-            if previous.to_dict() != config.to_dict():
-                changed = sorted(
-                    k for k, v in config.to_dict().items() if previous.to_dict().get(k) != v
-                )
-                raise ConfigError(
-                    f"{out} holds a run with a different configuration (differs in {changed}); "
-                    "rerun with the same arguments to resume, or choose another --out"
-                )
+    check_not_link(out / "parts")
+    (out / "parts").mkdir(exist_ok=True)
+    computed = bool(read_parts(out, len(config.radii)))
+    if computed and config_file.exists():
+        previous = RunConfig.load(config_file)
+        if previous.to_dict() != config.to_dict():
+            changed = sorted(
+                k for k, v in config.to_dict().items() if previous.to_dict().get(k) != v
+            )
+            raise ConfigError(
+                f"{out} holds a run with a different configuration (differs in {changed}); "
+                "rerun with the same arguments to resume, or choose another --out"
+            )
+    # nothing computed yet: a corrected command may reuse the folder with another config
+    check_fingerprint(out, fingerprint, computed=computed, what="results")
+    text = config.dump_toml()
+    if not config_file.exists() or read_text(config_file) != text:
+        if config_file.exists() and RunConfig.load(config_file).to_dict() == config.to_dict():
+            pass  # the same configuration (maybe with the user's comments): kept as it is
         else:
-            config_file.write_text(config.dump_toml())
-        meta = {
-            "versions": _versions(),
-            "seed": config.seed,
-            "world_size": ctx.world_size,
-            "command": sys.argv,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+            write_text(config_file, text)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    started = now
+    if (out / "meta.json").exists():
+        try:
+            started = json.loads(read_text(out / "meta.json")).get("started", now)
+        except ValueError:
+            pass
+    meta = {
+        "versions": _versions(),
+        "seed": config.seed,
+        "world_size": ctx.world_size,
+        "command": sys.argv,
+        "started": started,
+        "last_started": now,
+    }
+    write_text(out / "meta.json", json.dumps(meta, indent=2) + "\n")
+
+
+def _open_run(
+    out: Path, config: RunConfig, ctx: DistributedContext, fingerprint: dict, stack: ExitStack
+) -> None:
+    """Claim and lock the run folder on every rank (rank 0 first) and prepare it; an error
+    on any rank stops every rank."""
+    error: ConfigError | None = None
+    if ctx.rank == 0:
+        try:
+            claim(out, "certify")
+            stack.enter_context(locked(out, 0))
+            _prepare_out(out, config, ctx, fingerprint)
+        except ConfigError as err:
+            error = err
+    ctx.barrier()
+    if ctx.rank != 0:
+        try:
+            if not (out / MARKER).is_file():
+                raise ConfigError(f"{out} could not be prepared (see rank 0)")
+            stack.enter_context(locked(out, ctx.rank))
+        except ConfigError as err:
+            error = err
+    if ctx.any(error is not None):
+        stack.close()
+        raise error or ConfigError(f"{out} could not be prepared (see rank 0)")
 
 
 def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict | None:
     """Certify ``config.n_examples`` examples; returns the summary on rank 0."""
     config.validate()
-    out = Path(config.out)
+    out = resolve_out(config.out)
     device = resolve_device(config.device)
     ctx = DistributedContext.from_env()
     threads = torch.get_num_threads()
@@ -97,82 +151,95 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
                 f"running {stop - config.start}",
                 file=sys.stderr,
             )
-        error: Exception | None = None
-        try:
-            _prepare_out(out, config, ctx)
-        except ConfigError as err:
-            error = err
-        ctx.barrier()
-        if error is not None:
-            raise error
-        if not (out / "config.toml").exists():
-            raise ConfigError(f"{out} could not be prepared (see rank 0)")
-        n_radii = len(config.radii)
-        part = out / "parts" / f"part-{ctx.rank}.tsv"
-        clean_part_file(part, n_radii)
-        ctx.barrier()
-        done = set(read_parts(out, n_radii))
-        todo = [
-            i for i in range(config.start, stop) if i not in done and i % ctx.world_size == ctx.rank
-        ]
-        if ctx.rank == 0 and done:
-            echo(f"resuming: {len(done)} examples already done")
-        iterator = todo
-        if progress and ctx.rank == 0:
-            from tqdm import tqdm
-
-            iterator = tqdm(todo, desc="certify", unit="example", file=sys.stderr)
-        for index in iterator:
-            started = time.perf_counter()
-            x, label = x_all[index : index + 1].to(device), int(y_all[index])
-            result = certify_example(model, x, label, config, index)
-            seconds = time.perf_counter() - started
-            if index - config.start < MAP_EXAMPLES:
-                maps_dir = out / "maps"
-                maps_dir.mkdir(exist_ok=True)
-                torch.save(
-                    {
-                        "index": index,
-                        "label": label,
-                        "input": x[0].cpu(),
-                        "map": result["map"][0].cpu(),
-                        "k_count": result["k_count"],
-                    },
-                    maps_dir / f"example-{index}.pt",
-                )
-            rows = [
-                {
-                    "index": index,
-                    "label": label,
-                    "predicted": result["predicted"],
-                    "correct": int(result["predicted"] == label),
-                    "radius": radius,
-                    "metric": result["metric"],
-                    "certified": value,
-                    "certified_count": count,
-                    "k_count": result["k_count"],
-                    "radius_at_level": result["radius_at_level"],
-                    "seconds": seconds,
-                }
-                for radius, value, count in zip(
-                    config.radii, result["certified"], result["certified_count"]
-                )
-            ]
-            append_example(part, rows)
-        ctx.barrier()
-        if ctx.rank != 0:
-            return None
-        results = merge_parts(out, n_radii)
-        summary = summarize(results, level=config.level, norm=config.norm)
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        plot = plot_summary(summary, out / "certified_vs_radius.png", config)
-        plot_maps(out / "maps", out / "maps.png", config)
-        echo(format_summary(summary))
-        echo(f"results: {results}" + (f"   plot: {plot}" if plot else ""))
-        hint = low_certification_hint(summary, config, num_features)
-        if hint:
-            echo(hint)
-        return summary
+        fingerprint = {"data": tensor_hash(x_all, y_all), "model": state_dict_hash(model)}
+        with ExitStack() as stack:
+            _open_run(out, config, ctx, fingerprint, stack)
+            return _certify_examples(
+                out, config, ctx, model, x_all, y_all, stop, device, num_features, progress, echo
+            )
     finally:
         torch.set_num_threads(threads)
         ctx.close()
+
+
+def _certify_examples(
+    out: Path,
+    config: RunConfig,
+    ctx: DistributedContext,
+    model: torch.nn.Module,
+    x_all: torch.Tensor,
+    y_all: torch.Tensor,
+    stop: int,
+    device: torch.device,
+    num_features: int,
+    progress: bool,
+    echo,
+) -> dict | None:
+    """The certify loop of one rank in a claimed, locked run folder."""
+    n_radii = len(config.radii)
+    part = out / "parts" / f"part-{ctx.rank}.tsv"
+    clean_part_file(part, n_radii)
+    ctx.barrier()
+    done = set(read_parts(out, n_radii))
+    todo = [
+        i for i in range(config.start, stop) if i not in done and i % ctx.world_size == ctx.rank
+    ]
+    if ctx.rank == 0 and done:
+        echo(f"resuming: {len(done)} examples already done")
+    iterator = todo
+    if progress and ctx.rank == 0:
+        from tqdm import tqdm
+
+        iterator = tqdm(todo, desc="certify", unit="example", file=sys.stderr)
+    for index in iterator:
+        started = time.perf_counter()
+        x, label = x_all[index : index + 1].to(device), int(y_all[index])
+        result = certify_example(model, x, label, config, index)
+        seconds = time.perf_counter() - started
+        if index - config.start < MAP_EXAMPLES:
+            maps_dir = out / "maps"
+            check_not_link(maps_dir)
+            maps_dir.mkdir(exist_ok=True)
+            save_torch(  # clones: a view would store the whole data set's storage
+                {
+                    "index": index,
+                    "label": label,
+                    "input": x[0].detach().cpu().clone(),
+                    "map": result["map"][0].detach().cpu().clone(),
+                    "k_count": result["k_count"],
+                },
+                maps_dir / f"example-{index}.pt",
+            )
+        rows = [
+            {
+                "index": index,
+                "label": label,
+                "predicted": result["predicted"],
+                "correct": int(result["predicted"] == label),
+                "radius": radius,
+                "metric": result["metric"],
+                "certified": value,
+                "certified_count": count,
+                "k_count": result["k_count"],
+                "radius_at_level": result["radius_at_level"],
+                "seconds": seconds,
+            }
+            for radius, value, count in zip(
+                config.radii, result["certified"], result["certified_count"]
+            )
+        ]
+        append_example(part, rows)
+    ctx.barrier()
+    if ctx.rank != 0:
+        return None
+    results = merge_parts(out, n_radii)
+    summary = summarize(results, level=config.level, norm=config.norm)
+    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    plot = plot_summary(summary, out / "certified_vs_radius.png", config)
+    plot_maps(out / "maps", out / "maps.png", config)
+    echo(format_summary(summary))
+    echo(f"results: {results}" + (f"   plot: {plot}" if plot else ""))
+    hint = low_certification_hint(summary, config, num_features)
+    if hint:
+        echo(hint)
+    return summary

@@ -48,6 +48,27 @@ def load_model(spec: str, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
+def check_model_named(recorded: str, named: list[str] | None, where: str) -> None:
+    """Refuse to import a model that only a run folder names.
+
+    ``attack`` and ``compare`` rebuild the model a run folder's config records; for a
+    ``module:callable`` that means importing and calling code. A run folder is data (it may
+    come from someone else), so the model must also be named on the command line
+    (``--model``); ``digits`` is the embedded model and needs no confirmation.
+    """
+    if recorded == "digits" or (named and recorded in named):
+        return
+    if named:
+        raise ConfigError(
+            f"{where} was made with the model {recorded!r}, not the --model given "
+            f"({', '.join(named)})"
+        )
+    raise ConfigError(
+        f"{where} names the model {recorded!r}, code that would be imported and run; a run "
+        f"folder is data, so name the model on the command line to run it: --model {recorded}"
+    )
+
+
 def load_data(spec: str, image_size: int = 0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Examples and labels.
 
@@ -77,7 +98,15 @@ def load_data(spec: str, image_size: int = 0, seed: int = 0) -> tuple[torch.Tens
         x, y = obj
         if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or len(x) != len(y):
             raise ConfigError("--data tensors file must hold tensors x and y of equal length")
-        return x.float(), y.long()
+        x = x.float()
+        finite = torch.isfinite(x.reshape(len(x), -1)).all(dim=1) if len(x) else x.new_ones(0)
+        if not bool(finite.all()):
+            bad = (~finite).nonzero().flatten().tolist()
+            raise ConfigError(
+                f"--data {path} holds NaN or infinite values in {len(bad)} example(s), the "
+                f"first at index {bad[0]}; clean the data before certifying"
+            )
+        return x, y.long()
     if kind == "imagefolder" and location:
         return _load_image_folder(Path(location), image_size, seed)
     raise ConfigError(f"--data must be 'digits', 'tensors:PATH' or 'imagefolder:DIR', got {spec!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -13,7 +14,19 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
+from captum_certified.cli._checks import check_count, check_examples, check_model_on_data
 from captum_certified.cli._config import ConfigError
+from captum_certified.cli._run_folder import (
+    check_fingerprint,
+    claim,
+    locked,
+    read_text,
+    resolve_out,
+    save_torch,
+    state_dict_hash,
+    tensor_hash,
+    write_text,
+)
 from captum_certified.cli._train_config import TrainConfig
 
 
@@ -71,51 +84,96 @@ def new_model(spec: str, seed: int) -> nn.Module:
         return load_model(spec).train()
 
 
-def train_split(spec: str, seed: int) -> tuple[torch.Tensor, ...]:
-    """``(x_train, y_train, x_val, y_val)``: the digits split, or 80/20 of a tensors file."""
+def train_split(spec: str, seed: int, image_size: int = 0) -> tuple[torch.Tensor, ...]:
+    """``(x_train, y_train, x_val, y_val)``: the digits split, or 80/20 of a tensors file or an
+    image folder (resized to ``image_size`` when given)."""
     if spec == "digits":
         from captum_certified.cli._digits import load_digits_split
 
         return load_digits_split(seed=0)
     from captum_certified.cli._sources import load_data
 
-    x, y = load_data(spec)
+    x, y = load_data(spec, image_size, seed=seed)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     cut = int(0.8 * len(x))
     return x[perm[:cut]], y[perm[:cut]], x[perm[cut:]], y[perm[cut:]]
 
 
-def run_train(config: TrainConfig, *, progress: bool = True, echo=print) -> list[dict]:
-    """Train (or resume) the run in ``config.out``; writes ``model.pt``, ``history.json``."""
-    from captum_certified.train import AttributionalTrainer
+def check_train_fit(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig
+) -> None:
+    """The checks of ``certify`` for a training run: ``--model`` takes the examples of ``--data``
+    (channels, image size), its classes cover the labels, ART's ``--k`` fits the features."""
+    d, shape = check_examples(x)
+    if config.loss == "art":
+        k = int(config.k) if config.k >= 1 else float(config.k)
+        check_count(k, d, "--k", shape)
+    check_model_on_data(
+        model, x, y, torch.device("cpu"), resizable=config.data.startswith("imagefolder:")
+    )
 
+
+def run_train(config: TrainConfig, *, progress: bool = True, echo=print) -> list[dict]:
+    """Train (or resume) the run in ``config.out``; writes ``model.pt``, ``history.json``.
+
+    ``config.out`` must be a new or empty folder or a ``train`` run folder; the run holds its
+    lock while it trains."""
     config.validate()
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    config_file = out / "train_config.json"
-    if config_file.exists():
-        previous = json.loads(config_file.read_text())
-        if previous != asdict(config):
-            changed = sorted(k for k, v in asdict(config).items() if previous.get(k) != v)
-            raise ConfigError(
-                f"{out} holds a run with a different configuration (differs in {changed}); "
-                "rerun with the same arguments to resume, or choose another --out"
-            )
-    else:
-        config_file.write_text(json.dumps(asdict(config), indent=2) + "\n")
-    threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    out = resolve_out(config.out)
     world = _world_size()
     if config.batch_size % world:
         raise ConfigError(
             f"--batch-size {config.batch_size} must be divisible by the {world} processes "
             "(it is the global batch; each process takes an equal share)"
         )
+    # everything that depends on the model and the data is checked before `out` exists
+    model = new_model(config.model, config.seed)
+    split = train_split(config.data, config.seed, config.image_size)
+    check_train_fit(model, split[0], split[1], config)
+    if world > 1 and int(os.environ.get("RANK", "0")) != 0:
+        return _train_in(out, config, model, split, progress=progress, echo=echo)
+    claim(out, "train")
+    with locked(out):
+        return _train_in(out, config, model, split, progress=progress, echo=echo)
+
+
+def _train_in(
+    out: Path,
+    config: TrainConfig,
+    model: nn.Module,
+    split: tuple[torch.Tensor, ...],
+    *,
+    progress: bool,
+    echo,
+) -> list[dict]:
+    """Train ``model`` on ``split`` in the claimed run folder ``out`` (rank 0 holds its lock)."""
+    from captum_certified.train import AttributionalTrainer
+
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    computed = (out / "last.pt").exists()
+    config_file = out / "train_config.json"
+    if rank0 and computed and config_file.exists():
+        previous = json.loads(read_text(config_file))
+        if previous != asdict(config):
+            changed = sorted(k for k, v in asdict(config).items() if previous.get(k) != v)
+            raise ConfigError(
+                f"{out} holds a run with a different configuration (differs in {changed}); "
+                "rerun with the same arguments to resume, or choose another --out"
+            )
+    threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
     world, rank, created = _distributed()
     try:
-        model = new_model(config.model, config.seed)
-        x_train, y_train, x_val, y_val = train_split(config.data, config.seed)
+        x_train, y_train, x_val, y_val = split
+        if rank == 0:
+            # nothing trained yet: a corrected command may reuse the folder
+            fingerprint = {
+                "data": tensor_hash(x_train, y_train, x_val, y_val),
+                "initial model": state_dict_hash(model),
+            }
+            check_fingerprint(out, fingerprint, computed=computed, what="a checkpoint")
+            write_text(config_file, json.dumps(asdict(config), indent=2) + "\n")
         dataset = TensorDataset(x_train, y_train)
         # One shuffled order shared by every process count: rank r takes positions r::world,
         # so 2 processes with half batches see exactly the batches of 1 process.
@@ -138,21 +196,34 @@ def run_train(config: TrainConfig, *, progress: bool = True, echo=print) -> list
             checkpoint_dir=out,
             progress=progress and rank == 0,
         )
-        if trainer.resume() and rank == 0:
+        try:
+            resumed = trainer.resume()
+        except ValueError as err:
+            raise ConfigError(f"{out}: {err}") from None
+        if resumed and rank == 0:
             echo(f"resuming after epoch {trainer.epoch}")
         started = time.perf_counter()
+        if not progress and rank == 0:  # no bar: one line per epoch, so a long run is not mute
+            for epoch in range(trainer.epoch + 1, config.epochs + 1):
+                record = trainer.fit(epoch)[-1]
+                print(
+                    f"epoch {epoch}/{config.epochs}: loss {record['loss']:.4g}, val accuracy "
+                    f"{record.get('accuracy', float('nan')):.3f}, {record['seconds']:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         history = trainer.fit(config.epochs)
         if rank != 0:
             return history
-        torch.save(model.state_dict(), out / "model.pt")
-        (out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+        save_torch(model.state_dict(), out / "model.pt")
+        write_text(out / "history.json", json.dumps(history, indent=2) + "\n")
         meta = {
             "loss": repr(loss_fn),
             "torch": torch.__version__,
             "command": sys.argv,
             "seconds_this_session": time.perf_counter() - started,
         }
-        (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_text(out / "meta.json", json.dumps(meta, indent=2) + "\n")
         last = history[-1]
         per_epoch = sum(h["seconds"] for h in history) / len(history)
         echo(
@@ -168,8 +239,6 @@ def run_train(config: TrainConfig, *, progress: bool = True, echo=print) -> list
 
 def _world_size() -> int:
     """Processes of this run: torchrun's ``WORLD_SIZE`` (1 when not under torchrun)."""
-    import os
-
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
@@ -191,7 +260,7 @@ def load_trained(run: Path) -> tuple[nn.Module, TrainConfig]:
     config_file, weights = run / "train_config.json", run / "model.pt"
     if not config_file.exists() or not weights.exists():
         raise ConfigError(f"{run} is not a finished train run (no train_config.json / model.pt)")
-    config = TrainConfig.from_dict(json.loads(config_file.read_text()))
+    config = TrainConfig.from_dict(json.loads(read_text(config_file)))
     model = new_model(config.model, config.seed)
     model.load_state_dict(torch.load(weights, weights_only=True))
     return model.eval(), config

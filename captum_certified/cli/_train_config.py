@@ -7,9 +7,10 @@ from typing import Any
 
 from captum_certified.cli._config import (
     ConfigError,
-    check_known_keys,
     check_options_at_least_one,
     check_positive_options,
+    check_threads,
+    config_from_dict,
 )
 
 LOSSES = ("natural", "ig_norm", "ig_sum_norm", "sarkar", "sarkar_adv", "ssr", "art")
@@ -43,6 +44,7 @@ class TrainConfig:
     mixing: float = 0.3
     reduction: str = "mean"
     threads: int = 1
+    image_size: int = 0
 
     def validate(self) -> TrainConfig:
         if self.loss not in LOSSES:
@@ -57,11 +59,13 @@ class TrainConfig:
             raise ConfigError("--n-steps must be a multiple of --approx-factor")
         if self.reduction not in ("sum", "mean"):
             raise ConfigError("--reduction must be sum or mean")
-        if self.seed < 0 or self.threads < 0:
-            raise ConfigError("--seed and --threads must be >= 0")
+        if self.seed < 0 or self.threads < 0 or self.image_size < 0:
+            raise ConfigError("--seed, --threads and --image-size must be >= 0")
+        check_threads(self.threads)
         return self
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        check_known_keys(cls, data, "unknown train option(s)")
-        return cls(**data)
+        return config_from_dict(
+            cls, data, "a train config must hold an object of options", "unknown train option(s)"
+        )

@@ -27,10 +27,13 @@ def _loss(m: torch.Tensor) -> torch.Tensor:
 
 
 def test_chunk_sizes():
-    assert chunk_sizes(10, 4) == [4, 4, 2]
-    assert chunk_sizes(8, 4) == [4, 4]
-    assert chunk_sizes(3, None) == [3]
-    assert chunk_sizes(3, 16) == [3]
+    assert list(chunk_sizes(10, 4)) == [4, 4, 2]
+    assert list(chunk_sizes(8, 4)) == [4, 4]
+    assert list(chunk_sizes(3, None)) == [3]
+    assert list(chunk_sizes(3, 16)) == [3]
+    # lazy (issue 29): 3e11 samples in chunks of 512 materialise no list of 6e8 sizes
+    sizes = chunk_sizes(3 * 10**11, 512)
+    assert not isinstance(sizes, list) and next(sizes) == 512
 
 
 @pytest.mark.parametrize("nt_type", ["smoothgrad", "smoothgrad_sq", "vargrad"])

@@ -32,8 +32,13 @@ from captum_certified.attr import (
     uses_batch_statistics,
 )
 from captum_certified.certify import CosineCertifier, GaussianTopKCertifier, RDPTopKCertifier
-from captum_certified.certify._core.cosine import ball_nonoverlap
-from captum_certified.noise import GeneralizedGaussianNoise, LaplaceNoise
+from captum_certified.certify._core.cosine_bounds import ball_nonoverlap
+from captum_certified.noise import (
+    GeneralizedGaussianNoise,
+    LaplaceNoise,
+    UniformBallNoise,
+    UniformCubeNoise,
+)
 from captum_certified.transforms import TopKBinarize, UnitL2Normalize
 
 
@@ -92,15 +97,10 @@ def test_relative_scale_refused_by_every_preset():
         SparseSmoothGrad(model, sparsity=2).attribute(x, stdevs=0.2, relative_stdevs=True, **kw)
     with pytest.raises(ValueError, match="relative_stdevs"):
         RenyiRobustSmooth(model, sparsity=2).attribute(x, stdevs=0.2, relative_stdevs=True, **kw)
-    for noise in ("cube", "l2_ball"):
+    for noise in (UniformCubeNoise(), UniformBallNoise()):
         with pytest.raises(ValueError, match="relative_noise_scale"):
             UniformSmoothedAttribution(model).attribute(
                 x, noise_scale=0.2, noise=noise, relative_noise_scale=True, **kw
-            )
-        # the deprecated names are refused the same way, and named
-        with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="relative_radius"):
-            UniformSmoothedAttribution(model).attribute(
-                x, radius=0.2, noise=noise, relative_radius=True, **kw
             )
     # without a certificate the relative convention still works (SmoothGrad's, zennit's)
     out = SparseSmoothGrad(model, sparsity=2).attribute(
@@ -132,11 +132,19 @@ def test_gaussian_rule_on_cube_noise_is_beaten_in_closed_form_and_refused():
     assert claim > 2.0 * truth  # 2.58 claimed against a true flip at 1.27
     x = torch.tensor([[0.2 + g, 0.2]])
     cw = CertifiedWrapper(
-        _Identity(), noise="cube", transform=TopKBinarize(1), certifier=GaussianTopKCertifier()
+        _Identity(),
+        noise=UniformCubeNoise(),
+        transform=TopKBinarize(1),
+        certifier=GaussianTopKCertifier(),
     )
     mean = cw.attribute(x, nt_samples=20000, noise_scale=r, generator=_gen())
     assert abs(mean[0, 1].item() - p_other) < 5 * math.sqrt(p_other * (1 - p_other) / 20000)
-    for noise in ("cube", "laplace", "l2_ball", GeneralizedGaussianNoise(1.5)):
+    for noise in (
+        UniformCubeNoise(),
+        LaplaceNoise(),
+        UniformBallNoise(),
+        GeneralizedGaussianNoise(1.5),
+    ):
         with pytest.raises(ValueError, match="noise"):
             cw.attribute(x, nt_samples=8, noise_scale=r, noise=noise, return_certificate=True)
 
@@ -217,7 +225,7 @@ def test_input_dim_override_understates_the_worst_case_and_is_refused():
     x = torch.rand(1, 64, generator=_gen())
     cw = CertifiedWrapper(
         Saliency(model),
-        noise="l2_ball",
+        noise=UniformBallNoise(),
         transform=UnitL2Normalize(),
         certifier=CosineCertifier(input_dim=8),
     )
@@ -236,7 +244,7 @@ def test_num_input_features_override_is_refused_and_immutable():
     x = torch.rand(1, 64, generator=_gen())
     cw = CertifiedWrapper(
         Saliency(model),
-        noise="laplace",
+        noise=LaplaceNoise(),
         transform=TopKBinarize(4),
         certifier=RDPTopKCertifier(num_input_features=8),
     )

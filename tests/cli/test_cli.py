@@ -15,6 +15,7 @@ from captum_certified.attr import SparseSmoothGrad
 from captum_certified.cli import default_digits_model, load_digits_split, main
 from captum_certified.cli._config import ConfigError, RunConfig
 from captum_certified.cli._results import parse_rows
+from captum_certified.noise import LaplaceNoise, UniformBallNoise
 
 SMALL = ["--nt-samples", "256", "--nt-samples-batch-size", "128", "--no-progress"]
 
@@ -268,6 +269,31 @@ def test_config_validation_names_fields():
         RunConfig.from_dict({"sigma": 1})
 
 
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([1], "a config file must hold a table of options, got [1]"),
+        ({"sigma": 1}, "unknown configuration keys: ['sigma']"),
+        ({"seed": "a"}, "config key `seed` must be int, got str 'a'"),
+    ],
+)
+def test_config_files_are_checked_the_same_way_for_certify_and_train(values, message):
+    from captum_certified.cli._train_config import TrainConfig
+
+    with pytest.raises(ConfigError) as run_error:
+        RunConfig.from_dict(values)
+    assert str(run_error.value) == message
+    train_message = message.replace("a config file", "a train config").replace(
+        "a table of", "an object of"
+    )
+    train_message = train_message.replace("unknown configuration keys:", "unknown train option(s)")
+    with pytest.raises(ConfigError) as train_error:
+        TrainConfig.from_dict(values)
+    assert str(train_error.value) == train_message
+    assert TrainConfig.from_dict({"seed": 3}).seed == 3
+    assert RunConfig.from_dict({"seed": 3}).seed == 3
+
+
 def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
     from captum_certified.attr import RenyiRobustSmooth, UniformSmoothedAttribution
 
@@ -300,7 +326,7 @@ def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
     _, cert = RenyiRobustSmooth(model, sparsity=0.2).attribute(
         x0,
         target=y0,
-        noise="laplace",
+        noise=LaplaceNoise(),
         noise_scale=0.5,
         generator=torch.Generator().manual_seed(0),
         **common,
@@ -331,7 +357,7 @@ def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
         x0,
         target=y0,
         noise_scale=2.0,
-        noise="l2_ball",
+        noise=UniformBallNoise(),
         generator=torch.Generator().manual_seed(0),
         **common,
     )

@@ -21,6 +21,7 @@ except ModuleNotFoundError:  # Python 3.10 (supported by the package): no stdlib
 from captum_certified.cli._config import ConfigError, RunConfig, parse_count
 from captum_certified.cli._report import low_certification_hint, run_context
 from captum_certified.cli._results import ATTACK_COLUMNS, parse_rows
+from captum_certified.cli._run_folder import MARKER
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--nt-samples", "128", "--nt-samples-batch-size", "128", "--no-progress"]
@@ -262,6 +263,7 @@ def test_data_dependent_errors_come_before_the_run_folder(tmp_path, cache_dir):
     assert not out.exists()
     # a folder left by a run that certified nothing accepts the corrected command
     (out / "parts").mkdir(parents=True)
+    (out / MARKER).write_text('{"kind": "certify"}\n')  # the folder is the tool's own
     (out / "config.toml").write_text(RunConfig(k=100, data=f"tensors:{data}").dump_toml())
     fixed = _cli(["certify", "--k", "10", "--n-examples", "1", *common], cache_dir)
     assert fixed.returncode == 0, fixed.stderr

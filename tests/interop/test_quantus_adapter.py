@@ -18,6 +18,7 @@ from captum_certified.attr import (
     UniformSmoothedAttribution,
 )
 from captum_certified.interop import quantus_explain_func
+from captum_certified.noise import UniformCubeNoise
 
 
 def _model() -> nn.Module:
@@ -35,7 +36,7 @@ def _batch(bsz: int = 3) -> tuple[np.ndarray, np.ndarray]:
 CASES = {
     "sparse_smoothgrad": (SparseSmoothGrad, {"sparsity": 0.2}, {"stdevs": 0.3}),
     "renyi": (RenyiRobustSmooth, {"sparsity": 0.2}, {"stdevs": 0.3}),
-    "uniform": (UniformSmoothedAttribution, {}, {"noise_scale": 0.3, "noise": "cube"}),
+    "uniform": (UniformSmoothedAttribution, {}, {"noise_scale": 0.3, "noise": UniformCubeNoise()}),
 }
 
 

@@ -1,27 +1,53 @@
-"""Certified counterparts read from (duck-typed) certificates."""
+"""Certified counterparts read from certificates (subclasses of certify's interfaces)."""
 
 import pytest
 import torch
 
 from captum_certified import metrics as M
+from captum_certified.certify import CosineCertificate, TopKCertificate
 
 
-class FakeTopKCertificate:
+def _not_queried(*args, **kwargs):
+    raise AssertionError("the metric only reads topk_overlap")
+
+
+class FakeTopKCertificate(TopKCertificate):
+    """A user's own top-K certificate: it subclasses the interface (no statistics behind it)."""
+
     def __init__(self, values):
         self.values = values
         self.calls = []
 
-    def topk_overlap(self, k, radius):
+    def topk_overlap(self, k, radius, norm=None):
         self.calls.append((k, radius))
         return self.values
 
+    rank_radii = certified_count = certified_radius = overlap_curve = _not_queried
 
-class FakeCosineCertificate:
+
+class FakeCosineCertificate(CosineCertificate):
     def __init__(self, values):
         self.values = values
 
     def cosine_lower_bound(self, radius):
         return self.values
+
+
+def test_duck_typed_certificates_are_refused():
+    # an object with the right method names but not the interface is no certificate
+    class Duck:
+        def topk_overlap(self, k, radius):
+            return torch.ones(1)
+
+        def cosine_lower_bound(self, radius):
+            return torch.ones(1)
+
+    with pytest.raises(TypeError, match="TopKCertificate"):
+        M.certified_topk_intersection(Duck(), k=1, radius=0.1)
+    with pytest.raises(TypeError, match="CosineCertificate"):
+        M.certified_cosine_similarity(Duck(), radius=0.1)
+    with pytest.raises(TypeError, match="abstract"):
+        TopKCertificate()  # the interface itself cannot be built
 
 
 def test_certified_topk_reads_the_certificate():

@@ -101,7 +101,7 @@ def test_samplers_are_deterministic_and_leave_the_global_rng_alone():
 def test_engine_adds_laplace_noise_with_stdevs_equal_to_b():
     noise = engine_noisy_inputs(
         torch.zeros(2, 3, 4),
-        {"noise": "laplace"},
+        {"noise": LaplaceNoise()},
         nt_samples=2000,
         nt_samples_batch_size=500,
         noise_scale=0.7,

@@ -26,6 +26,7 @@ from _rdp_attack import (
 from _smoothed_attack import clopper_pearson_band, overlap_upper_bound
 
 from captum_certified.attr import RenyiRobustSmooth
+from captum_certified.noise import resolve_noise
 
 K = KEEP = 8
 N = 4000
@@ -50,8 +51,8 @@ def setup():
             target=y,
             nt_samples=N,
             nt_samples_batch_size=2000,
-            noise=noise,
-            noise_scale=0.5,
+            noise=resolve_noise(noise),
+            **{"stdevs" if noise == "gaussian" else "noise_scale": 0.5},
             return_certificate=True,
             alpha=0.05,
             generator=torch.Generator().manual_seed(0),

@@ -9,7 +9,7 @@ from torch import nn
 
 from captum_certified.attr import RenyiRobustSmooth, SparseSmoothGrad, default_certifier
 from captum_certified.certify import RDPTopKCertificate
-from captum_certified.noise import LaplaceNoise
+from captum_certified.noise import GaussianNoise, LaplaceNoise, UniformCubeNoise
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_issue_example_and_reference(digits):
         target=y,
         nt_samples=40,
         nt_samples_batch_size=16,
-        noise="laplace",
+        noise=LaplaceNoise(),
         noise_scale=0.5,
         return_certificate=True,
         alpha=0.05,
@@ -75,7 +75,7 @@ def test_issue_example_and_reference(digits):
         target=y,
         nt_samples=40,
         nt_samples_batch_size=16,
-        noise="laplace",
+        noise=LaplaceNoise(),
         noise_scale=0.5,
         return_certificate=True,
         generator=torch.Generator().manual_seed(1),
@@ -98,7 +98,7 @@ def test_determinism_and_hygiene():
         target=1,
         nt_samples=20,
         nt_samples_batch_size=8,
-        noise="laplace",
+        noise=LaplaceNoise(),
         noise_scale=0.3,
         return_certificate=True,
     )
@@ -116,7 +116,7 @@ def test_determinism_and_hygiene():
         (x, x.clone()),
         target=0,
         nt_samples=5,
-        noise="gaussian",
+        noise=GaussianNoise(),
         return_certificate=True,
         generator=torch.Generator().manual_seed(0),
     )
@@ -131,13 +131,9 @@ def test_bad_arguments():
     for bad in (0, -1, 0.0, 1.5):
         with pytest.raises(ValueError, match="`sparsity`"):
             RenyiRobustSmooth(model, sparsity=bad)
-        # the deprecated name still works and its errors name it
-        with pytest.warns(DeprecationWarning, match="sparsity"):
-            with pytest.raises(ValueError, match="`k`"):
-                RenyiRobustSmooth(model, k=bad)
     with pytest.raises(ValueError, match="`sparsity`"):  # 20 > d = 12 features
         RenyiRobustSmooth(model, sparsity=20).attribute(x, target=0, nt_samples=2)
-    with pytest.raises(TypeError, match="sparsity"):
+    with pytest.raises(TypeError, match="'k'"):  # the name before `sparsity`, never released
         RenyiRobustSmooth(model, sparsity=2, k=2)
     with pytest.raises(ValueError, match="scoring"):
         RenyiRobustSmooth(model, scoring="cubic")
@@ -148,23 +144,28 @@ def test_bad_arguments():
     rrs = RenyiRobustSmooth(model, sparsity=2)
     for bad in (-0.5, float("nan")):
         with pytest.raises(ValueError, match="noise_scale"):
-            rrs.attribute(x, target=0, nt_samples=2, noise="laplace", noise_scale=bad)
+            rrs.attribute(x, target=0, nt_samples=2, noise=LaplaceNoise(), noise_scale=bad)
         with pytest.raises(ValueError, match="stdevs"):  # Gaussian: Captum's name
             rrs.attribute(x, target=0, nt_samples=2, stdevs=bad)
     # a zero scale is plain (unsmoothed) attribution, as in NoiseTunnel, but never certified
     with pytest.raises(ValueError, match="`noise_scale` must be > 0 .*certificate"):
         rrs.attribute(
-            x, target=0, nt_samples=2, noise="laplace", noise_scale=0.0, return_certificate=True
+            x,
+            target=0,
+            nt_samples=2,
+            noise=LaplaceNoise(),
+            noise_scale=0.0,
+            return_certificate=True,
         )
     with pytest.raises(ValueError, match="`stdevs` must be > 0 .*certificate"):
         rrs.attribute(x, target=0, nt_samples=2, stdevs=0.0, return_certificate=True)
     for bad in (0.0, 1.0, 1.5):
         with pytest.raises(ValueError, match="alpha"):
             rrs.attribute(x, target=0, nt_samples=2, return_certificate=True, alpha=bad)
-    with pytest.raises(ValueError, match="noise"):
-        rrs.attribute(x, target=0, nt_samples=2, noise="cauchy")
+    with pytest.raises(TypeError, match="noise"):  # a noise object, not a name
+        rrs.attribute(x, target=0, nt_samples=2, noise="laplace")
     with pytest.raises(ValueError, match="certificate"):
-        rrs.attribute(x, target=0, nt_samples=2, noise="cube", return_certificate=True)
+        rrs.attribute(x, target=0, nt_samples=2, noise=UniformCubeNoise(), return_certificate=True)
     with pytest.raises(ValueError, match="inputs"):
         rrs.attribute(x * float("nan"), target=0, nt_samples=2)
     with pytest.raises(ValueError, match="clopper_pearson"):
@@ -173,7 +174,7 @@ def test_bad_arguments():
         )
     with pytest.raises(ValueError, match="phi"):
         RenyiRobustSmooth(model, sparsity=2, method="phi").attribute(
-            x, target=0, nt_samples=2, noise="laplace", return_certificate=True
+            x, target=0, nt_samples=2, noise=LaplaceNoise(), return_certificate=True
         )
 
 
@@ -189,7 +190,7 @@ def test_gaussian_rdp_certifies_less_than_phi_on_the_same_samples(digits):
         x, generator=torch.Generator().manual_seed(0), **kw
     )
     a_rrs, c_rrs = RenyiRobustSmooth(model, sparsity=8, scoring="topk").attribute(
-        x, noise="gaussian", generator=torch.Generator().manual_seed(0), **kw
+        x, noise=GaussianNoise(), generator=torch.Generator().manual_seed(0), **kw
     )
     assert torch.equal(a_ssg, a_rrs)
     assert torch.equal(c_ssg.lower, c_rrs.lower) and torch.equal(c_ssg.upper, c_rrs.upper)
@@ -239,7 +240,7 @@ def test_engine_default_certifier_for_laplace_noise():
 
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.Tanh(), nn.Linear(6, 3))
     x = torch.rand(2, 3, 4)
-    cw = CertifiedWrapper(Saliency(model), noise="laplace", transform=TopKBinarize(3))
+    cw = CertifiedWrapper(Saliency(model), noise=LaplaceNoise(), transform=TopKBinarize(3))
     _, cert = cw.attribute(
         x,
         target=0,
@@ -262,18 +263,11 @@ def test_engine_default_certifier_for_laplace_noise():
         cert.topk_overlap(3, 0.01, "linf")
 
 
-def test_k_is_the_deprecated_name_of_sparsity():
-    """``k=`` gives the same map as ``sparsity=`` (one transform), with a DeprecationWarning."""
+def test_sparsity_gives_the_top_sparsity_binary_map():
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
     x = torch.rand(2, 3, 4, generator=torch.Generator().manual_seed(0))
     new = RenyiRobustSmooth(model, sparsity=3)
-    with pytest.warns(DeprecationWarning, match="sparsity"):
-        old = RenyiRobustSmooth(model, k=3)
-    assert new.sparsity == old.sparsity == 3
-    with pytest.warns(DeprecationWarning, match="sparsity"):
-        assert old.k == 3
+    assert new.sparsity == 3
     kw = {"target": 0, "nt_samples": 8, "stdevs": 0.3}
     a = new.attribute(x, generator=torch.Generator().manual_seed(1), **kw)
-    b = old.attribute(x, generator=torch.Generator().manual_seed(1), **kw)
-    assert torch.equal(a, b)
     assert a.sum(dim=(1, 2)).allclose(torch.full((2,), 3.0))  # top-3 binary map, mean of 0/1

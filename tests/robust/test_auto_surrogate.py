@@ -70,12 +70,13 @@ def test_auto_surrogate_can_be_turned_off_and_is_rebuilt_per_call():
     assert float(topk_intersection(x_off, x, k=10).min()) == 1.0
     auto = _pgd(model)
     _run(auto, x)
-    first = auto.surrogate
+    first = auto.last_report.extra["gradient_model"]  # per call, not kept on the attack
+    assert auto.surrogate is None
     with torch.no_grad():
         model[-1].weight.mul_(2.0)  # the surrogate follows the current weights
     _run(auto, x)
-    assert auto.surrogate is not first
-    assert torch.equal(auto.surrogate[-1].weight, model[-1].weight)
+    assert auto.last_report.extra["gradient_model"] is not first
+    assert torch.equal(auto.last_report.extra["gradient_model"][-1].weight, model[-1].weight)
     with pytest.raises(TypeError, match="auto_surrogate"):
         _pgd(model, auto_surrogate=1)
 

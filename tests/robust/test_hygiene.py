@@ -127,7 +127,7 @@ def test_no_side_effects_and_seeded_determinism(explainer):
     attack = AttributionPGD(
         model,
         explainer,
-        "topk",
+        objective="topk",
         k=2,
         lower_bound=0,
         upper_bound=1,

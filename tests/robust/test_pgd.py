@@ -29,7 +29,7 @@ def digits():
 def topk_attack(digits):
     model, x, y = digits
     attack = AttributionPGD(
-        model, "saliency", "topk", k=K, lower_bound=0, upper_bound=1, softplus_beta=10.0
+        model, "saliency", objective="topk", k=K, lower_bound=0, upper_bound=1, softplus_beta=10.0
     )
     x_adv, report = attack.perturb(
         x, radius=RADIUS, step_size=0.03, step_num=10, target=y, return_report=True
@@ -98,7 +98,7 @@ def _bump_attack(policy, metric):
     attack = AttributionPGD(
         model,
         identity_explainer,
-        "targeted",
+        objective="targeted",
         k=1,
         lower_bound=-10,
         upper_bound=10,
@@ -157,7 +157,7 @@ def test_backtrack_gives_up_after_max_halvings():
     attack = AttributionPGD(
         model,
         identity_explainer,
-        "targeted",
+        objective="targeted",
         k=1,
         lower_bound=-10,
         upper_bound=10,
@@ -188,7 +188,9 @@ def test_backtrack_gives_up_after_max_halvings():
 def test_restarts_keep_the_best_run(digits):
     model, x, y = digits
     x, y = x[:6], y[:6]
-    attack = AttributionPGD(model, "saliency", "random", k=K, lower_bound=0, upper_bound=1)
+    attack = AttributionPGD(
+        model, "saliency", objective="random", k=K, lower_bound=0, upper_bound=1
+    )
     kwargs = dict(radius=RADIUS, step_size=0.05, step_num=2, target=y, return_report=True)
     _, one = attack.perturb(x, **kwargs, generator=torch.Generator().manual_seed(3))
     _, many = attack.perturb(
@@ -207,14 +209,18 @@ def test_objectives_move_the_map_the_intended_way(digits):
     # targeted: pull attribution mass into the left half of the image
     region = torch.zeros(8, 8)
     region[:, :4] = 1
-    attack = AttributionPGD(model, "saliency", "targeted", **common)
+    attack = AttributionPGD(model, "saliency", objective="targeted", **common)
     x_adv = attack.perturb(x, RADIUS, 0.03, 10, target=y, target_region=region)
     adv = _saliency(model, x_adv, y).sum(1)
     share = lambda s: (s * region).sum((1, 2)) / s.sum((1, 2))  # noqa: E731
     assert share(adv).mean() > share(clean).mean() + 0.05
     # mass center: the centre of mass moves
     attack = AttributionPGD(
-        model, "saliency", "mass_center", selection_metric="center_of_mass_shift", **common
+        model,
+        "saliency",
+        objective="mass_center",
+        selection_metric="center_of_mass_shift",
+        **common,
     )
     x_adv, report = attack.perturb(x, RADIUS, 0.03, 10, target=y, return_report=True)
     assert report.higher_is_stronger and report.metric_name == "center_of_mass_shift"
@@ -230,7 +236,9 @@ def test_tuple_inputs_mask_and_l2(digits):
     def split_model(a, b):
         return model(torch.cat([a, b], dim=2))
 
-    attack = AttributionPGD(split_model, "saliency", "topk", k=K, lower_bound=0, upper_bound=1)
+    attack = AttributionPGD(
+        split_model, "saliency", objective="topk", k=K, lower_bound=0, upper_bound=1
+    )
     mask = (torch.zeros_like(top), torch.ones_like(bottom))
     # |grad| of a ReLU net has a zero input gradient: the attack says so instead of idling
     with pytest.warns(UserWarning, match="softplus"):
@@ -240,7 +248,7 @@ def test_tuple_inputs_mask_and_l2(digits):
     attack = AttributionPGD(
         split_model,
         "input_x_gradient",
-        "topk",
+        objective="topk",
         k=K,
         lower_bound=0,
         upper_bound=1,

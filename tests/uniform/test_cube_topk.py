@@ -20,8 +20,8 @@ from _topk_oracle import draw_band, draw_map, min_overlap, valid_topk_sets
 from torch import nn
 
 from captum_certified.certify import CubeTopKCertificate, CubeTopKCertifier, cube_tv_bound
-from captum_certified.certify._core.cube_topk import cube_pair_radius
-from captum_certified.noise import UniformCubeNoise
+from captum_certified.certify._core.cube_bounds import cube_pair_radius
+from captum_certified.noise import GaussianNoise, UniformCubeNoise
 
 
 def grid_tv(delta: np.ndarray, r: float, cells: int = 200) -> float:
@@ -198,7 +198,10 @@ def test_engine_builds_it_and_refuses_other_noises():
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 6), nn.Tanh(), nn.Linear(6, 3))
     x = torch.rand(2, 3, 4)
     cw = CertifiedWrapper(
-        Saliency(model), noise="cube", transform=TopKBinarize(3), certifier=CubeTopKCertifier()
+        Saliency(model),
+        noise=UniformCubeNoise(),
+        transform=TopKBinarize(3),
+        certifier=CubeTopKCertifier(),
     )
     attr, cert = cw.attribute(
         x,
@@ -223,9 +226,9 @@ def test_engine_builds_it_and_refuses_other_noises():
     with pytest.raises(ValueError):  # refused (by check_noise or by the certifier)
         CertifiedWrapper(
             Saliency(model),
-            noise="gaussian",
+            noise=GaussianNoise(),
             transform=TopKBinarize(3),
             certifier=CubeTopKCertifier(),
-        ).attribute(x, target=0, nt_samples=4, noise_scale=0.5, return_certificate=True)
+        ).attribute(x, target=0, nt_samples=4, stdevs=0.5, return_certificate=True)
     with pytest.raises(ValueError, match="num_input_features"):
         make_cert([0.5], [0.5], n_in=0)

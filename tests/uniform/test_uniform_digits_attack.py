@@ -35,6 +35,7 @@ from _smoothed_attack import softplus_copy
 from torch import nn
 
 from captum_certified.attr import UniformSmoothedAttribution
+from captum_certified.noise import UniformBallNoise
 from captum_certified.transforms import UnitL2Normalize
 
 R = 2.0
@@ -121,7 +122,7 @@ def test_attacks_never_beat_the_cosine_certificate():
     def smooth(points, targets, n, seed, certify=False):
         return usa.attribute(
             points, target=targets, nt_samples=n, nt_samples_batch_size=4096, noise_scale=R,
-            noise="l2_ball", transform=UnitL2Normalize(), return_certificate=certify,
+            noise=UniformBallNoise(), transform=UnitL2Normalize(), return_certificate=certify,
             alpha=ALPHA, generator=torch.Generator().manual_seed(seed),
         )  # fmt: skip
 

@@ -18,7 +18,10 @@ from captum_certified.certify import (
     cube_difference_bound,
     mcdiarmid_error,
 )
+from captum_certified.noise import GaussianNoise, UniformBallNoise, UniformCubeNoise, resolve_noise
 from captum_certified.transforms import Identity, L2BoundedTransform, L2NormClip, UnitL2Normalize
+
+BALL, CUBE = UniformBallNoise(), UniformCubeNoise()
 
 
 def _model() -> nn.Module:
@@ -68,7 +71,7 @@ def test_cube_identity_equals_uniform_gradient(chunk):
     model, x, y = _model(), _x(), torch.tensor([0, 2, 1])
     usa = UniformSmoothedAttribution(model)
     got = usa.attribute(
-        x, target=y, nt_samples=50, nt_samples_batch_size=chunk, noise_scale=4 / 255, noise="cube",
+        x, target=y, nt_samples=50, nt_samples_batch_size=chunk, noise_scale=4 / 255, noise=CUBE,
         generator=_gen(5),
     )  # fmt: skip
     expected = _manual_ug(model, x, y, 4 / 255, 50, chunk, 5)
@@ -125,7 +128,7 @@ def test_ball_certificate_fields_and_queries():
     model, x, y = _model(), _x(), torch.tensor([0, 1, 2])
     usa = UniformSmoothedAttribution(model)
     attr, cert = usa.attribute(
-        x, target=y, nt_samples=512, nt_samples_batch_size=128, noise_scale=2.0, noise="l2_ball",
+        x, target=y, nt_samples=512, nt_samples_batch_size=128, noise_scale=2.0, noise=BALL,
         return_certificate=True, alpha=0.01, generator=_gen(4),
     )  # fmt: skip
     assert isinstance(cert, CosineCertificate) and not isinstance(cert, CubeCosineCertificate)
@@ -162,7 +165,7 @@ def test_tuple_inputs_share_one_ball():
     a, b = _x(2), torch.rand(2, 16, generator=_gen(9))
     usa = UniformSmoothedAttribution(two_inputs)
     (ga, gb), cert = usa.attribute(
-        (a, b), target=0, nt_samples=64, noise_scale=1.0, noise="l2_ball", return_certificate=True,
+        (a, b), target=0, nt_samples=64, noise_scale=1.0, noise=BALL, return_certificate=True,
         generator=_gen(),
     )  # fmt: skip
     assert ga.shape == a.shape and gb.shape == b.shape
@@ -171,9 +174,9 @@ def test_tuple_inputs_share_one_ball():
     joint = torch.cat([ga.flatten(1), gb], 1).double().norm(dim=1)
     torch.testing.assert_close(joint, cert.estimate_norm)
     with pytest.raises(ValueError, match="noise_scale"):
-        usa.attribute((a, b), target=0, nt_samples=4, noise_scale=(1.0, 2.0), noise="l2_ball")
+        usa.attribute((a, b), target=0, nt_samples=4, noise_scale=(1.0, 2.0), noise=BALL)
     # equal per-input radii are one ball
-    usa.attribute((a, b), target=0, nt_samples=4, noise_scale=(1.0, 1.0), noise="l2_ball")
+    usa.attribute((a, b), target=0, nt_samples=4, noise_scale=(1.0, 1.0), noise=BALL)
 
 
 def test_layer_attribution_uses_the_input_dimension():
@@ -181,7 +184,7 @@ def test_layer_attribution_uses_the_input_dimension():
     model = _model()
     usa = UniformSmoothedAttribution(model, LayerGradientXActivation(model, model[2]))
     _, cert = usa.attribute(
-        _x(2), target=0, nt_samples=32, noise_scale=1.0, noise="l2_ball", return_certificate=True,
+        _x(2), target=0, nt_samples=32, noise_scale=1.0, noise=BALL, return_certificate=True,
         generator=_gen(),
     )  # fmt: skip
     assert cert.input_dim == 16 and cert.num_features == 64
@@ -191,15 +194,13 @@ def test_norm_bound_clipping():
     model, x = _model(), _x()
     usa = UniformSmoothedAttribution(model, norm_bound=0.05)
     attr, cert = usa.attribute(
-        x, target=0, nt_samples=64, noise_scale=1.0, noise="l2_ball", return_certificate=True,
+        x, target=0, nt_samples=64, noise_scale=1.0, noise=BALL, return_certificate=True,
         generator=_gen(),
     )  # fmt: skip
     assert cert.norm_bound == 0.05
     assert torch.all(cert.estimate_norm <= 0.05)
     # plain calls clip too (the configured map), so attr matches with and without certificate
-    plain = usa.attribute(
-        x, target=0, nt_samples=64, noise_scale=1.0, noise="l2_ball", generator=_gen()
-    )
+    plain = usa.attribute(x, target=0, nt_samples=64, noise_scale=1.0, noise=BALL, generator=_gen())
     assert torch.equal(attr, plain)
 
 
@@ -207,7 +208,7 @@ def test_cube_certificate_is_vacuous_at_the_paper_radius():
     model, x = _model(), _x()
     usa = UniformSmoothedAttribution(model)
     _, cert = usa.attribute(
-        x, target=0, nt_samples=256, noise_scale=4 / 255, noise="cube", return_certificate=True,
+        x, target=0, nt_samples=256, noise_scale=4 / 255, noise=CUBE, return_certificate=True,
         generator=_gen(),
     )  # fmt: skip
     assert isinstance(cert, CubeCosineCertificate) and cert.norm == "linf"
@@ -219,7 +220,7 @@ def test_cube_certificate_is_vacuous_at_the_paper_radius():
     assert torch.all(cert.certified_radius(0.5) < 1e-3 / 255 * 255)  # < 1e-3
     # a radius of the order d * eps makes it non-trivial
     _, big = usa.attribute(
-        x, target=0, nt_samples=256, noise_scale=16.0, noise="cube", return_certificate=True,
+        x, target=0, nt_samples=256, noise_scale=16.0, noise=CUBE, return_certificate=True,
         generator=_gen(),
     )  # fmt: skip
     assert torch.all(big.cosine_lower_bound(0.05) > 0)
@@ -240,12 +241,12 @@ class _LyingTransform(L2BoundedTransform):
 def test_certifier_requires_and_checks_a_norm_bound():
     model, x = _model(), _x()
     usa = UniformSmoothedAttribution(model)
-    kw = dict(target=0, nt_samples=4, noise_scale=1.0, noise="l2_ball", return_certificate=True)
+    kw = dict(target=0, nt_samples=4, noise_scale=1.0, noise=BALL, return_certificate=True)
     with pytest.raises(ValueError, match="norm_bound"):
         usa.attribute(x, transform=Identity(), **kw)
     with pytest.raises(ValueError, match="norm_bound"):
         usa.attribute(x, transform=_LyingTransform(), **kw)
-    cw = CertifiedWrapper(Saliency(model), noise="l2_ball", transform=UnitL2Normalize())
+    cw = CertifiedWrapper(Saliency(model), noise=BALL, transform=UnitL2Normalize())
     with pytest.raises(ValueError, match="bound"):
         cw.attribute(x, target=0, nt_samples=4, return_certificate=True, bound="hoeffding")
     gauss = CertifiedWrapper(
@@ -254,7 +255,10 @@ def test_certifier_requires_and_checks_a_norm_bound():
     with pytest.raises(ValueError, match="noise"):
         gauss.attribute(x, target=0, nt_samples=4, return_certificate=True)
     unbound = CertifiedWrapper(
-        Saliency(model), noise="l2_ball", transform=UnitL2Normalize(), certifier=CosineCertifier()
+        Saliency(model),
+        noise=BALL,
+        transform=UnitL2Normalize(),
+        certifier=CosineCertifier(),
     )
     # the engine passes the number of perturbed input features to the certifier
     _, cert = unbound.attribute(x, target=0, nt_samples=4, return_certificate=True)
@@ -304,20 +308,24 @@ def test_norm_clip():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        (dict(radius=0.0), ValueError, "radius"),
-        (dict(radius=-1.0), ValueError, "radius"),
-        (dict(radius=float("nan")), ValueError, "radius"),
-        (dict(radius=float("inf")), ValueError, "radius"),
-        (dict(radius="0.1"), TypeError, "radius"),
-        (dict(radius=0.0, noise="l2_ball"), ValueError, "radius"),
-        (dict(radius=torch.rand(1, 1, 4, 4) + 0.1, noise="l2_ball"), ValueError, "radius"),
-        (dict(noise="gaussian"), ValueError, "noise"),
-        (dict(noise="cauchy"), ValueError, "noise"),
-        (dict(noise=None), ValueError, "noise"),
-        (dict(relative_radius="yes"), TypeError, "relative_radius"),
-        (dict(return_certificate=True, noise="l2_ball", alpha=0.0), ValueError, "alpha"),
-        (dict(return_certificate=True, noise="l2_ball", alpha=1.5), ValueError, "alpha"),
-        (dict(return_certificate=True, noise="l2_ball", alpha=math.nan), ValueError, "alpha"),
+        (dict(noise_scale=0.0), ValueError, "noise_scale"),
+        (dict(noise_scale=-1.0), ValueError, "noise_scale"),
+        (dict(noise_scale=float("nan")), ValueError, "noise_scale"),
+        (dict(noise_scale=float("inf")), ValueError, "noise_scale"),
+        (dict(noise_scale="0.1"), TypeError, "noise_scale"),
+        (dict(noise_scale=0.0, noise=BALL), ValueError, "noise_scale"),
+        (dict(noise_scale=torch.rand(1, 1, 4, 4) + 0.1, noise=BALL), ValueError, "noise_scale"),
+        (dict(noise=GaussianNoise()), TypeError, "noise"),
+        (dict(noise="cube"), TypeError, "noise"),  # a noise object, not a name
+        (dict(relative_noise_scale="yes"), TypeError, "relative_noise_scale"),
+        (dict(radius=0.3), TypeError, "radius"),  # the name before `noise_scale`, never released
+        (dict(return_certificate=True, noise=BALL, alpha=0.0), ValueError, "alpha"),
+        (dict(return_certificate=True, noise=BALL, alpha=1.5), ValueError, "alpha"),
+        (
+            dict(return_certificate=True, noise=BALL, alpha=math.nan),
+            ValueError,
+            "alpha",
+        ),
         (dict(nt_samples=0), ValueError, "nt_samples"),
         (dict(nt_samples_batch_size=0), ValueError, "nt_samples_batch_size"),
     ],
@@ -326,15 +334,6 @@ def test_bad_arguments_raise_naming_the_argument(kwargs, error, match):
     usa = UniformSmoothedAttribution(_model())
     call = dict(target=0, nt_samples=4)
     call.update(kwargs)
-    renamed = {"radius": "noise_scale", "relative_radius": "relative_noise_scale"}
-    if set(kwargs) & set(renamed):
-        # the deprecated spelling: a DeprecationWarning, and errors name what was passed
-        with pytest.warns(DeprecationWarning), pytest.raises(error, match=match):
-            usa.attribute(_x(), **call)
-        # the new spelling: the same error, naming the new argument
-        call = dict(target=0, nt_samples=4)
-        call.update({renamed.get(key, key): value for key, value in kwargs.items()})
-        match = renamed.get(match, match)
     with pytest.raises(error, match=match):
         usa.attribute(_x(), **call)
 
@@ -352,11 +351,16 @@ def test_bad_constructor_and_query_arguments():
             torch.ones(1, 1, 4, 4),
             target=0,
             nt_samples=2,
-            noise="l2_ball",
+            noise=BALL,
             relative_noise_scale=True,
         )
     _, cert = UniformSmoothedAttribution(model).attribute(
-        _x(), target=0, nt_samples=16, noise_scale=1.0, noise="l2_ball", return_certificate=True
+        _x(),
+        target=0,
+        nt_samples=16,
+        noise_scale=1.0,
+        noise=BALL,
+        return_certificate=True,
     )
     for bad in (-0.1, 1.0, 1.5, math.nan):
         with pytest.raises(ValueError, match="min_cosine"):
@@ -402,8 +406,8 @@ def test_no_side_effects(noise, train_mode):
     usa = UniformSmoothedAttribution(model)
     for inputs in (x, x_req):
         usa.attribute(
-            inputs, target=0, nt_samples=8, nt_samples_batch_size=3, noise_scale=0.5, noise=noise,
-            return_certificate=True, generator=_gen(),
+            inputs, target=0, nt_samples=8, nt_samples_batch_size=3, noise_scale=0.5,
+            noise=resolve_noise(noise), return_certificate=True, generator=_gen(),
         )  # fmt: skip
     assert model.training is train_mode
     assert {name: p.requires_grad for name, p in model.named_parameters()} == flags
@@ -420,8 +424,8 @@ def test_seeded_determinism_is_bitwise(noise):
 
     def run(seed):
         return usa.attribute(
-            _x(), target=1, nt_samples=40, nt_samples_batch_size=7, noise_scale=0.7, noise=noise,
-            return_certificate=True, generator=_gen(seed),
+            _x(), target=1, nt_samples=40, nt_samples_batch_size=7, noise_scale=0.7,
+            noise=resolve_noise(noise), return_certificate=True, generator=_gen(seed),
         )  # fmt: skip
 
     (a1, c1), (a2, c2), (a3, _) = run(11), run(11), run(12)
@@ -432,5 +436,5 @@ def test_seeded_determinism_is_bitwise(noise):
 
 def test_stdevs_is_refused_with_a_pointer_to_noise_scale():
     usa = UniformSmoothedAttribution(_model())
-    with pytest.raises(TypeError, match="`noise_scale`"):
+    with pytest.raises(TypeError, match="takes `noise_scale`"):
         usa.attribute(_x(), target=0, nt_samples=2, stdevs=0.1)

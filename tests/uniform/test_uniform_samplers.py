@@ -160,8 +160,9 @@ def test_preset_relative_radius_scaling(noise):
     n, rel = 20_000, 0.1
     usa = UniformSmoothedAttribution(lambda *x: x[0].flatten(1), _SquaredDeviation((a, b)))
     ea, eb = usa.attribute(
-        (a, b), nt_samples=n, nt_samples_batch_size=5000, noise_scale=rel, noise=noise,
-        relative_noise_scale=True, generator=torch.Generator().manual_seed(8),
+        (a, b), nt_samples=n, nt_samples_batch_size=5000, noise_scale=rel,
+        noise=resolve_noise(noise), relative_noise_scale=True,
+        generator=torch.Generator().manual_seed(8),
     )  # fmt: skip
     if noise == "cube":  # per input tensor and example: r = rel * (max - min), E u^2 = r^2 / 3
         for x, e in ((a, ea), (b, eb)):
@@ -183,7 +184,7 @@ def test_engine_vargrad_matches_noise_variance():
     x = torch.zeros(1, 20, dtype=torch.float64)
     ident = _Identity()
     for noise, expected in (("cube", 0.09 / 3), ("l2_ball", 0.09 / 22)):
-        cw = CertifiedWrapper(ident, noise=noise)
+        cw = CertifiedWrapper(ident, noise=resolve_noise(noise))
         var = cw.attribute(
             x, nt_type="vargrad", nt_samples=20_000, noise_scale=0.3,
             generator=torch.Generator().manual_seed(9),

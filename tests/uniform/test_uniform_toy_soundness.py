@@ -22,6 +22,7 @@ from captum.attr import Attribution
 
 from captum_certified.attr import CertifiedWrapper
 from captum_certified.certify import ball_difference_bound, mcdiarmid_error
+from captum_certified.noise import UniformBallNoise
 from captum_certified.transforms import UnitL2Normalize
 
 
@@ -70,7 +71,7 @@ def test_normalized_affine_map_respects_the_certificate(d):
     n, r, alpha, n_dirs = 40_000, 1.0, 1e-3, 12
     gen = torch.Generator().manual_seed(50 + d)
     x = 0.7 * torch.randn(1, d, generator=gen, dtype=torch.float64)
-    cw = CertifiedWrapper(_AppendOne(), noise="l2_ball", transform=UnitL2Normalize())
+    cw = CertifiedWrapper(_AppendOne(), noise=UniformBallNoise(), transform=UnitL2Normalize())
 
     def smooth(points, seed, certify=False):
         return cw.attribute(

@@ -20,7 +20,7 @@ from captum_certified.certify import (
     cube_difference_bound,
     mcdiarmid_error,
 )
-from captum_certified.certify._core.cosine import ball_nonoverlap
+from captum_certified.certify._core.cosine_bounds import ball_nonoverlap
 
 # 5 standard deviations: a correct formula fails one check with probability < 6e-7 (normal
 # approximation of the binomial, fine at these n), so all ~30 Monte-Carlo checks below pass

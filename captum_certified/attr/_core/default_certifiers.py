@@ -34,8 +34,8 @@ DEFAULT_CERTIFIERS: dict[type[NoiseDistribution], Callable[[], Certifier]] = {
 _NO_CERTIFICATE: dict[type[NoiseDistribution], str] = {
     GeneralizedGaussianNoise: (
         "no certificate is available for generalized Gaussian noise (its Rényi divergence "
-        "has no closed form); use noise='gaussian' (l2) or noise='laplace' (l1) with "
-        "return_certificate=True"
+        "has no closed form); use noise=GaussianNoise() (l2) or noise=LaplaceNoise() (l1) "
+        "with return_certificate=True"
     ),
 }
 

@@ -9,24 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_bool, check_broadcasts, warn_deprecated
+from captum_certified._utils.validation import check_bool, check_broadcasts
 from captum_certified.noise import GaussianNoise, NoiseDistribution
-
-
-class _CaptumDefault(float):
-    """A float equal to Captum's default ``stdevs=1.0`` that is recognisably not passed.
-
-    ``NoiseTunnel.attribute`` keeps Captum's signature (``stdevs=1.0``); this lets the engine
-    tell the default from an explicit ``stdevs``, which must not be combined with
-    ``noise_scale``.
-    """
-
-    def __repr__(self) -> str:
-        return "1.0"
-
-
-#: The default of ``CertifiedWrapper.attribute``'s ``stdevs`` (equal to Captum's 1.0).
-STDEVS_DEFAULT: float = _CaptumDefault(1.0)
 
 
 @dataclass(frozen=True)
@@ -42,55 +26,50 @@ class ScaleArgument:
         return f"relative_{self.name}"
 
 
+def _is_default(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    numbers = all(isinstance(v, Real) and not isinstance(v, bool) for v in (value, default))
+    return numbers and float(value) == float(default)
+
+
 def resolve_scale_argument(
     noise: NoiseDistribution,
     *,
     stdevs: Any,
+    stdevs_default: Any,
     noise_scale: Any,
     relative_stdevs: bool,
     relative_noise_scale: bool,
-    default: Any,
 ) -> ScaleArgument:
-    """Which of ``stdevs`` / ``noise_scale`` a call passed, checked against the noise.
+    """The scale argument that applies to ``noise``; the other one is refused.
 
-    ``stdevs`` is Captum's name, the standard deviation of Gaussian noise; ``noise_scale`` is
-    the native scale of any noise (equal to ``stdevs`` for Gaussian noise). At most one may be
-    given (``stdevs`` is "not given" when None or :data:`STDEVS_DEFAULT`); with neither,
-    ``default`` is the noise scale. The relative flag must follow the scale's name.
-    ``stdevs`` with non-Gaussian noise is deprecated: it keeps its old meaning (the native
-    scale) for one release, with a ``DeprecationWarning``.
+    Gaussian noise takes ``stdevs`` (its standard deviation, Captum's name) and
+    ``relative_stdevs``. Every other noise takes ``noise_scale`` (its native scale) and
+    ``relative_noise_scale``; ``stdevs`` must then keep its default (``stdevs_default``, the
+    signature's), and ``noise_scale=None`` means that same number.
+
+    Raises:
+        TypeError: for the name (or relative flag) that does not apply to ``noise``.
     """
     check_bool(relative_stdevs, "relative_stdevs")
     check_bool(relative_noise_scale, "relative_noise_scale")
-    stdevs_given = stdevs is not None and stdevs is not STDEVS_DEFAULT
-    if stdevs_given and noise_scale is not None:
-        raise ValueError(
-            "pass one of `stdevs` (the standard deviation of Gaussian noise) and "
-            "`noise_scale` (the native scale of any noise), not both"
-        )
-    if noise_scale is not None or (not stdevs_given and relative_noise_scale):
-        if relative_stdevs:
-            raise ValueError(
-                "`relative_stdevs` goes with `stdevs`; with `noise_scale` pass "
-                "`relative_noise_scale=True`"
+    family = type(noise).__name__
+    if isinstance(noise, GaussianNoise):
+        if noise_scale is not None or relative_noise_scale:
+            raise TypeError(
+                "Gaussian noise takes `stdevs` (its standard deviation, Captum's name) and "
+                "`relative_stdevs`; `noise_scale` and `relative_noise_scale` are the native "
+                "scale of a non-Gaussian noise"
             )
-        value = default if noise_scale is None else noise_scale
-        return ScaleArgument(value, relative_noise_scale, "noise_scale")
-    if relative_noise_scale:
-        raise ValueError(
-            "`relative_noise_scale` goes with `noise_scale`; with `stdevs` pass "
-            "`relative_stdevs=True`"
+        return ScaleArgument(stdevs, relative_stdevs, "stdevs")
+    if not _is_default(stdevs, stdevs_default) or relative_stdevs:
+        raise TypeError(
+            f"{family} takes `noise_scale` (its native scale) and `relative_noise_scale`; "
+            "`stdevs` and `relative_stdevs` are the standard deviation of Gaussian noise only"
         )
-    if not stdevs_given:
-        return ScaleArgument(default, relative_stdevs, "stdevs")
-    if not isinstance(noise, GaussianNoise):
-        warn_deprecated(
-            f"`stdevs` with {noise.name!r} noise is deprecated: pass `noise_scale` (the noise's "
-            "native scale, which `stdevs` means here for one more release) and, for "
-            "`relative_stdevs`, `relative_noise_scale`. `stdevs` will mean the standard "
-            "deviation of the noise."
-        )
-    return ScaleArgument(stdevs, relative_stdevs, "stdevs")
+    value = stdevs if noise_scale is None else noise_scale
+    return ScaleArgument(value, relative_noise_scale, "noise_scale")
 
 
 def _one_scale(value: Any, x: Tensor, relative: bool, name: str, allow_zero: bool) -> Tensor:

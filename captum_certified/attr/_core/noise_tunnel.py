@@ -20,7 +20,8 @@ class NoiseTunnel(CertifiedWrapper):
     with Captum's from the same random numbers (``vargrad`` more accurately, see
     :doc:`/noise_tunnel`). Everything :class:`CertifiedWrapper` adds is available as
     keyword arguments: ``noise``, ``transform`` and ``certifier`` here, and ``generator``,
-    ``relative_stdevs``, ``noise_scale`` (the native scale of a non-Gaussian ``noise``),
+    ``relative_stdevs``, ``noise_scale`` (the native scale of a non-Gaussian ``noise``, which
+    takes it instead of ``stdevs``),
     ``return_certificate``, ``alpha`` and ``bound`` in :meth:`~CertifiedWrapper.attribute`.
     ``stdevs`` may be 0 (no noise, as in Captum) except with ``return_certificate=True``,
     where a certificate needs ``stdevs > 0``.
@@ -30,8 +31,8 @@ class NoiseTunnel(CertifiedWrapper):
                     ``Attribution``, e.g. ``IntegratedGradients``, ``LayerConductance`` or
                     ``Saliency``. A :class:`captum.attr.NoiseTunnel` (or this class) is
                     unwrapped to the method it wraps.
-        noise (str or NoiseDistribution, optional): Default noise family.
-                    Default: "gaussian"
+        noise (NoiseDistribution, optional): Default noise; None:
+                    :class:`~captum_certified.noise.GaussianNoise` ``()``. Default: None
         transform (AttributionTransform, optional): Default per-sample map.
                     Default: :class:`~captum_certified.transforms.Identity`
         certifier (Certifier, optional): Certificate builder; None uses the noise's
@@ -56,7 +57,7 @@ class NoiseTunnel(CertifiedWrapper):
         self,
         attribution_method: Attribution,
         *,
-        noise: str | NoiseDistribution = "gaussian",
+        noise: NoiseDistribution | None = None,
         transform: AttributionTransform | None = None,
         certifier: Certifier | None = None,
     ) -> None:

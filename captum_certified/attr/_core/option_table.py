@@ -9,8 +9,9 @@ someone proves it (names a soundness test against an exact truth) or refuses it 
 test of the refusal).
 
 Keys are the qualified names of the functions (an inherited method is listed once, under the
-class that defines it); ``kwargs``-style parameters are listed under their own name, with one
-case per kind of entry they forward.
+class that defines it; a preset's ``attribute`` is the engine's function with the preset's
+defaults, under the preset's name, and reuses the engine's rows); ``kwargs``-style parameters
+are listed under their own name, with one case per kind of entry they forward.
 """
 
 from __future__ import annotations
@@ -141,6 +142,12 @@ NOISE = _same(
         REFUSED,
         "no rule is proven for it",
         (PAIRS, f"{CONDITIONS}::test_noise_subclass_is_not_accepted_implicitly"),
+    ),
+    Case(
+        "a name string (``'laplace'``)",
+        REFUSED,
+        "noise is an object (TypeError)",
+        ("attr/test_noise_scale_vocabulary.py::test_noise_is_an_object_not_a_name",),
     ),
 )
 
@@ -285,37 +292,40 @@ BOUND = _same(
     ),
 )
 
-TARGET = _same(
-    Case(
-        "any Captum target (int, tuple, tensor, list, per example)",
-        CERTIFIED,
-        "fixed per example: part of the per-sample function",
-        (BAND, ATTACK),
-    ),
-    Case(
-        "'noisy_argmax'",
-        CERTIFIED,
-        "each row's target is a function of its own noisy input",
-        (ATTACK,),
-    ),
-)
+VOCABULARY = "attr/test_noise_scale_vocabulary.py"
 
-ADDITIONAL_FORWARD_ARGS = _same(
-    Case(
-        "anything",
-        CERTIFIED,
-        "fixed per example, not perturbed: part of the per-sample function",
-        (BAND, "attr/test_captum_equivalence.py::test_tuple_inputs_with_additional_forward_args"),
+WRONG_SCALE_NAME = Case(
+    "the name that does not apply to the noise (``noise_scale`` with Gaussian noise, "
+    "``stdevs`` changed from its default with any other noise)",
+    REFUSED,
+    "each noise takes one name for its scale (TypeError naming the right one)",
+    (
+        f"{VOCABULARY}::test_stdevs_is_the_gaussian_scale_and_noise_scale_is_refused_for_it",
+        f"{VOCABULARY}::test_other_noise_takes_noise_scale_and_refuses_stdevs",
     ),
 )
 
 ENGINE_KWARGS = _same(
     Case(
-        "``target``, ``baselines``, ``additional_forward_args``, ``feature_mask`` and every "
-        "other argument of the wrapped method (``n_steps``, ...)",
+        "``target`` (any Captum target: int, tuple, tensor, list, per example), "
+        "``baselines``, ``feature_mask`` and every other argument of the wrapped method "
+        "(``n_steps``, ...)",
         CERTIFIED,
-        "expanded per noisy sample as NoiseTunnel does; fixed per example",
+        "expanded per noisy sample as NoiseTunnel does; fixed per example: part of the "
+        "per-sample function",
         (BAND, ATTACK, ENGINE_OPTIONS),
+    ),
+    Case(
+        "``target='noisy_argmax'``",
+        CERTIFIED,
+        "each row's target is a function of its own noisy input",
+        (ATTACK,),
+    ),
+    Case(
+        "``additional_forward_args``",
+        CERTIFIED,
+        "fixed per example, not perturbed: part of the per-sample function",
+        (BAND, "attr/test_captum_equivalence.py::test_tuple_inputs_with_additional_forward_args"),
     ),
     Case(
         "``return_convergence_delta``",
@@ -324,25 +334,13 @@ ENGINE_KWARGS = _same(
     ),
 )
 
-PRESET_KWARGS = _same(
+PRESET_NT_TYPE = _same(
+    NT_TYPE[0],
     Case(
-        "``nt_type``",
+        "'smoothgrad_sq', 'vargrad'",
         REFUSED,
-        "a preset returns (and certifies) the mean map only",
+        "a preset returns (and certifies) the mean map only, with or without a certificate",
         (f"{OPTIONS_TESTS}::test_every_route_to_nt_type_is_refused_with_a_certificate",),
-    ),
-    Case(
-        "the engine's keywords (``noise``, ``transform``, ``create_graph``, "
-        "``draw_baseline_from_distrib``, ...)",
-        CERTIFIED,
-        "forwarded to CertifiedWrapper.attribute: its rows apply",
-        (PAIRS, ENGINE_OPTIONS),
-    ),
-    Case(
-        "any other keyword",
-        CERTIFIED,
-        "forwarded to the base method: the rows of CertifiedWrapper.attribute's kwargs apply",
-        (BAND, ATTACK),
     ),
 )
 
@@ -370,13 +368,13 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
         "nt_type": NT_TYPE,
         "nt_samples": NT_SAMPLES,
         "nt_samples_batch_size": NT_SAMPLES_BATCH_SIZE,
-        "stdevs": SCALE,
+        "stdevs": (*SCALE, WRONG_SCALE_NAME),
         "draw_baseline_from_distrib": DRAW_BASELINE,
         "noise": NOISE,
         "transform": TRANSFORM,
-        "relative_stdevs": RELATIVE_SCALE,
-        "noise_scale": SCALE,
-        "relative_noise_scale": RELATIVE_SCALE,
+        "relative_stdevs": (*RELATIVE_SCALE, WRONG_SCALE_NAME),
+        "noise_scale": (*SCALE, WRONG_SCALE_NAME),
+        "relative_noise_scale": (*RELATIVE_SCALE, WRONG_SCALE_NAME),
         "generator": GENERATOR,
         "return_certificate": RETURN_CERTIFICATE,
         "alpha": ALPHA,
@@ -426,26 +424,9 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
         "clip": (Case("a count or a fraction", CERTIFIED, "part of the relaxed map", (KL_BAND,)),),
         "attribution_method": ATTRIBUTION_METHOD,
     },
-    "SparseSmoothGrad.attribute": {
-        "inputs": INPUTS,
-        "target": TARGET,
-        "nt_samples": NT_SAMPLES,
-        "nt_samples_batch_size": NT_SAMPLES_BATCH_SIZE,
-        "stdevs": SCALE,
-        "additional_forward_args": ADDITIONAL_FORWARD_ARGS,
-        "relative_stdevs": RELATIVE_SCALE,
-        "noise_scale": SCALE,
-        "relative_noise_scale": RELATIVE_SCALE,
-        "generator": GENERATOR,
-        "return_certificate": RETURN_CERTIFICATE,
-        "alpha": ALPHA,
-        "bound": BOUND,
-        "kwargs": PRESET_KWARGS,
-    },
     "RenyiRobustSmooth.__init__": {
         "forward_func": FORWARD_FUNC,
         "sparsity": SPARSITY,
-        "k": SPARSITY,
         "scoring": (
             Case(
                 "'topk', 'linear', 'geometric', a non-increasing scoring tensor",
@@ -474,23 +455,6 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
             Case("None or any orders > 1", CERTIFIED, "the bound holds at every order", (HOLDER,)),
         ),
     },
-    "RenyiRobustSmooth.attribute": {
-        "inputs": INPUTS,
-        "target": TARGET,
-        "nt_samples": NT_SAMPLES,
-        "nt_samples_batch_size": NT_SAMPLES_BATCH_SIZE,
-        "noise": NOISE,
-        "stdevs": SCALE,
-        "additional_forward_args": ADDITIONAL_FORWARD_ARGS,
-        "relative_stdevs": RELATIVE_SCALE,
-        "noise_scale": SCALE,
-        "relative_noise_scale": RELATIVE_SCALE,
-        "generator": GENERATOR,
-        "return_certificate": RETURN_CERTIFICATE,
-        "alpha": ALPHA,
-        "bound": BOUND,
-        "kwargs": PRESET_KWARGS,
-    },
     "UniformSmoothedAttribution.__init__": {
         "forward_func": FORWARD_FUNC,
         "attribution_method": ATTRIBUTION_METHOD,
@@ -510,28 +474,6 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
                 (MCDIARMID, COSINE_ATTACK),
             ),
         ),
-    },
-    "UniformSmoothedAttribution.attribute": {
-        "inputs": INPUTS,
-        "target": TARGET,
-        "nt_samples": NT_SAMPLES,
-        "nt_samples_batch_size": NT_SAMPLES_BATCH_SIZE,
-        "noise_scale": SCALE,
-        "noise": (
-            Case(
-                "'l2_ball', 'cube'",
-                CERTIFIED,
-                "cosine certificate in l2 (ball) or l_inf (cube)",
-                (BALL_VOLUME, CUBE_VOLUME, MCDIARMID, COSINE_ATTACK),
-            ),
-            *NOISE[1:],
-        ),
-        "relative_noise_scale": RELATIVE_SCALE,
-        "additional_forward_args": ADDITIONAL_FORWARD_ARGS,
-        "generator": GENERATOR,
-        "return_certificate": RETURN_CERTIFICATE,
-        "alpha": ALPHA,
-        "kwargs": PRESET_KWARGS,
     },
     # certifiers (those without parameters, e.g. GaussianTopKCertifier, have no row)
     "CosineCertifier.__init__": {
@@ -579,6 +521,38 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
             ),
         ),
     },
+}
+
+# A preset's attribute is CertifiedWrapper.attribute with the preset's defaults (one signature):
+# the engine's rows, with what the preset restricts.
+_ENGINE_ATTRIBUTE = OPTIONS["CertifiedWrapper.attribute"]
+OPTIONS["SparseSmoothGrad.attribute"] = {**_ENGINE_ATTRIBUTE, "nt_type": PRESET_NT_TYPE}
+OPTIONS["RenyiRobustSmooth.attribute"] = {**_ENGINE_ATTRIBUTE, "nt_type": PRESET_NT_TYPE}
+OPTIONS["UniformSmoothedAttribution.attribute"] = {
+    **_ENGINE_ATTRIBUTE,
+    "nt_type": PRESET_NT_TYPE,
+    "noise": (
+        Case(
+            "UniformBallNoise(), UniformCubeNoise() (the default)",
+            CERTIFIED,
+            "cosine certificate in l2 (ball) or l_inf (cube)",
+            (BALL_VOLUME, CUBE_VOLUME, MCDIARMID, COSINE_ATTACK),
+        ),
+        Case(
+            "any other noise, or a name",
+            REFUSED,
+            "the cosine certificates are proven for uniform noise only (TypeError)",
+            (f"{VOCABULARY}::test_noise_is_an_object_not_a_name",),
+        ),
+    ),
+    "stdevs": (
+        Case("None (the default)", NOT_APPLICABLE, "uniform noise takes ``noise_scale``"),
+        WRONG_SCALE_NAME,
+    ),
+    "relative_stdevs": (
+        Case("False", NOT_APPLICABLE, "uniform noise takes ``relative_noise_scale``"),
+        WRONG_SCALE_NAME,
+    ),
 }
 
 

@@ -36,13 +36,19 @@ Tensors = tuple[Tensor, ...]
 PerSample = Callable[[Tensors, int, bool], Tensors]
 
 
-def chunk_sizes(n: int, chunk: int | None) -> list[int]:
-    """Sizes of the chunks of ``n`` samples: ``chunk`` (all of ``n`` if None) and a rest."""
+def chunk_sizes(n: int, chunk: int | None) -> Iterator[int]:
+    """Sizes of the chunks of ``n`` samples: ``chunk`` (all of ``n`` if None) and a rest,
+    generated lazily (``n / chunk`` may be huge; nothing is materialised)."""
     size = n if chunk is None else max(1, min(n, chunk))
-    sizes = [size] * (n // size)
+    for _ in range(n // size):
+        yield size
     if n % size:
-        sizes.append(n % size)
-    return sizes
+        yield n % size
+
+
+def single_chunk(n: int, chunk: int | None) -> bool:
+    """Whether ``n`` samples take one chunk of ``chunk``."""
+    return chunk is None or chunk >= n
 
 
 def noisy_copies(

@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, overload
+from typing import Any
 
 import torch
 from captum.attr import Attribution, Saliency
-from captum.log import log_usage
 from torch import Tensor
 
 from captum_certified._utils.ball_scales import check_ball_scales
-from captum_certified._utils.validation import (
-    check_bool,
-    check_positive,
-    format_float_inputs,
-    warn_deprecated,
-)
-from captum_certified.attr._core.certification_conditions import refuse_input_dependent_scale
+from captum_certified._utils.validation import check_bool, check_positive
 from captum_certified.attr._core.certified_wrapper import CertifiedWrapper
 from captum_certified.attr._core.noise_scale import parse_scales
-from captum_certified.certify import CosineCertificate
-from captum_certified.noise import UniformBallNoise, UniformCubeNoise
-from captum_certified.transforms import (
-    AttributionTransform,
-    Identity,
-    L2NormClip,
-    UnitL2Normalize,
-)
-
-NOISE_NAMES = ("cube", "l2_ball")
+from captum_certified.attr._core.preset_defaults import with_defaults
+from captum_certified.noise import NoiseDistribution, UniformBallNoise, UniformCubeNoise
+from captum_certified.transforms import L2NormClip, UnitL2Normalize
 
 
 class _SoftmaxOutput:
@@ -51,14 +37,15 @@ class UniformSmoothedAttribution(CertifiedWrapper):
     Each noisy copy ``x + u`` is attributed by the base method (default: the signed gradient of
     the target logit, ``Saliency`` with ``abs=False``) and the maps are averaged.
 
-    - ``noise="cube"``: ``u ~ U[-r, r]^d`` i.i.d. per feature, the **Uniform Gradient** (UG) of
-      Wang et al., "Smoothed Geometry for Robust Attribution" (NeurIPS 2020):
+    - ``noise=UniformCubeNoise()`` (the default): ``u ~ U[-r, r]^d`` i.i.d. per feature, the
+      **Uniform Gradient** (UG) of Wang et al., "Smoothed Geometry for Robust Attribution"
+      (NeurIPS 2020):
       ``UG(x) = (1/N) sum_t grad_x z_y(x + u_t)`` with the paper's ``r = 4/255`` on [0, 1]
       pixels and ``N = 50``. Noise is drawn as
       ``u = (2 * torch.rand(shape, generator=generator) - 1) * r``
       (:class:`~captum_certified.noise.UniformCubeNoise`).
-    - ``noise="l2_ball"``: ``u`` uniform on the l2 ball of radius ``r`` in ``R^d`` (``d`` all
-      features of an example, tuple inputs together;
+    - ``noise=UniformBallNoise()``: ``u`` uniform on the l2 ball of radius ``r`` in ``R^d``
+      (``d`` all features of an example, tuple inputs together;
       :class:`~captum_certified.noise.UniformBallNoise`). With ``return_certificate=True`` each
       sample's map is scaled to unit l2 norm (or clipped to ``norm_bound``) and a
       :class:`~captum_certified.certify.CosineCertificate` is returned: with probability at
@@ -72,6 +59,22 @@ class UniformSmoothedAttribution(CertifiedWrapper):
     difference bound ``2M (1 - (1 - eps/(2r))^d) = 2M (1 - (7/8)^3072)`` equals ``2M`` and
     the certified cosine is 0. The l2 ball needs ``r >> t sqrt(d)``: at ``d = 3072`` and
     ``r = 1``, ``Delta(t = 0.01) = 0.437 M``.
+
+    :meth:`attribute` is :meth:`CertifiedWrapper.attribute` with ``nt_samples=50``,
+    ``nt_samples_batch_size=64`` and ``noise_scale=4/255``: ``r``, the cube half-width or the
+    ball radius, in input units (``stdevs``, a Gaussian standard deviation, is refused). For
+    the cube it may be per example, channel or feature (a tensor) or per input (a tuple); the
+    ball needs one value per example shared by all features and inputs.
+    ``relative_noise_scale=True`` multiplies ``r`` by each example's value range ``max(x) -
+    min(x)`` (the paper's PyTorch notebook uses ``0.2 * (max - min)``): per input tensor for
+    the cube, over all inputs of the example for the ball; refused with
+    ``return_certificate=True`` (pass an absolute ``noise_scale``, e.g. 0.2 times the
+    dataset's range). The certificate is a
+    :class:`~captum_certified.certify.CosineCertificate` (l2) for the ball and a
+    :class:`~captum_certified.certify.CubeCosineCertificate` (l_inf, vacuous at small radii)
+    for the cube; ``alpha`` is the failure probability of its Monte-Carlo bound on
+    ``||hbar(x)||``. A ``transform`` argument replaces the per-sample map (a certificate needs
+    one declaring ``norm_bound``); ``abs`` defaults to False for the default Saliency base.
 
     Args:
         forward_func (Callable): The model (or any function returning per-class scores).
@@ -88,15 +91,21 @@ class UniformSmoothedAttribution(CertifiedWrapper):
 
     Examples::
 
+        >>> from captum_certified.noise import UniformBallNoise
         >>> usa = UniformSmoothedAttribution(model)
-        >>> ug = usa.attribute(x, target=y, nt_samples=50, noise_scale=4/255, noise="cube")
+        >>> ug = usa.attribute(x, target=y, nt_samples=50, noise_scale=4/255)  # cube noise
         >>> attr, cert = usa.attribute(x, target=y, nt_samples=2048, noise_scale=2.0,
-        ...                            noise="l2_ball", return_certificate=True, alpha=0.05)
+        ...                            noise=UniformBallNoise(), return_certificate=True,
+        ...                            alpha=0.05)
         >>> cert.cosine_lower_bound(radius=0.05)     # (bsz,)
         tensor([0.778, 0.786, 0.785, 0.780], dtype=torch.float64)
         >>> cert.certified_radius(min_cosine=0.9)    # (bsz,)
         tensor([0.034, 0.034, 0.034, 0.034], dtype=torch.float64)
+        >>> cert.min_smoothing_radius(radius=0.05, min_cosine=0.9)
+        tensor([2.910, 2.865, 2.866, 2.901], dtype=torch.float64)
     """
+
+    noise_types = (UniformCubeNoise, UniformBallNoise)
 
     def __init__(
         self,
@@ -116,179 +125,43 @@ class UniformSmoothedAttribution(CertifiedWrapper):
             )
         self.norm_bound = norm_bound
         self.softmax = softmax
-        self._default_method = attribution_method is None
+        default_method = attribution_method is None
         if attribution_method is None:
             forward = _SoftmaxOutput(forward_func) if softmax else forward_func
             attribution_method = Saliency(forward)
-        super().__init__(attribution_method, noise="cube")
+        clip = None if norm_bound is None else L2NormClip(norm_bound)
+        super().__init__(attribution_method, noise=UniformCubeNoise(), transform=clip)
+        self.certified_transform = UnitL2Normalize() if clip is None else clip
+        if default_method:
+            self.method_defaults = {"abs": False}  # signed gradients
 
-    def _transform_for(self, return_certificate: bool) -> AttributionTransform:
-        if self.norm_bound is not None:
-            return L2NormClip(self.norm_bound)
-        return UnitL2Normalize() if return_certificate else Identity()
-
-    @overload
-    def attribute(
+    def noise_scales(
         self,
-        inputs: Tensor | tuple[Tensor, ...],
-        *args: Any,
-        return_certificate: Literal[True],
-        **kwargs: Any,
-    ) -> tuple[Any, CosineCertificate]: ...
-
-    @overload
-    def attribute(
-        self,
-        inputs: Tensor | tuple[Tensor, ...],
-        *args: Any,
-        return_certificate: Literal[False] = False,
-        **kwargs: Any,
-    ) -> Any: ...
-
-    @log_usage()
-    def attribute(  # type: ignore[override, misc]
-        self,
-        inputs: Tensor | tuple[Tensor, ...],
-        target: Any = None,
-        nt_samples: int = 50,
-        nt_samples_batch_size: int | None = 64,
-        noise_scale: float | Tensor | tuple[float | Tensor, ...] | None = None,
-        noise: str | UniformCubeNoise | UniformBallNoise = "cube",
-        relative_noise_scale: bool = False,
-        additional_forward_args: Any = None,
+        value: Any,
+        inputs: tuple[Tensor, ...],
         *,
-        generator: torch.Generator | None = None,
-        return_certificate: bool = False,
-        alpha: float = 0.05,
-        **kwargs: Any,
-    ) -> Any:
-        r"""Uniformly smoothed attributions (and optionally a cosine certificate).
+        noise: NoiseDistribution,
+        relative: bool,
+        name: str,
+    ) -> tuple[Tensor, ...]:
+        """Cube: positive scales of any broadcastable shape; ball: one radius per example."""
+        if isinstance(noise, UniformBallNoise):
+            return _ball_scale(value, inputs, relative, name)
+        return parse_scales(value, inputs, relative=relative, name=name)
 
-        Args:
-            inputs (Tensor or tuple[Tensor, ...]): Input batch; tuple in, tuple out. For
-                        tuple inputs the ball noise, the normalization and the certificate
-                        run over all features of all tensors together.
-            target (int, tuple, Tensor, list or str, optional): Captum target (the paper
-                        uses the true label), or ``"noisy_argmax"``. Default: None
-            nt_samples (int, optional): Noise samples ``n`` per example. Default: 50
-            nt_samples_batch_size (int, optional): Samples evaluated together (bounds peak
-                        memory). Default: 64
-            noise_scale (float, Tensor or tuple, optional): ``r``, the cube half-width or the
-                        ball radius, in input units (or a fraction of the range, see
-                        ``relative_noise_scale``). For the cube it may be per example, channel
-                        or feature (a tensor) or per input (a tuple), as ``noise_scale`` in
-                        :class:`~captum_certified.attr.CertifiedWrapper`; the ball needs one
-                        value per example shared by all features and inputs. None: 4/255.
-                        (Renamed from ``radius``, which still works for one release with a
-                        ``DeprecationWarning``; the certificates' queries keep ``radius`` for
-                        the perturbation size.) Default: None
-            noise (str, optional): ``"cube"`` (Uniform Gradient) or ``"l2_ball"`` (or an
-                        instance of :class:`~captum_certified.noise.UniformCubeNoise` /
-                        :class:`~captum_certified.noise.UniformBallNoise`). Default: "cube"
-            relative_noise_scale (bool, optional): Multiply ``noise_scale`` by each example's
-                        value range ``max(x) - min(x)`` (the paper's PyTorch notebook uses
-                        ``0.2 * (max - min)``). For the cube the range is per input tensor (the
-                        engine's ``relative_noise_scale``); for the ball it is taken over all
-                        inputs of the example together. Refused with
-                        ``return_certificate=True``: the scale would depend on the input, so
-                        pass an absolute ``noise_scale`` (e.g. 0.2 times the dataset's range,
-                        computed once). (Renamed from ``relative_radius``, deprecated.)
-                        Default: False
-            additional_forward_args (Any, optional): Extra forward arguments. Default: None
-            generator (torch.Generator, optional): Source of all randomness; None uses the
-                        global torch RNG. Default: None
-            return_certificate (bool, optional): Also return a certificate: a
-                        :class:`~captum_certified.certify.CosineCertificate` (l2) for
-                        ``"l2_ball"``, a :class:`~captum_certified.certify.CubeCosineCertificate`
-                        (l_inf, vacuous at small radii) for ``"cube"``. Each sample's map is
-                        then normalized to unit l2 norm (or clipped to ``norm_bound``).
-                        Default: False
-            alpha (float, optional): Failure probability of the Monte-Carlo bound on
-                        ``||hbar(x)||``. Default: 0.05
-            **kwargs: Passed to the base attribution method (``abs`` defaults to False for
-                        the default Saliency base), or ``transform`` to override the
-                        per-sample map (a certificate needs one declaring ``norm_bound``).
-
-        Returns:
-            **attributions** (same shape and tuple-ness as ``inputs``), and **certificate**
-            if ``return_certificate=True``.
-
-        Examples::
-
-            >>> attr, cert = usa.attribute(x, target=y, nt_samples=2048, noise_scale=2.0,
-            ...                            noise="l2_ball", return_certificate=True)
-            >>> cert.min_smoothing_radius(radius=0.05, min_cosine=0.9)
-            tensor([2.909, 2.864, 2.866, 2.902], dtype=torch.float64)
-        """
-        if "stdevs" in kwargs:  # NoiseTunnel's name; uniform noise has a native scale instead
-            raise TypeError(
-                "UniformSmoothedAttribution takes `noise_scale` (the cube's half-width or the "
-                "ball's radius), not `stdevs` (a Gaussian standard deviation)"
-            )
-        # errors name the argument the user passed (the deprecated spellings included)
-        name = "radius" if "radius" in kwargs else "noise_scale"
-        relative_name = "relative_radius" if "relative_radius" in kwargs else "relative_noise_scale"
-        noise_scale = _renamed(kwargs, "radius", "noise_scale", noise_scale, None)
-        relative = _renamed(
-            kwargs, "relative_radius", "relative_noise_scale", relative_noise_scale, False
-        )
-        scale: Any = 4 / 255 if noise_scale is None else noise_scale
-        noise_dist = _resolve_uniform_noise(noise)
-        check_bool(relative, relative_name)
-        if return_certificate:
-            refuse_input_dependent_scale(relative, relative_name)
-        inputs_t, _ = format_float_inputs(inputs)
-        if isinstance(noise_dist, UniformBallNoise):
-            scale = _ball_scale(scale, inputs_t, relative, name, relative_name)
-            relative = False
-        else:  # validate here so errors name the argument the user passed (maybe `radius`)
-            parse_scales(scale, inputs_t, relative=relative, name=name)
-        if self._default_method:
-            kwargs.setdefault("abs", False)
-        transform = kwargs.pop("transform", None)
-        if transform is None:
-            transform = self._transform_for(bool(return_certificate))
-        return self._run_preset(
-            inputs,
-            target,
-            additional_forward_args,
-            kwargs,
-            nt_samples=nt_samples,
-            nt_samples_batch_size=nt_samples_batch_size,
-            noise_scale=scale,
-            noise=noise_dist,
-            transform=transform,
-            relative_noise_scale=relative,
-            generator=generator,
-            return_certificate=return_certificate,
-            alpha=alpha,
-        )
-
-
-def _renamed(kwargs: dict[str, Any], old: str, new: str, value: Any, default: Any) -> Any:
-    """Take a deprecated argument name from ``kwargs`` (warning), or the new one's value."""
-    if old not in kwargs:
-        return value
-    if value is not default:
-        raise TypeError(f"pass `{new}` or its deprecated name `{old}`, not both")
-    warn_deprecated(
-        f"UniformSmoothedAttribution's `{old}` is deprecated, pass `{new}` (`radius` is the "
-        "certificates' perturbation size, `noise_scale` the noise's native scale)"
+    nt_types = ("smoothgrad",)  # a preset returns (and certifies) the mean map only
+    attribute = with_defaults(
+        CertifiedWrapper.attribute,
+        nt_samples=50,
+        nt_samples_batch_size=64,
+        stdevs=None,
+        noise_scale=4 / 255,
     )
-    return kwargs.pop(old)
-
-
-def _resolve_uniform_noise(noise: Any) -> UniformCubeNoise | UniformBallNoise:
-    if isinstance(noise, (UniformCubeNoise, UniformBallNoise)):
-        return noise
-    if isinstance(noise, str) and noise.lower() in NOISE_NAMES:
-        return UniformCubeNoise() if noise.lower() == "cube" else UniformBallNoise()
-    raise ValueError(f"`noise` must be one of {NOISE_NAMES}, got {noise!r}")
 
 
 def _ball_scale(
-    scale: Any, inputs: tuple[Tensor, ...], relative: bool, name: str, relative_name: str
-) -> Tensor | tuple[Tensor, ...]:
+    scale: Any, inputs: tuple[Tensor, ...], relative: bool, name: str
+) -> tuple[Tensor, ...]:
     """One radius per example shared by all inputs, as per-input broadcastable tensors."""
     scales = parse_scales(scale, inputs, relative=False, name=name)
     batch = inputs[0].shape[0]
@@ -300,9 +173,7 @@ def _ball_scale(
         span = flat.max(dim=1).values - flat.min(dim=1).values
         if (span <= 0).any():
             raise ValueError(
-                f"relative `{relative_name.removeprefix('relative_')}` needs inputs with a "
-                "non-constant range per example"
+                f"relative `{name}` needs inputs with a non-constant range per example"
             )
         per_example = per_example * span
-    out = tuple(per_example.to(x.dtype).reshape((batch,) + (1,) * (x.dim() - 1)) for x in inputs)
-    return out if len(out) > 1 else out[0]
+    return tuple(per_example.to(x.dtype).reshape((batch,) + (1,) * (x.dim() - 1)) for x in inputs)

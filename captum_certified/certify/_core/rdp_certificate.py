@@ -13,9 +13,10 @@ import torch
 from torch import Tensor
 
 from captum_certified._utils.norms import convert_radius, norm_name, parse_norm
-from captum_certified._utils.validation import check_orders, check_radius
-from captum_certified.certify._core.certificate import Certificate, needed_rank
+from captum_certified._utils.validation import check_orders
+from captum_certified.certify._core.certificate import needed_rank
 from captum_certified.certify._core.rdp_bounds import _chunks, _holder, pairwise_rdp_bound
+from captum_certified.certify._core.topk_certificate import TopKCertificate
 from captum_certified.certify._core.topk_rule import paired_order_statistics, quantile_gap
 from captum_certified.noise import NoiseDistribution
 
@@ -31,7 +32,7 @@ def check_rule(method: str, noise: NoiseDistribution) -> None:
         )
 
 
-class RDPTopKCertificate(Certificate):
+class RDPTopKCertificate(TopKCertificate):
     r"""Certified top-k overlap of a rank-rescaled smoothed map via Rényi-DP (any l_p norm).
 
     **Guarantee.** Let ``q(x) = E s(x + eps)`` be the expected smoothed map (``s`` the
@@ -133,9 +134,6 @@ class RDPTopKCertificate(Certificate):
             )
         check_rule(method, self.noise_distribution)
         return method
-
-    def _norm(self, norm: str | float | None) -> float:
-        return parse_norm(self.norm if norm is None else norm)
 
     def _pairs(self, count: int) -> tuple[Tensor, Tensor, Tensor]:
         # one sort per K, reused by every radius, norm and method
@@ -432,6 +430,35 @@ class RDPTopKCertificate(Certificate):
             radius = torch.where(fails, zero, radius)
         return radius
 
+    def rank_radii(
+        self,
+        k: int | float,
+        norm: str | float | None = None,
+        method: str | None = None,
+    ) -> Tensor:
+        r"""Per-rank certified radii ``R_1 >= ... >= R_K``, shape ``(bsz, K)`` (float64).
+
+        ``R_i`` is :meth:`certified_radius` for the overlap ``i / K`` (one bisection per rank,
+        each checked against :meth:`certified_count`): rank ``i`` is certified at every radius
+        up to ``R_i``. ``+inf`` marks ranks no perturbation can remove (``2K > d``), ``-inf``
+        ranks not certified even at radius 0.
+
+        Args:
+            k (int or float): Top-K size.
+            norm (str or float, optional): Norm of the radii; None is the noise's native
+                        norm. Default: None
+            method (str, optional): Bound to use; None uses :attr:`method`. Default: None
+
+        Returns:
+            Tensor: float64 radii.
+        """
+        count = self._count(k)
+        at_zero = self.certified_count(count, 0.0, norm, method).unsqueeze(1)
+        cols = [self.certified_radius(count, i / count, norm, method) for i in range(1, count + 1)]
+        radii = torch.stack(cols, dim=1)
+        ranks = torch.arange(1, count + 1).unsqueeze(0)
+        return torch.where(ranks <= at_zero, radii, torch.full_like(radii, -math.inf))
+
     def overlap_curve(
         self,
         k: int | float,
@@ -450,7 +477,7 @@ class RDPTopKCertificate(Certificate):
         Returns:
             Tensor: float64 fractions.
         """
-        grid = check_radius(radii, "radii").reshape(-1)
+        grid = self._grid(radii)
         cols = [self.topk_overlap(k, float(r), norm, method) for r in grid]
         return torch.stack(cols, dim=1)
 

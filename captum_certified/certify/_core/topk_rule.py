@@ -95,3 +95,11 @@ def kept_count(rank_radii: Tensor, radius: Tensor) -> Tensor:
     """Ranks kept at a ``(bsz,)`` radius: those whose radius exceeds it, or is ``+inf``."""
     radius = radius.to(rank_radii.device).reshape(-1, 1)
     return ((rank_radii > radius) | torch.isposinf(rank_radii)).sum(dim=-1)
+
+
+def kept_curve(rank_radii: Tensor, grid: Tensor) -> Tensor:
+    """Ranks kept at each radius of a 1-D ``grid``: ``(bsz, len(grid))`` counts (one sort of
+    the ranks serves the whole curve)."""
+    per_rank = rank_radii.unsqueeze(1)
+    kept = (per_rank > grid.to(per_rank.device).view(1, -1, 1)) | torch.isposinf(per_rank)
+    return kept.sum(-1)

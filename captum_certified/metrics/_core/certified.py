@@ -8,6 +8,7 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_certified._utils.validation import check_count_spec, check_radius
+from captum_certified.certify import Certificate, CosineCertificate, TopKCertificate
 
 
 def _check_radius(radius: object) -> None:
@@ -18,22 +19,24 @@ def _check_radius(radius: object) -> None:
 
 
 def _read_certificate(
-    certificate: Any, method_name: str, call: str, low: float, **kwargs: Any
+    certificate: Certificate, kind: type[Certificate], method_name: str, low: float, **kwargs: Any
 ) -> Tensor:
-    """``certificate.<method_name>(**kwargs)``, checked to be a ``(bsz,)`` tensor in
-    ``[low, 1]`` (``call`` shows the expected signature in the error)."""
-    method = getattr(certificate, method_name, None)
-    if not callable(method):
+    """``certificate.<method_name>(**kwargs)`` of a ``kind`` certificate, checked to be a
+    ``(bsz,)`` tensor in ``[low, 1]``."""
+    if not isinstance(certificate, kind):
         raise TypeError(
-            f"certificate must provide a {call} method, got {type(certificate).__name__}"
+            f"certificate must be a {kind.__name__} (captum_certified.certify), got "
+            f"{type(certificate).__name__}"
         )
-    return _check_output(method(**kwargs), f"certificate.{method_name}", low)
+    return _check_output(
+        getattr(certificate, method_name)(**kwargs), f"certificate.{method_name}", low
+    )
 
 
 @log_usage()
 @torch.no_grad()
 def certified_topk_intersection(
-    certificate: Any,
+    certificate: TopKCertificate,
     k: int | float,
     radius: float | Tensor,
 ) -> Tensor:
@@ -43,15 +46,16 @@ def certified_topk_intersection(
     :math:`\|\delta\| \le` ``radius`` (in the certificate's norm), with the certificate's
     confidence.
 
-    This calls ``certificate.topk_overlap(k=k, radius=radius)``. Any object with that method
-    works (e.g. the certificate returned with ``return_certificate=True`` by the smoothed
-    attribution methods of :mod:`captum_certified.attr`); where nothing can be certified the
-    certificate reports 0. Nothing is re-sampled here.
+    This calls ``certificate.topk_overlap(k=k, radius=radius)`` of a
+    :class:`~captum_certified.certify.TopKCertificate` (e.g. the certificate returned with
+    ``return_certificate=True`` by the smoothed attribution methods of
+    :mod:`captum_certified.attr`); where nothing can be certified the certificate reports 0.
+    Nothing is re-sampled here.
 
     Args:
 
-        certificate (Any): An object with a method ``topk_overlap(k=..., radius=...)``
-                returning a ``(bsz,)`` tensor of fractions in [0, 1].
+        certificate (TopKCertificate): A top-K certificate; its ``topk_overlap(k=...,
+                radius=...)`` returns a ``(bsz,)`` tensor of fractions in [0, 1].
         k (int or float): The top-k size, an ``int`` >= 1 or a ``float`` fraction in
                 (0, 1] of the number of features (resolved by the certificate).
         radius (float or Tensor): The perturbation radius, non-negative (a tensor is passed
@@ -70,9 +74,7 @@ def certified_topk_intersection(
     """
     check_count_spec(k, "k")
     _check_radius(radius)
-    return _read_certificate(
-        certificate, "topk_overlap", "topk_overlap(k=..., radius=...)", 0.0, k=k, radius=radius
-    )
+    return _read_certificate(certificate, TopKCertificate, "topk_overlap", 0.0, k=k, radius=radius)
 
 
 def _check_output(out: object, what: str, low: float) -> Tensor:
@@ -91,20 +93,21 @@ def _check_output(out: object, what: str, low: float) -> Tensor:
 
 @log_usage()
 @torch.no_grad()
-def certified_cosine_similarity(certificate: Any, radius: float | Tensor) -> Tensor:
+def certified_cosine_similarity(certificate: CosineCertificate, radius: float | Tensor) -> Tensor:
     r"""
     Certified cosine similarity read from a certificate: a lower bound on
     :math:`\cos(s(x), s(x + \delta))` valid for every perturbation of size at most ``radius``
     (the certificate's norm), e.g. the uniform-smoothing cosine bound of
     :mod:`captum_certified.certify`.
 
-    This calls ``certificate.cosine_lower_bound(radius=radius)``; any object with that method
-    works. Nothing is re-sampled here.
+    This calls ``certificate.cosine_lower_bound(radius=radius)`` of a
+    :class:`~captum_certified.certify.CosineCertificate` (or its cube variant). Nothing is
+    re-sampled here.
 
     Args:
 
-        certificate (Any): An object with a method ``cosine_lower_bound(radius=...)``
-                returning a ``(bsz,)`` tensor of values in [-1, 1].
+        certificate (CosineCertificate): A cosine certificate; its
+                ``cosine_lower_bound(radius=...)`` returns a ``(bsz,)`` tensor in [-1, 1].
         radius (float or Tensor): The perturbation size, non-negative (a tensor is passed
                 through, e.g. one radius per example).
 
@@ -121,5 +124,5 @@ def certified_cosine_similarity(certificate: Any, radius: float | Tensor) -> Ten
     """
     _check_radius(radius)
     return _read_certificate(
-        certificate, "cosine_lower_bound", "cosine_lower_bound(radius=...)", -1.0, radius=radius
+        certificate, CosineCertificate, "cosine_lower_bound", -1.0, radius=radius
     )

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from captum.log import log_usage
 from torch import Tensor
 
 from captum_certified._utils.validation import check_radius
+from captum_certified.certify import FeatureCertificate
 
 
-def _certified_map(certificate: Any, radius: float | Tensor) -> Tensor:
-    method = getattr(certificate, "certified_map", None)
-    if not callable(method):
+def _certified_map(certificate: FeatureCertificate, radius: float | Tensor) -> Tensor:
+    if not isinstance(certificate, FeatureCertificate):
         raise TypeError(
-            "certificate must provide a certified_map(radius) method (a FeatureCertificate), "
-            f"got {type(certificate).__name__}"
+            "certificate must be a FeatureCertificate (captum_certified.certify: its "
+            "certified_map(radius) is read), got "
+            f"{type(certificate).__name__}"
         )
-    return method(radius)
+    return certificate.certified_map(radius)
 
 
 def _select(tri: Tensor, side: str) -> Tensor:
@@ -33,7 +32,9 @@ def _select(tri: Tensor, side: str) -> Tensor:
 
 @log_usage()
 @torch.no_grad()
-def certified_fraction(certificate: Any, radii: float | Tensor, side: str = "any") -> Tensor:
+def certified_fraction(
+    certificate: FeatureCertificate, radii: float | Tensor, side: str = "any"
+) -> Tensor:
     r"""Share of features certified at each radius: the %certified-vs-radius curve.
 
     A feature counts at radius ``r`` when the certificate keeps its side (important or
@@ -41,9 +42,8 @@ def certified_fraction(certificate: Any, radii: float | Tensor, side: str = "any
     as not certified. Nothing is re-sampled.
 
     Args:
-        certificate (Any): An object with ``certified_map(radius)`` returning a ``(bsz, d)``
-                    map in {+1, -1, 0}, e.g. a
-                    :class:`~captum_certified.certify.FeatureCertificate`.
+        certificate (FeatureCertificate): A per-feature certificate; its
+                    ``certified_map(radius)`` is a ``(bsz, d)`` map in {+1, -1, 0}.
         radii (float or Tensor): A radius ``>= 0`` or a 1-D tensor of radii.
         side (str, optional): ``"any"``, ``"important"`` or ``"unimportant"``. Default: "any"
 

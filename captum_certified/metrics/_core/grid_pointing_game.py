@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from captum.log import log_usage
 from torch import Tensor
 
 from captum_certified._utils.validation import check_radius
+from captum_certified.certify import FeatureCertificate
 from captum_certified.metrics._core.certified_fraction import _certified_map
 
 
@@ -72,7 +71,7 @@ def make_grid_images(
 @log_usage()
 @torch.no_grad()
 def certified_grid_pointing_game(
-    certificate: Any,
+    certificate: FeatureCertificate,
     target_cell: Tensor | int,
     map_shape: tuple[int, ...],
     radius: float | Tensor = 0.0,
@@ -85,8 +84,7 @@ def certified_grid_pointing_game(
     certified-important feature scores 0 (an abstention is never a hit).
 
     Args:
-        certificate (Any): An object with ``certified_map(radius)`` (a
-                    :class:`~captum_certified.certify.FeatureCertificate`).
+        certificate (FeatureCertificate): A per-feature certificate.
         target_cell (Tensor or int): Row-major cell index per example, ``(bsz,)`` or one int.
         map_shape (tuple[int, ...]): Per-example shape of the map, ``(..., H, W)``; its
                     product must be the certificate's ``d``. Cells split the last two dims.

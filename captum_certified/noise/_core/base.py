@@ -12,11 +12,11 @@ from torch import Tensor
 class NoiseDistribution(ABC):
     r"""A zero-centred noise family with a scale parameter.
 
-    Subclasses draw *unit-scale* noise; the engine multiplies by the user's ``noise_scale``
-    (the family's native scale: Gaussian ``sigma``, which Captum calls ``stdevs``, Laplace
-    ``b``, a uniform radius). Draws use only the ``generator`` given (or
-    the global torch RNG when it is None), in the order of the inputs, so a seeded generator
-    reproduces results bit for bit.
+    Subclasses draw *unit-scale* noise; the engine multiplies by the user's scale, the
+    family's native scale: Gaussian ``sigma`` (the engine's ``stdevs``, Captum's name), and
+    for every other family ``noise_scale`` (Laplace ``b``, a uniform radius). Draws use only
+    the ``generator`` given (or the global torch RNG when it is None), in the order of the
+    inputs, so a seeded generator reproduces results bit for bit.
 
     Attributes:
         name (str): Short name used in certificates and error messages.

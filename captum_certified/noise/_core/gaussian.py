@@ -12,7 +12,7 @@ from captum_certified.noise._core.renyi import gaussian_rdp_epsilon
 
 
 class GaussianNoise(NoiseDistribution):
-    r"""``N(0, sigma^2 I)`` noise; ``stdevs`` (Captum's name) or ``noise_scale`` is ``sigma``.
+    r"""``N(0, sigma^2 I)`` noise; the engine's ``stdevs`` (Captum's name) is ``sigma``.
 
     ``torch.randn(shape, generator=g) * sigma`` draws the same numbers as Captum's
     ``torch.normal(0, sigma_tensor)`` from the same RNG state, so with identity transforms the

@@ -94,7 +94,7 @@ class LaplaceNoise(NoiseDistribution):
     **Scale convention.** ``noise_scale`` is the Laplace *scale* ``b`` (the parameter of the
     density and of the RDP bound), **not** the standard deviation: the standard deviation is
     ``sqrt(2) * b``. ``noise_scale=0.5`` therefore adds noise of variance ``2 * 0.25 = 0.5``.
-    (``stdevs`` with this noise is deprecated; it still means ``b`` in this release.)
+    (``stdevs``, the standard deviation of Gaussian noise, is refused with this noise.)
 
     Each unit draw is ``E1 - E2`` with ``E = -log(1 - U)``, ``U ~ U[0, 1)`` (two float64
     uniforms per coordinate from the generator). Its certificate
@@ -106,7 +106,7 @@ class LaplaceNoise(NoiseDistribution):
 
         >>> from captum_certified.attr import RenyiRobustSmooth
         >>> attr, cert = RenyiRobustSmooth(model).attribute(
-        ...     x, target=3, noise="laplace", noise_scale=0.5, return_certificate=True)
+        ...     x, target=3, noise=LaplaceNoise(), noise_scale=0.5, return_certificate=True)
     """
 
     name = "laplace"

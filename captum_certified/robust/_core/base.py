@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from captum.robust import Perturbation
@@ -19,7 +19,6 @@ from captum_certified._utils.model_calls import format_args, label_and_target, m
 from captum_certified._utils.surrogate import softplus_surrogate
 from captum_certified._utils.validation import (
     check_broadcasts,
-    check_count_spec,
     check_int,
     check_radius,
     format_inputs,
@@ -28,17 +27,14 @@ from captum_certified._utils.validation import (
 )
 from captum_certified.attr import DifferentiableExplainer, ExplainerRun
 from captum_certified.robust._core.objectives import (
-    OBJECTIVES,
     Objective,
     attack_maps,
-    check_conventions,
     flatten_maps,
 )
+from captum_certified.robust._core.options import AttackOptions
 from captum_certified.robust._core.report import AttackReport
 from captum_certified.robust._core.selection import (
-    METRICS,
     MapMetric,
-    is_metric_name,
     resolve_metric,
 )
 
@@ -51,7 +47,11 @@ AUTO_SOFTPLUS_BETA = 10.0
 
 @dataclass
 class Problem:
-    """Everything fixed during one ``perturb`` call."""
+    """One ``perturb`` call: its inputs, targets, guide draws and the model it differentiates.
+
+    Built by :meth:`AttributionAttack._setup` for each call and dropped afterwards: nothing of a
+    call is kept on the attack but its :attr:`~AttributionAttack.last_report`.
+    """
 
     is_tuple: bool
     x0: Tensors
@@ -64,6 +64,11 @@ class Problem:
     k: int
     objective: Objective
     generator: torch.Generator | None
+    metric: MapMetric
+    #: the model differentiated for attack directions in this call (the automatic surrogate
+    #: replaces it when the map has no input gradient)
+    gradient_model: Callable[..., Tensor]
+    surrogate_is_auto: bool = False
 
     @property
     def batch(self) -> int:
@@ -73,10 +78,17 @@ class Problem:
 class AttributionAttack(Perturbation):
     r"""Base class of the attribution attacks (a :class:`captum.robust.Perturbation`).
 
-    Holds the original model (label checks, reported metrics), the model differentiated for
-    the attack direction (a surrogate, see :func:`softplus_surrogate`), the explainer, the
-    pixel box and the map conventions. Subclasses implement ``perturb``.
+    Holds the original model (label checks, reported metrics), the explainer, the pixel box
+    and the :class:`AttackOptions` (map conventions, objective, surrogate); subclasses
+    implement ``perturb``. Each subclass declares its paper's settings as
+    ``default_options``; the constructor takes an :class:`AttackOptions` (default: those) and
+    keyword overrides of any of its fields.
     """
+
+    #: The options an attack starts from (its paper's settings).
+    default_options: ClassVar[AttackOptions] = AttackOptions()
+    #: Options an attack does not use: a value other than the field's default is refused.
+    unused_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -84,78 +96,63 @@ class AttributionAttack(Perturbation):
         explainer: str | Callable[..., Any],
         lower_bound: float,
         upper_bound: float,
-        *,
-        k: int | float,
-        objective: str,
-        surrogate: Callable[..., Tensor] | None,
-        softplus_beta: float | None,
-        explainer_kwargs: dict[str, Any] | None,
-        reduce_channels: str | None,
-        normalize: str | None,
-        selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
-        higher_is_stronger: bool | None = None,
-        auto_surrogate: bool = True,
-        max_halvings: int = 200,
-        search_iterations: int = 100,
+        options: AttackOptions | None,
+        changes: dict[str, Any],
     ) -> None:
         super().__init__()
-        if not isinstance(auto_surrogate, bool):
-            raise TypeError(f"`auto_surrogate` must be a bool, got {type(auto_surrogate).__name__}")
+        if options is None:
+            options = self.default_options
+        elif not isinstance(options, AttackOptions):
+            raise TypeError(f"`options` must be an AttackOptions, got {type(options).__name__}")
+        options = options.replace(**changes)
+        name = type(self).__name__
+        for field in self.unused_options:
+            if getattr(options, field) != getattr(AttackOptions, field):
+                raise ValueError(f"`{field}` is not used by {name}; leave it at its default")
         if not callable(forward_func):
             raise TypeError(f"`forward_func` must be callable, got {type(forward_func).__name__}")
-        for name, value in (("lower_bound", lower_bound), ("upper_bound", upper_bound)):
+        for arg, value in (("lower_bound", lower_bound), ("upper_bound", upper_bound)):
             if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value):
-                raise TypeError(f"`{name}` must be a float, got {value!r}")
+                raise TypeError(f"`{arg}` must be a float, got {value!r}")
         if lower_bound > upper_bound:
             raise ValueError(
                 f"`lower_bound` ({lower_bound}) must not exceed `upper_bound` ({upper_bound})"
             )
-        if objective not in OBJECTIVES:
-            raise ValueError(f"`objective` must be one of {OBJECTIVES}, got {objective!r}")
-        check_conventions(reduce_channels, normalize)
-        if surrogate is not None and softplus_beta is not None:
-            raise ValueError("give either `surrogate` or `softplus_beta`, not both")
-        if softplus_beta is not None:
+        surrogate = options.surrogate
+        if options.softplus_beta is not None:
             if not isinstance(forward_func, nn.Module):
                 raise TypeError("`softplus_beta` needs `forward_func` to be a torch.nn.Module")
-            surrogate = softplus_surrogate(forward_func, softplus_beta)
-        if surrogate is not None and not callable(surrogate):
-            raise TypeError(f"`surrogate` must be callable, got {type(surrogate).__name__}")
+            surrogate = softplus_surrogate(forward_func, options.softplus_beta)
+        self.options = options
         self.forward_func = forward_func
         self.surrogate = surrogate
-        self.explainer = DifferentiableExplainer(explainer, explainer_kwargs)
+        self.explainer = DifferentiableExplainer(
+            explainer, None if options.explainer_kwargs is None else dict(options.explainer_kwargs)
+        )
         self.lower_bound = float(lower_bound)
         self.upper_bound = float(upper_bound)
-        self.k = check_count_spec(k, "k")
-        self.objective = objective
-        self.reduce_channels = reduce_channels
-        self.normalize = normalize
-        if isinstance(selection_metric, str):
-            if not is_metric_name(selection_metric):
-                raise ValueError(
-                    f"`selection_metric` must be one of {sorted(METRICS)} or a callable, got "
-                    f"{selection_metric!r}"
-                )
-        elif not callable(selection_metric):
-            raise TypeError(
-                "`selection_metric` must be a metric name or a callable, got "
-                f"{type(selection_metric).__name__}"
-            )
-        self.auto_surrogate = auto_surrogate
-        self.max_halvings = check_int(max_halvings, "max_halvings", 0)
-        self.search_iterations = check_int(search_iterations, "search_iterations", 1)
-        self._surrogate_is_auto = False
-        self._metric_spec = selection_metric
-        self._higher_is_stronger = higher_is_stronger
-        self.metric: MapMetric | None = None
+        self.objective = options.objective
         self.last_report: Any = None
         self._report_only_k = False
+
+    @property
+    def k(self) -> int | float:
+        return self.options.k
+
+    @property
+    def reduce_channels(self) -> str | None:
+        return self.options.reduce_channels
+
+    @property
+    def normalize(self) -> str | None:
+        return self.options.normalize
 
     # -- models ----------------------------------------------------------------------------
 
     @property
     def gradient_model(self) -> Callable[..., Tensor]:
-        """The model differentiated for attack directions (the surrogate if any)."""
+        """The model differentiated for attack directions (the configured surrogate if any;
+        a call may switch to the automatic surrogate, see :class:`Problem`)."""
         return self.surrogate if self.surrogate is not None else self.forward_func
 
     def bound(self, x: Tensors) -> Tensors:
@@ -218,8 +215,6 @@ class AttributionAttack(Perturbation):
                 f"`generator` must be a torch.Generator, got {type(generator).__name__}"
             )
         x0, is_tuple = self._format_inputs(inputs)
-        if self._surrogate_is_auto:  # rebuilt from the current weights when needed again
-            self.surrogate, self._surrogate_is_auto = None, False
         masks = self._format_masks(mask, x0)
         args = format_args(additional_forward_args)
         label, tgt = label_and_target(self.forward_func, x0, args, target)
@@ -238,15 +233,27 @@ class AttributionAttack(Perturbation):
         elif target_region is not None:
             raise ValueError("`target_region` is only used with objective='targeted'")
         objective = Objective(self.objective, clean_maps, k, region)
-        self.metric = resolve_metric(
-            self._metric_spec,
+        metric = resolve_metric(
+            self.options.selection_metric,
             k=k,
             reduce_channels=None,
             normalize=None,
-            higher_is_stronger=self._higher_is_stronger,
+            higher_is_stronger=self.options.higher_is_stronger,
         )
         return Problem(
-            is_tuple, x0, args, tgt, label, masks, run, clean_maps, k, objective, generator
+            is_tuple,
+            x0,
+            args,
+            tgt,
+            label,
+            masks,
+            run,
+            clean_maps,
+            k,
+            objective,
+            generator,
+            metric,
+            self.gradient_model,
         )
 
     @staticmethod
@@ -292,8 +299,7 @@ class AttributionAttack(Perturbation):
         return maps if len(maps) > 1 else maps[0]
 
     def metric_value(self, maps: Tensors, p: Problem) -> Tensor:
-        assert self.metric is not None
-        return self.metric(self._fmt(p.clean_maps), self._fmt(maps)).to(torch.float64)
+        return p.metric(self._fmt(p.clean_maps), self._fmt(maps)).to(torch.float64)
 
     def objective_value(self, maps: Tensors, p: Problem) -> Tensor:
         if not p.objective.needs_gradient:
@@ -310,7 +316,7 @@ class AttributionAttack(Perturbation):
             return loss, geometry.random_direction(x, p.masks, p.generator)
         xs = tuple(t.detach().requires_grad_() for t in x)
         loss, grads = self.explainer.loss_gradient(
-            self.gradient_model,
+            p.gradient_model,
             xs,
             p.target,
             p.args,
@@ -324,8 +330,7 @@ class AttributionAttack(Perturbation):
 
     def metric_strength(self, x: Tensors, p: Problem) -> Tensor:
         """Selection metric of ``x`` (original model), oriented so lower = stronger."""
-        assert self.metric is not None
-        return self.metric.strength(self.metric_value(self.eval_maps(x, p), p))
+        return p.metric.strength(self.metric_value(self.eval_maps(x, p), p))
 
     def objective_strength(self, x: Tensors, p: Problem) -> Tensor:
         """The objective evaluated on the original model's map (lower = stronger)."""
@@ -344,7 +349,7 @@ class AttributionAttack(Perturbation):
         """Random starts (in the ball or on its sphere), redrawn up to ``search_iterations``
         times until the label is kept; rows with no such draw stay at the clean input."""
         x, ok = p.x0, torch.zeros(p.batch, dtype=torch.bool, device=r.device)
-        for _ in range(self.search_iterations):
+        for _ in range(self.options.search_iterations):
             cand = self.bound(
                 geometry.random_start(p.x0, r, norm, p.masks, p.generator, on_sphere=on_sphere)
             )
@@ -399,7 +404,7 @@ class AttributionAttack(Perturbation):
         for t in range(step_num):
             _, grads = self.loss_gradient(x, p)
             if t == 0 and p.objective.needs_gradient:
-                if self._all_zero(grads) and self._adopt_auto_surrogate():
+                if self._all_zero(grads) and self._adopt_auto_surrogate(p):
                     _, grads = self.loss_gradient(x, p)
                 self.warn_if_flat(grads)
             direction = geometry.normalized(grads, norm)
@@ -411,7 +416,7 @@ class AttributionAttack(Perturbation):
             if policy == "backtrack":
                 cand = self.take_step(x, direction, size, p, r, norm)
                 ok = self.keeps_label(cand, p)
-                for _ in range(self.max_halvings):
+                for _ in range(self.options.max_halvings):
                     if bool(ok.all()):
                         break
                     size = torch.where(ok, size, size / 2)
@@ -440,7 +445,6 @@ class AttributionAttack(Perturbation):
         """The report of ``final`` (original model); ``objective`` defaults to the attack
         objective on the final maps."""
         maps = self.eval_maps(final, p)
-        assert self.metric is not None
         if objective is None:
             objective = self.objective_value(maps, p)
         return AttackReport(
@@ -448,12 +452,16 @@ class AttributionAttack(Perturbation):
             label=p.label.cpu(),
             label_kept=self.keeps_label(final, p).cpu(),
             metric=self.metric_value(maps, p).cpu(),
-            metric_name=self.metric.name,
-            higher_is_stronger=self.metric.higher_is_stronger,
+            metric_name=p.metric.name,
+            higher_is_stronger=p.metric.higher_is_stronger,
             objective=objective.cpu(),
             restart=restart,
             policy=policy,
-            extra={**extra, "auto_surrogate": self._surrogate_is_auto},
+            extra={
+                **extra,
+                "auto_surrogate": p.surrogate_is_auto,
+                "gradient_model": p.gradient_model,
+            },
         )
 
     def finish(self, final: Tensors, p: Problem, report: AttackReport, return_report: bool) -> Any:
@@ -541,22 +549,22 @@ class AttributionAttack(Perturbation):
     def _all_zero(grads: Tensors) -> bool:
         return all(bool((g == 0).all()) for g in grads)
 
-    def _adopt_auto_surrogate(self) -> bool:
+    def _adopt_auto_surrogate(self, p: Problem) -> bool:
         """With ``auto_surrogate`` and no surrogate given: when the map has no input gradient
         and the model has ReLU/ReLU6 modules, differentiate ``softplus_surrogate(model,
         AUTO_SOFTPLUS_BETA)`` for the rest of this ``perturb`` call (label checks and scores
         stay on the original model). Returns whether a surrogate was adopted."""
         model = self.forward_func
         if (
-            not self.auto_surrogate
+            not self.options.auto_surrogate
             or self.surrogate is not None
             or not isinstance(model, nn.Module)
         ):
             return False
         if not any(isinstance(m, (nn.ReLU, nn.ReLU6)) for m in model.modules()):
             return False
-        self.surrogate = softplus_surrogate(model, AUTO_SOFTPLUS_BETA)
-        self._surrogate_is_auto = True
+        p.gradient_model = softplus_surrogate(model, AUTO_SOFTPLUS_BETA)
+        p.surrogate_is_auto = True
         return True
 
     @staticmethod

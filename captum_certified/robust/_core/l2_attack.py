@@ -11,6 +11,7 @@ from torch import Tensor
 
 from captum_certified._utils.validation import check_positive
 from captum_certified.robust._core.base import AttributionAttack
+from captum_certified.robust._core.options import AttackOptions
 from captum_certified.robust._core.report import AttackReport
 
 Tensors = tuple[Tensor, ...]
@@ -48,89 +49,45 @@ class AttributionL2Attack(AttributionAttack):
         forward_func (Callable): The model; returns ``(bsz, classes)`` scores.
         explainer (str or Callable, optional): As in :class:`AttributionPGD`.
                     Default: "saliency"
-        k (int or float, optional): ``K``, a count of map positions or a fraction of them.
-                    Default: 0.25 (Levine et al.'s CIFAR setting)
         lower_bound (float, optional): Smallest input value. Default: ``-inf``
         upper_bound (float, optional): Largest input value. Default: ``inf``
-        objective (str, optional): ``"topk"``, ``"mass_center"`` or ``"targeted"``.
-                    Default: "topk"
-        selection_metric (str or Callable, optional): Metric reported in
-                    ``last_report.metric`` (iterates are chosen by the objective).
-                    Default: "topk_intersection"
-        higher_is_stronger (bool, optional): Direction of a callable ``selection_metric``.
-                    Default: None
-        surrogate (Callable, optional): Model differentiated for directions. Default: None
-        softplus_beta (float, optional): Shortcut for ``softplus_surrogate(model, beta)``.
-                    Default: None
-        explainer_kwargs (dict, optional): Options of a named explainer (see
-                    :class:`AttributionPGD`). Default: None
-        reduce_channels (str, optional): Map convention. Default: "abs"
-        normalize (str, optional): Map convention. Default: "sum_to_one"
-        max_halvings (int, optional): Step halvings per iteration. Default: 200
-        search_iterations (int, optional): Random draws on the sphere per run. Default: 100
-        auto_surrogate (bool, optional): With no ``surrogate``/``softplus_beta``: when the
-                    map's input gradient is zero for every example at the first step (a ReLU
-                    network) and the model has ``nn.ReLU``/``nn.ReLU6`` modules, differentiate
-                    ``softplus_surrogate(model, 10.0)`` instead, rebuilt from the current
-                    weights in each ``perturb`` call (``report.extra["auto_surrogate"]``
-                    says when). False: keep the original model and warn. Default: True
+        options (AttackOptions, optional): See :class:`AttackOptions`; ``objective`` must be
+                    ``"topk"``, ``"mass_center"`` or ``"targeted"`` (iterates are chosen by it)
+                    and ``selection_metric`` is only reported.
+                    Default: ``AttributionL2Attack.default_options`` (Levine et al.'s CIFAR
+                    setting: ``k=0.25``, ``reduce_channels="abs"``, ``normalize="sum_to_one"``)
+        **changes: Any field of :class:`AttackOptions`, overriding ``options``.
 
     Attributes:
         last_report (AttackReport): The report of the last :meth:`perturb` call.
 
     Examples::
 
-        >>> attack = AttributionL2Attack(model, explainer="sparse_smoothgrad", k=0.2,
-        ...                              lower_bound=0, upper_bound=1, softplus_beta=10.0,
+        >>> attack = AttributionL2Attack(model, "sparse_smoothgrad", lower_bound=0,
+        ...                              upper_bound=1, k=0.2, softplus_beta=10.0,
         ...                              explainer_kwargs={"n_guide": 64, "stdevs": 0.25})
         >>> x_adv, report = attack.perturb(x, radius=0.5, target=y, num_restarts=1,
         ...                                return_report=True,
         ...                                generator=torch.Generator().manual_seed(0))
     """
 
+    default_options = AttackOptions(k=0.25, reduce_channels="abs", normalize="sum_to_one")
+
     def __init__(
         self,
         forward_func: Callable[..., Tensor],
         explainer: str | Callable[..., Any] = "saliency",
-        k: int | float = 0.25,
         lower_bound: float = float("-inf"),
         upper_bound: float = float("inf"),
-        *,
-        objective: str = "topk",
-        selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
-        higher_is_stronger: bool | None = None,
-        surrogate: Callable[..., Tensor] | None = None,
-        softplus_beta: float | None = None,
-        explainer_kwargs: dict[str, Any] | None = None,
-        reduce_channels: str | None = "abs",
-        normalize: str | None = "sum_to_one",
-        max_halvings: int = 200,
-        search_iterations: int = 100,
-        auto_surrogate: bool = True,
+        options: AttackOptions | None = None,
+        **changes: Any,
     ) -> None:
-        if objective == "random":
+        super().__init__(forward_func, explainer, lower_bound, upper_bound, options, changes)
+        if self.objective == "random":
             raise ValueError(
                 "`objective` must be 'topk', 'mass_center' or 'targeted' for the l2 attack "
                 "(it keeps the best objective value), got 'random'"
             )
-        super().__init__(
-            forward_func,
-            explainer,
-            lower_bound,
-            upper_bound,
-            k=k,
-            objective=objective,
-            surrogate=surrogate,
-            softplus_beta=softplus_beta,
-            explainer_kwargs=explainer_kwargs,
-            reduce_channels=reduce_channels,
-            normalize=normalize,
-            selection_metric=selection_metric,
-            higher_is_stronger=higher_is_stronger,
-            auto_surrogate=auto_surrogate,
-            max_halvings=max_halvings,
-            search_iterations=search_iterations,
-        )
 
     @overload
     def perturb(

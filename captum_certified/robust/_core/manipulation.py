@@ -21,6 +21,7 @@ from captum_certified.robust._core.base import (
     select_rows,
 )
 from captum_certified.robust._core.objectives import flatten_maps
+from captum_certified.robust._core.options import AttackOptions
 from captum_certified.robust._core.report import AttackReport
 
 Tensors = tuple[Tensor, ...]
@@ -58,26 +59,22 @@ class ExplanationManipulation(AttributionAttack):
                     Default: "saliency"
         lower_bound (float, optional): Smallest input value. Default: ``-inf``
         upper_bound (float, optional): Largest input value. Default: ``inf``
+        options (AttackOptions, optional): See :class:`AttackOptions`: ``k`` and
+                    ``selection_metric`` fill ``last_report.metric`` (clean vs returned map);
+                    ``surrogate``/``softplus_beta`` need ``beta_growth=None``; ``objective``,
+                    ``max_halvings``, ``search_iterations`` and ``auto_surrogate`` are not used
+                    (a value other than the default is refused).
+                    Default: ``ExplanationManipulation.default_options`` (the paper's maps:
+                    ``reduce_channels="sum_abs"``, ``normalize="sum_to_one"``; ``k=0.1``)
         map_weight (float, optional): Weight of the map term. Default: 1e11
         output_weight (float, optional): Weight of the output term. Default: 1e6
         beta_growth (tuple[float, float], optional): Softplus ``beta`` at the first and the
                     last step (needs an ``nn.Module`` model with ``nn.ReLU`` units; see
                     :func:`softplus_surrogate`). None: use ``surrogate`` /
                     ``softplus_beta`` / the model itself. Default: (10.0, 100.0)
-        surrogate (Callable, optional): Fixed surrogate (with ``beta_growth=None``).
-                    Default: None
-        softplus_beta (float, optional): Fixed softplus beta (with ``beta_growth=None``).
-                    Default: None
         label_policy (str, optional): ``"soft"``, ``"reject_keep_best"`` or
                     ``"reject_keep_last"``. Default: "soft"
-        k (int or float, optional): Top-k size of the reported ``"topk_intersection"``.
-                    Default: 0.1
-        selection_metric (str or Callable, optional): Metric reported in
-                    ``last_report.metric`` (clean vs returned map).
-                    Default: "topk_intersection"
-        explainer_kwargs (dict, optional): Options of a named explainer. Default: None
-        reduce_channels (str, optional): Map convention. Default: "sum_abs"
-        normalize (str, optional): Map convention. Default: "sum_to_one"
+        **changes: Any field of :class:`AttackOptions`, overriding ``options``.
 
     Attributes:
         last_report (AttackReport): The report of the last :meth:`perturb` call; its
@@ -93,44 +90,32 @@ class ExplanationManipulation(AttributionAttack):
         >>> x_adv = attack.perturb(x, step_size=1e-3, step_num=100, target_map=h_target)
     """
 
+    default_options = AttackOptions(normalize="sum_to_one")
+    unused_options = ("objective", "max_halvings", "search_iterations", "auto_surrogate")
+
     def __init__(
         self,
         forward_func: Callable[..., Tensor],
         explainer: str | Callable[..., Any] = "saliency",
         lower_bound: float = float("-inf"),
         upper_bound: float = float("inf"),
+        options: AttackOptions | None = None,
         *,
         map_weight: float = 1e11,
         output_weight: float = 1e6,
         beta_growth: tuple[float, float] | None = (10.0, 100.0),
-        surrogate: Callable[..., Tensor] | None = None,
-        softplus_beta: float | None = None,
         label_policy: str = "soft",
-        k: int | float = 0.1,
-        selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
-        explainer_kwargs: dict[str, Any] | None = None,
-        reduce_channels: str | None = "sum_abs",
-        normalize: str | None = "sum_to_one",
+        **changes: Any,
     ) -> None:
-        if beta_growth is not None and (surrogate is not None or softplus_beta is not None):
+        super().__init__(forward_func, explainer, lower_bound, upper_bound, options, changes)
+        if beta_growth is not None and (
+            self.options.surrogate is not None or self.options.softplus_beta is not None
+        ):
             raise ValueError(
                 "`beta_growth` builds its own surrogate: pass `beta_growth=None` to use "
                 "`surrogate` or `softplus_beta`"
             )
-        super().__init__(
-            forward_func,
-            explainer,
-            lower_bound,
-            upper_bound,
-            k=k,
-            objective="random",
-            surrogate=surrogate,
-            softplus_beta=softplus_beta,
-            explainer_kwargs=explainer_kwargs,
-            reduce_channels=reduce_channels,
-            normalize=normalize,
-            selection_metric=selection_metric,
-        )
+        self.objective = "random"  # no walk objective: the map MSE is minimized by Adam
         self._report_only_k = True
         self.map_weight = check_positive(map_weight, "map_weight", allow_zero=True)
         self.output_weight = check_positive(output_weight, "output_weight", allow_zero=True)

@@ -14,6 +14,7 @@ from captum_certified._utils.validation import check_positive
 from captum_certified.robust._core.base import (
     AttributionAttack,
 )
+from captum_certified.robust._core.options import AttackOptions
 from captum_certified.robust._core.report import AttackReport
 
 Tensors = tuple[Tensor, ...]
@@ -67,58 +68,23 @@ class AttributionPGD(AttributionAttack):
                     ``"integrated_gradients"``, ``"smoothgrad"``, ``"sparse_smoothgrad"``, or a
                     callable ``(model, inputs, target) -> attributions`` that keeps the graph
                     (see :func:`differentiable_attribution`). Default: "saliency"
-        objective (str, optional): ``"topk"``, ``"mass_center"``, ``"targeted"`` or
-                    ``"random"``. Default: "topk"
-        k (int or float, optional): Top-k size for the objective and the default selection
-                    metric: a count of map positions (after channel reduction) or a fraction.
-                    Default: 0.1
         lower_bound (float, optional): Smallest input value. Default: ``-inf``
         upper_bound (float, optional): Largest input value. Default: ``inf``
+        options (AttackOptions, optional): Objective, ``k``, selection metric, surrogate,
+                    map conventions, search limits (see :class:`AttackOptions`).
+                    Default: ``AttributionPGD.default_options`` (Ghorbani et al.'s:
+                    ``k=0.1``, ``reduce_channels="sum_abs"``, ``normalize="sum_to_hw"``)
         label_policy (str, optional): See above. Default: "reject_keep_best"
-        selection_metric (str or Callable, optional): ``"topk_intersection"``,
-                    ``"kendall_tau"``, ``"spearman_rho"``, ``"center_of_mass_shift"``,
-                    ``"cosine_similarity"`` (functions of :mod:`captum_certified.metrics`,
-                    applied to the preprocessed maps of the original model) or a callable
-                    ``(clean_maps, maps) -> (bsz,)``. Default: "topk_intersection"
-        higher_is_stronger (bool, optional): Direction of a callable ``selection_metric``
-                    (None: named metrics' own direction, callables: lower is stronger).
-                    Default: None
-        surrogate (Callable, optional): Model differentiated for the attack direction, e.g.
-                    ``softplus_surrogate(model, 10.0)``. Default: None
-        softplus_beta (float, optional): Shortcut for ``surrogate=softplus_surrogate(model,
-                    softplus_beta)``. Default: None
-        explainer_kwargs (dict, optional): Options of a named explainer: ``abs``
-                    (saliency, default True); ``baselines``, ``n_steps`` (50), ``method``
-                    ("gausslegendre") for integrated_gradients; ``n_guide`` (64), ``stdevs``
-                    (0.25), ``noise`` ("fixed": one draw per ``perturb`` call, or
-                    "per_step"), ``n_eval`` (evaluation samples, default ``n_guide``),
-                    ``nt_samples_batch_size`` (128: samples per chunk; bounds the attack's
-                    memory whatever ``n_guide``) for the smoothed explainers, and
-                    ``sparsity`` (0.1; the top-tau of the binary maps that score iterates,
-                    None: score with the guide map) for sparse_smoothgrad.
-                    Default: None
-        reduce_channels (str, optional): ``"sum_abs"``, ``"mean_abs"``, ``"abs"`` or None.
-                    Default: "sum_abs"
-        normalize (str, optional): ``"sum_to_hw"``, ``"sum_to_one"`` or None.
-                    Default: "sum_to_hw"
-        max_halvings (int, optional): Step halvings of the ``"backtrack"`` policy.
-                    Default: 200
-        search_iterations (int, optional): Random draws tried for a label-keeping start.
-                    Default: 100
-        auto_surrogate (bool, optional): With no ``surrogate``/``softplus_beta``: when the
-                    map's input gradient is zero for every example at the first step (a ReLU
-                    network) and the model has ``nn.ReLU``/``nn.ReLU6`` modules, differentiate
-                    ``softplus_surrogate(model, 10.0)`` instead, rebuilt from the current
-                    weights in each ``perturb`` call (``report.extra["auto_surrogate"]``
-                    says when). False: keep the original model and warn. Default: True
+        **changes: Any field of :class:`AttackOptions` (e.g. ``k=100``,
+                    ``softplus_beta=10.0``), overriding ``options``.
 
     Attributes:
         last_report (AttackReport): The report of the last :meth:`perturb` call.
 
     Examples::
 
-        >>> attack = AttributionPGD(model, explainer="saliency", objective="topk", k=100,
-        ...                         lower_bound=0, upper_bound=1, softplus_beta=10.0)
+        >>> attack = AttributionPGD(model, "saliency", lower_bound=0, upper_bound=1,
+        ...                         objective="topk", k=100, softplus_beta=10.0)
         >>> x_adv = attack.perturb(x, radius=8 / 255, step_size=0.5 / 255, step_num=30,
         ...                        target=y)
         >>> attack.last_report.success      # (bsz,) bool: found a label-keeping iterate
@@ -129,41 +95,14 @@ class AttributionPGD(AttributionAttack):
         self,
         forward_func: Callable[..., Tensor],
         explainer: str | Callable[..., Any] = "saliency",
-        objective: str = "topk",
-        k: int | float = 0.1,
         lower_bound: float = float("-inf"),
         upper_bound: float = float("inf"),
+        options: AttackOptions | None = None,
         *,
         label_policy: str = "reject_keep_best",
-        selection_metric: str | Callable[[Any, Any], Tensor] = "topk_intersection",
-        higher_is_stronger: bool | None = None,
-        surrogate: Callable[..., Tensor] | None = None,
-        softplus_beta: float | None = None,
-        explainer_kwargs: dict[str, Any] | None = None,
-        reduce_channels: str | None = "sum_abs",
-        normalize: str | None = "sum_to_hw",
-        max_halvings: int = 200,
-        search_iterations: int = 100,
-        auto_surrogate: bool = True,
+        **changes: Any,
     ) -> None:
-        super().__init__(
-            forward_func,
-            explainer,
-            lower_bound,
-            upper_bound,
-            k=k,
-            objective=objective,
-            surrogate=surrogate,
-            softplus_beta=softplus_beta,
-            explainer_kwargs=explainer_kwargs,
-            reduce_channels=reduce_channels,
-            normalize=normalize,
-            selection_metric=selection_metric,
-            higher_is_stronger=higher_is_stronger,
-            auto_surrogate=auto_surrogate,
-            max_halvings=max_halvings,
-            search_iterations=search_iterations,
-        )
+        super().__init__(forward_func, explainer, lower_bound, upper_bound, options, changes)
         if label_policy not in LABEL_POLICIES:
             raise ValueError(
                 f"`label_policy` must be one of {LABEL_POLICIES}, got {label_policy!r}"

@@ -3,8 +3,11 @@ that resume after a kill, and DistributedDataParallel under ``torchrun``."""
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,6 +19,8 @@ from torch import Tensor, nn
 from captum_certified._utils.validation import check_positive_int
 
 CHECKPOINT = "last.pt"
+#: Prefix and suffix of a checkpoint's temporary file (a killed write leaves one; removed).
+_TEMP_PREFIX, _TEMP_SUFFIX = ".last.pt.", ".partial"
 
 
 def _generators(obj: Any, depth: int = 0) -> list[torch.Generator]:
@@ -116,6 +121,24 @@ class AttributionalTrainer:
             if torch.distributed.is_available() and torch.distributed.is_initialized()
             else 0
         )
+        self._setup = self._describe_setup()
+        self._resumed = False
+
+    def _describe_setup(self) -> dict[str, str]:
+        """What a checkpoint must match to be resumed by this trainer: the model's parameter
+        names and shapes, the optimizer's type and hyperparameters (as first given, before a
+        scheduler changes them), the loss's and the scheduler's types."""
+        model = _unwrap(self.model)
+        shapes = [(k, tuple(v.shape), str(v.dtype)) for k, v in model.state_dict().items()]
+        groups = [
+            {k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups
+        ]
+        return {
+            "model": f"{type(model).__qualname__} {shapes}",
+            "optimizer": f"{type(self.optimizer).__qualname__} {groups}",
+            "loss": type(self.loss_fn).__qualname__,
+            "scheduler": type(self.scheduler).__qualname__,
+        }
 
     # checkpoints -------------------------------------------------------------------------
     @property
@@ -141,9 +164,25 @@ class AttributionalTrainer:
             "rng": torch.get_rng_state(),
             "loader_rng": None if loader_g is None else loader_g.get_state(),
             "loss_rng": [g.get_state() for g in _generators(self.loss_fn)],
+            "setup": dict(self._setup),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; a state of a different setup (model, optimizer and
+        its hyperparameters, loss, scheduler) is refused with a ``ValueError`` naming what
+        differs."""
+        recorded = state.get("setup")
+        if not isinstance(recorded, dict):
+            raise ValueError("the checkpoint records no trainer setup; it was not written here")
+        changed = sorted(k for k in self._setup if recorded.get(k) != self._setup[k])
+        if changed:
+            details = "; ".join(
+                f"{k}: {recorded.get(k)} then, {self._setup[k]} now" for k in changed
+            )
+            raise ValueError(
+                f"the checkpoint belongs to another experiment: its {', '.join(changed)} "
+                f"differ ({details}); use another `checkpoint_dir` or the same setup"
+            )
         _unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
@@ -162,16 +201,47 @@ class AttributionalTrainer:
         if path is None or self.rank != 0:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        _remove_stale_temps(path.parent)
+        if path.is_symlink():
+            raise ValueError(f"{path} is a symbolic link; refusing to write through it")
+        buffer = io.BytesIO()
+        torch.save(self.state_dict(), buffer)
+        fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(buffer.getbuffer())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
     def resume(self) -> bool:
-        """Load ``checkpoint_dir/last.pt`` if it exists; returns whether it did."""
+        """Load ``checkpoint_dir/last.pt`` if it exists; returns whether it did.
+
+        The file is read with ``torch.load(weights_only=True)``: tensors, numbers and
+        strings only, never code. A checkpoint of another experiment (see
+        :meth:`load_state_dict`) or one that is not a plain checkpoint raises ``ValueError``.
+        A checkpoint is loaded once per trainer: :meth:`fit` does not load it again.
+        """
         path = self.checkpoint_path
-        if path is None or not path.exists():
+        if self._resumed or path is None:
+            return self._resumed
+        _remove_stale_temps(path.parent)
+        if not path.exists():
             return False
-        self.load_state_dict(torch.load(path, weights_only=False))
+        try:
+            state = torch.load(path, weights_only=True)
+        except pickle.UnpicklingError as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise ValueError(
+                f"{path} is not a plain checkpoint (it would need code to load: {first}); "
+                "it was not loaded"
+            ) from None
+        self.load_state_dict(state)
+        self._resumed = True
         return True
 
     # training ----------------------------------------------------------------------------
@@ -239,6 +309,14 @@ class AttributionalTrainer:
             return dict(self.eval_fn(_unwrap(self.model), self.val_loader))
         finally:
             self.model.train(was)
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    """Remove the temporary files of checkpoint writes that were killed."""
+    for pattern in (f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}", "last.tmp*"):
+        for path in folder.glob(pattern):
+            if path.is_file() and not path.is_symlink():
+                path.unlink()
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

@@ -7,17 +7,15 @@ import math
 import torch
 from torch import Tensor
 
-from captum_certified._utils.validation import check_radius
-from captum_certified.certify._core.certificate import Certificate, needed_rank
+from captum_certified.certify._core.topk_certificate import TopKCertificate
 from captum_certified.certify._core.topk_rule import (
     kept_count,
     paired_order_statistics,
     quantile_gap,
-    radius_below,
 )
 
 
-class GaussianTopKCertificate(Certificate):
+class GaussianTopKCertificate(TopKCertificate):
     r"""Certified top-K overlap of a Gaussian-smoothed [0, 1]-valued attribution map.
 
     **Guarantee.** Let ``gbar(x) = E s(x + eps)``, ``eps ~ N(0, sigma^2 I)``, be the *expected*
@@ -42,7 +40,15 @@ class GaussianTopKCertificate(Certificate):
         self.lower = lower.to(torch.float64)
         self.upper = upper.to(torch.float64)
 
-    def rank_radii(self, k: int | float) -> Tensor:
+    def _check_l2(self, norm: str | float | None) -> None:
+        """Refuse a norm other than l2: the Phi rule bounds l2 shifts of the Gaussian."""
+        if self._norm(norm) != 2.0:
+            raise ValueError(
+                f"`norm` must be 'l2' (or None) for the Gaussian top-K certificate, got {norm!r}; "
+                "RenyiRobustSmooth (RDPTopKCertificate) certifies other l_p norms"
+            )
+
+    def rank_radii(self, k: int | float, norm: str | float | None = None) -> Tensor:
         r"""Per-rank certified radii ``R_1 >= ... >= R_K``, shape ``(bsz, K)``.
 
         Rank ``i`` of the top-K is certified to stay for every radius below ``R_i``. ``+inf``
@@ -51,31 +57,39 @@ class GaussianTopKCertificate(Certificate):
 
         Args:
             k (int or float): Top-K size as a count in ``1..d`` or a fraction of ``d``.
+            norm (str or float, optional): ``"l2"`` or None (the native l2). Default: None
 
         Returns:
             Tensor: float64 radii of shape ``(bsz, K)``.
         """
+        self._check_l2(norm)
         count = self._count(k)
         lower_i, upper_i, unopposed = paired_order_statistics(self.lower, self.upper, count)
         gap = quantile_gap(lower_i, upper_i, torch.special.ndtri)
         radii = 0.5 * self.scale.to(gap.device).unsqueeze(-1) * gap
         return torch.where(unopposed, torch.full_like(radii, math.inf), radii)
 
-    def certified_count(self, k: int | float, radius: float | Tensor) -> Tensor:
+    def certified_count(
+        self, k: int | float, radius: float | Tensor, norm: str | float | None = None
+    ) -> Tensor:
         r"""Certified number ``m`` of top-K features kept, shape ``(bsz,)`` (int64).
 
         Args:
             k (int or float): Top-K size (count or fraction of ``d``).
             radius (float or Tensor): l2 radius ``>= 0``; a scalar or a ``(bsz,)`` tensor.
+            norm (str or float, optional): ``"l2"`` or None. Default: None
 
         Returns:
             Tensor: ``m`` per example.
         """
+        self._check_l2(norm)
         radius = self._per_example(radius)
         # +inf ranks (2K > d) are kept by every perturbation, even at an infinite radius
         return kept_count(self.rank_radii(k), radius)
 
-    def topk_overlap(self, k: int | float, radius: float | Tensor) -> Tensor:
+    def topk_overlap(
+        self, k: int | float, radius: float | Tensor, norm: str | float | None = None
+    ) -> Tensor:
         r"""Certified fraction of the top-K kept under every l2 perturbation within ``radius``.
 
         Args:
@@ -83,6 +97,7 @@ class GaussianTopKCertificate(Certificate):
             radius (float or Tensor): l2 radius ``>= 0``; a scalar or a ``(bsz,)`` tensor.
                         ``radius=0`` gives the statistical top-K agreement bound between the
                         estimate's band and the expected map.
+            norm (str or float, optional): ``"l2"`` or None. Default: None
 
         Returns:
             Tensor: ``m / K`` per example, shape ``(bsz,)``, float64.
@@ -93,9 +108,11 @@ class GaussianTopKCertificate(Certificate):
             tensor([0.451, 0.424, 0.477, 0.431], dtype=torch.float64)
         """
         count = self._count(k)
-        return self.certified_count(count, radius).to(torch.float64) / count
+        return self.certified_count(count, radius, norm).to(torch.float64) / count
 
-    def certified_radius(self, k: int | float, overlap: float) -> Tensor:
+    def certified_radius(
+        self, k: int | float, overlap: float, norm: str | float | None = None
+    ) -> Tensor:
         r"""Largest l2 radius at which a top-K overlap of at least ``overlap`` is certified.
 
         Where the radius ``r`` returned is positive, ``topk_overlap(k, r) >= overlap``. It is
@@ -107,17 +124,16 @@ class GaussianTopKCertificate(Certificate):
         Args:
             k (int or float): Top-K size as a count in ``1..d`` or a fraction of ``d``.
             overlap (float): Required fraction in (0, 1]; ``ceil(overlap * K)`` features.
+            norm (str or float, optional): ``"l2"`` or None. Default: None
 
         Returns:
             Tensor: radius per example, shape ``(bsz,)``, float64.
         """
-        count = self._count(k)
-        needed = needed_rank(overlap, count)
-        radii = self.rank_radii(count).sort(dim=-1, descending=True).values
-        # certified for radii strictly below R_m: step one float below so the answer is attained
-        return radius_below(radii[:, needed - 1])
+        return self._radius_from_rank_radii(k, overlap, norm)
 
-    def overlap_curve(self, k: int | float, radii: Tensor) -> Tensor:
+    def overlap_curve(
+        self, k: int | float, radii: Tensor, norm: str | float | None = None
+    ) -> Tensor:
         r"""Certified overlap at each radius of a grid, shape ``(bsz, len(radii))``.
 
         One sort serves the whole curve.
@@ -125,12 +141,9 @@ class GaussianTopKCertificate(Certificate):
         Args:
             k (int or float): Top-K size.
             radii (Tensor): 1-D tensor of radii ``>= 0``.
+            norm (str or float, optional): ``"l2"`` or None. Default: None
 
         Returns:
             Tensor: float64 fractions.
         """
-        count = self._count(k)
-        grid = check_radius(radii, "radii").reshape(-1)
-        per_rank = self.rank_radii(count).unsqueeze(1)
-        kept = (per_rank > grid.to(per_rank.device).view(1, -1, 1)) | torch.isposinf(per_rank)
-        return kept.sum(-1).to(torch.float64) / count
+        return self._curve_from_rank_radii(k, radii, norm)

@@ -3,96 +3,20 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import Tensor
 
-from captum_certified._utils.norms import parse_norm
-from captum_certified._utils.validation import check_feature_count, check_radius
-from captum_certified.certify._core.certificate import Certificate, needed_rank
-from captum_certified.certify._core.certifier import BandCertifier
+from captum_certified._utils.validation import check_feature_count
+from captum_certified.certify._core.cube_bounds import cube_pair_radius
+from captum_certified.certify._core.topk_certificate import TopKCertificate
 from captum_certified.certify._core.topk_rule import (
     kept_count,
     paired_order_statistics,
-    radius_below,
 )
-from captum_certified.noise import UniformCubeNoise
-from captum_certified.transforms import AttributionTransform
 
 
-def cube_tv_bound(
-    radius: Tensor | float,
-    r: Tensor | float,
-    num_features: int,
-    norm: str | float = "l1",
-) -> Tensor:
-    r"""Largest total variation between ``U[-r, r]^N`` and its shift by ``||delta||_p <= radius``.
-
-    For one shift ``TV = 1 - prod_i (1 - |delta_i| / (2 r))_+`` (the mass of one cube outside
-    the other). Its supremum over the ball is
-
-    - l1: ``min(1, radius / (2 r))`` (union bound ``1 - prod(1 - a_i) <= sum a_i``, attained on
-      one coordinate) -- exact;
-    - l_inf: ``1 - (1 - radius / (2 r))_+^N`` (every ``|delta_i| = radius``) -- exact;
-    - other ``p``: the smaller of the l1 bound at ``N^(1 - 1/p) radius`` and the l_inf bound at
-      ``radius`` (both valid: ``||delta||_1 <= N^(1-1/p) ||delta||_p`` and
-      ``||delta||_inf <= ||delta||_p``) -- an upper bound.
-
-    Args:
-        radius (Tensor or float): Radius ``>= 0`` (broadcast against ``r``).
-        r (Tensor or float): Half-width of the cube, ``> 0``.
-        num_features (int): ``N``, the number of perturbed input features.
-        norm (str or float, optional): Perturbation norm. Default: "l1"
-
-    Returns:
-        Tensor: float64 bound in [0, 1].
-
-    Examples::
-
-        >>> cube_tv_bound(0.01, 0.1, 100, "l1").item()
-        0.05
-        >>> round(cube_tv_bound(4 / 255 / 8, 4 / 255, 3072, "linf").item(), 6)   # vacuous
-        1.0
-    """
-    p = parse_norm(norm)
-    radius = check_radius(radius)
-    r = torch.as_tensor(r, dtype=torch.float64)
-    num_features = check_feature_count(num_features, "num_features")
-    inv_p = 0.0 if math.isinf(p) else 1.0 / p
-    l1 = (radius * float(num_features) ** (1.0 - inv_p) / (2.0 * r)).clamp(max=1.0)
-    a = (radius / (2.0 * r)).clamp(max=1.0)
-    linf = -torch.expm1(float(num_features) * torch.log1p(-a))
-    return torch.minimum(l1, linf).clamp(0.0, 1.0)
-
-
-def cube_pair_radius(gap: Tensor, r: Tensor, num_features: int, norm: str | float) -> Tensor:
-    r"""Largest radius below which ``2 TV(radius) < gap`` (see :func:`cube_tv_bound`).
-
-    ``R_p = max(r gap N^(1/p - 1), 2 r (1 - (1 - gap / 2)^(1/N)))``: the l1 route and the
-    l_inf route, each inverted in closed form. ``-inf`` where ``gap <= 0``.
-
-    Args:
-        gap (Tensor): ``L_(i) - U_(2K-i+1)``, any shape.
-        r (Tensor): Cube half-width, broadcast against ``gap``.
-        num_features (int): ``N``.
-        norm (str or float): Perturbation norm.
-
-    Returns:
-        Tensor: float64 radii.
-    """
-    p = parse_norm(norm)
-    inv_p = 0.0 if math.isinf(p) else 1.0 / p
-    gap = gap.to(torch.float64)
-    half = (gap / 2.0).clamp(0.0, 1.0)
-    r = r.to(gap)
-    l1_route = r * gap * float(num_features) ** (inv_p - 1.0)
-    linf_route = -2.0 * r * torch.expm1(torch.log1p(-half) / float(num_features))
-    radii = torch.maximum(l1_route, linf_route)
-    return torch.where(gap > 0, radii, torch.full_like(radii, -math.inf))
-
-
-class CubeTopKCertificate(Certificate):
+class CubeTopKCertificate(TopKCertificate):
     r"""Certified top-K overlap of a [0, 1]-valued map smoothed with uniform cube noise.
 
     **Guarantee.** Let ``q(x) = E s(x + u)``, ``u ~ U[-r, r]^N`` (Wang et al.'s Uniform Gradient
@@ -125,9 +49,6 @@ class CubeTopKCertificate(Certificate):
         self.lower = lower.detach().to(device="cpu", dtype=torch.float64)
         self.upper = upper.detach().to(device="cpu", dtype=torch.float64)
         self.scale = self.scale.cpu()
-
-    def _norm(self, norm: str | float | None) -> float:
-        return parse_norm(self.norm if norm is None else norm)
 
     def rank_radii(self, k: int | float, norm: str | float | None = None) -> Tensor:
         r"""Per-rank certified radii in ``norm``, shape ``(bsz, K)`` (``+inf`` unopposed ranks,
@@ -224,10 +145,26 @@ class CubeTopKCertificate(Certificate):
         Returns:
             Tensor: radius per example, shape ``(bsz,)``, float64.
         """
-        count = self._count(k)
-        needed = needed_rank(overlap, count)
-        radii = self.rank_radii(count, norm).sort(dim=-1, descending=True).values
-        return radius_below(radii[:, needed - 1])
+        return self._radius_from_rank_radii(k, overlap, norm)
+
+    def overlap_curve(
+        self, k: int | float, radii: Tensor, norm: str | float | None = None
+    ) -> Tensor:
+        r"""Certified overlap at each radius of a grid, shape ``(bsz, len(radii))``.
+
+        One sort serves the whole curve; column ``j`` equals ``topk_overlap(k, radii[j],
+        norm)``.
+
+        Args:
+            k (int or float): Top-K size.
+            radii (Tensor): 1-D tensor of radii ``>= 0``.
+            norm (str or float, optional): Norm of the radii; None is the cube's native
+                        l_inf. Default: None
+
+        Returns:
+            Tensor: float64 fractions.
+        """
+        return self._curve_from_rank_radii(k, radii, norm)
 
     def certifying_method(
         self, k: int | float, radius: float | Tensor, norm: str | float | None = None
@@ -240,42 +177,3 @@ class CubeTopKCertificate(Certificate):
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", num_input_features={self.num_input_features})"
-
-
-class CubeTopKCertifier(BandCertifier):
-    r"""Builds :class:`CubeTopKCertificate`: top-K certificates for uniform cube noise.
-
-    Pass it to :class:`~captum_certified.attr.CertifiedWrapper` (or the Uniform Gradient preset)
-    with a [0, 1]-valued transform such as :class:`~captum_certified.transforms.TopKBinarize`.
-    The band is Clopper-Pearson for binary maps and the Bernoulli-KL band otherwise
-    (:func:`~captum_certified.certify.confidence_band`). The number of perturbed input features
-    comes from the engine.
-
-    Examples::
-
-        >>> from captum.attr import Saliency
-        >>> from captum_certified.attr import CertifiedWrapper
-        >>> from captum_certified.transforms import TopKBinarize
-        >>> cw = CertifiedWrapper(Saliency(model), noise="cube", transform=TopKBinarize(0.1),
-        ...                       certifier=CubeTopKCertifier())
-        >>> _, cert = cw.attribute(x, target=0, nt_samples=256, noise_scale=0.5,
-        ...                        return_certificate=True)
-        >>> cert.topk_overlap(k=0.1, radius=0.05, norm="l1")
-        tensor([0.394, 0.486, 0.486, 0.500], dtype=torch.float64)
-    """
-
-    #: Noise distributions the rule is proven for.
-    supported_noises = (UniformCubeNoise,)
-
-    def build(
-        self,
-        lower: Tensor,
-        upper: Tensor,
-        fields: dict[str, Any],
-        *,
-        transform: AttributionTransform,
-        num_input_features: int | None,
-    ) -> CubeTopKCertificate:
-        count = check_feature_count(num_input_features, "num_input_features")
-        native = fields["noise"].native_norm  # a norm-less query answers for l_inf
-        return CubeTopKCertificate(lower, upper, num_input_features=count, norm=native, **fields)
