@@ -26,6 +26,7 @@ from captum_certified.certify._core.cosine_certifier import CosineCertifier, Cub
 from captum_certified.certify._core.cube_bounds import cube_tv_bound
 from captum_certified.certify._core.cube_certificate import CubeTopKCertificate
 from captum_certified.certify._core.cube_certifier import CubeTopKCertifier
+from captum_certified.certify._core.dataset import certify_dataset
 from captum_certified.certify._core.feature_bounds import feature_radii
 from captum_certified.certify._core.feature_certificate import FeatureCertificate
 from captum_certified.certify._core.feature_certifier import FeatureCertifier
@@ -69,6 +70,7 @@ __all__ = [
     "ball_difference_bound",
     "betting_band",
     "clopper_pearson_band",
+    "certify_dataset",
     "confidence_band",
     "convert_radius",
     "cube_difference_bound",
