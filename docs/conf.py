@@ -61,3 +61,15 @@ if not os.environ.get("CAPTUM_CERTIFIED_SKIP_TUTORIALS"):
             file=sys.stderr,
             flush=True,
         )
+
+# The matched-accuracy training comparison (docs/train_comparison.rst), executed at its tiny
+# size so the page shows that the script runs; the full numbers are committed in figures/.
+COMPARISON = GENERATED / "train_comparison"
+if not os.environ.get("CAPTUM_CERTIFIED_SKIP_TUTORIALS"):
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    study = runpy.run_path(str(ROOT / "benchmarks" / "train_comparison.py"), run_name="tc")
+    with contextlib.redirect_stdout(io.StringIO()):
+        study["main"](["--size", "tiny", "--tasks", "digits", "--out", str(COMPARISON)])
+else:
+    COMPARISON.mkdir(exist_ok=True)
+    (COMPARISON / "table.txt").write_text("(not run: CAPTUM_CERTIFIED_SKIP_TUTORIALS is set)\n")

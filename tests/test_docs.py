@@ -71,6 +71,10 @@ def test_sphinx_build_has_no_warnings(tmp_path):
     for stem in scripts:  # every tutorial ran during the build and drew its figure
         assert (generated / f"{stem}.txt").stat().st_size > 0
         assert (out / "_images").exists()
+    # the matched-accuracy training comparison ran at its tiny size (issue 28)
+    table = (generated / "train_comparison" / "table.txt").read_text()
+    assert "digits natural accuracy" in table and "sarkar_adv" in table
+    assert (out / "train_comparison.html").exists()
     t1 = (generated / "t1_certify_in_five_lines.txt").read_text()
     assert "GaussianTopKCertificate" in t1 and "n=2048" in t1
     t2 = (generated / "t2_attack_vs_certificate.txt").read_text()

@@ -24,6 +24,7 @@ from captum_certified.attr._core.differentiable_explainer import (
     ExplainerRun,
     differentiable_attribution,
 )
+from captum_certified.attr._core.fast_forward import FastForward
 from captum_certified.attr._core.method_call import NOISY_ARGMAX
 from captum_certified.attr._core.noise_tunnel import NoiseTunnel
 from captum_certified.attr._core.renyi_robust_smooth import RenyiRobustSmooth
@@ -42,6 +43,7 @@ __all__ = [
     "CertifiedWrapper",
     "DifferentiableExplainer",
     "ExplainerRun",
+    "FastForward",
     "NoiseTunnel",
     "RenyiRobustSmooth",
     "SparseSmoothGrad",

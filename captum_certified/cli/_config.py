@@ -8,7 +8,9 @@ import math
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+_Config = TypeVar("_Config")
 
 METHODS = ("sparse_smoothgrad", "renyi", "uniform")
 NOISES = {
@@ -157,11 +159,9 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
-        if not isinstance(values, dict):
-            raise ConfigError(f"a config file must hold a table of options, got {values!r}")
-        check_known_keys(cls, values, "unknown configuration keys:")
-        check_types(cls, values)
-        return cls(**values)
+        return config_from_dict(
+            cls, values, "a config file must hold a table of options", "unknown configuration keys:"
+        )
 
     # -- files -------------------------------------------------------------------------
 
@@ -331,6 +331,17 @@ def check_known_keys(
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"{message} {unknown}")
+
+
+def config_from_dict(cls: type[_Config], values: Any, shape: str, unknown: str) -> _Config:
+    """``cls(**values)`` after the checks every configuration file gets: ``values`` is a
+    dict (else ``ConfigError`` ``"{shape}, got ..."``), every key is known (else ``unknown``
+    and the list), every value has its field's type."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{shape}, got {values!r}")
+    check_known_keys(cls, values, unknown)
+    check_types(cls, values)
+    return cls(**values)
 
 
 def apply_arguments(config: Any, args: Any) -> None:

@@ -269,6 +269,31 @@ def test_config_validation_names_fields():
         RunConfig.from_dict({"sigma": 1})
 
 
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([1], "a config file must hold a table of options, got [1]"),
+        ({"sigma": 1}, "unknown configuration keys: ['sigma']"),
+        ({"seed": "a"}, "config key `seed` must be int, got str 'a'"),
+    ],
+)
+def test_config_files_are_checked_the_same_way_for_certify_and_train(values, message):
+    from captum_certified.cli._train_config import TrainConfig
+
+    with pytest.raises(ConfigError) as run_error:
+        RunConfig.from_dict(values)
+    assert str(run_error.value) == message
+    train_message = message.replace("a config file", "a train config").replace(
+        "a table of", "an object of"
+    )
+    train_message = train_message.replace("unknown configuration keys:", "unknown train option(s)")
+    with pytest.raises(ConfigError) as train_error:
+        TrainConfig.from_dict(values)
+    assert str(train_error.value) == train_message
+    assert TrainConfig.from_dict({"seed": 3}).seed == 3
+    assert RunConfig.from_dict({"seed": 3}).seed == 3
+
+
 def test_renyi_and_uniform_methods_match_the_api(tmp_path, cache_dir):
     from captum_certified.attr import RenyiRobustSmooth, UniformSmoothedAttribution
 

@@ -13,6 +13,7 @@ from captum_certified.transforms import (
     TopKBinarize,
     topk_mask,
 )
+from captum_certified.transforms._core.selection import _break_ties
 
 
 def _brute_topk_mask(row, k):
@@ -30,6 +31,20 @@ def test_topk_mask_exact_count_and_lowest_index_ties(seed):
         assert (mask.sum(1) == k).all()
         expected = torch.tensor([_brute_topk_mask(r.tolist(), k) for r in a])
         assert torch.equal(mask.float(), expected)
+
+
+@pytest.mark.parametrize("ties", [True, False])
+def test_the_accelerator_path_of_topk_mask_is_the_same_mask(ties):
+    # off the CPU, topk_mask skips the host-side "no tie" shortcut and always breaks ties
+    # (no synchronisation inside the sampling loop): the same mask, with or without ties
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 4, (40, 12), generator=g).float() if ties else torch.rand(40, 12)
+    for k in range(1, 13):
+        threshold = a.topk(k, dim=1).values.min(dim=1, keepdim=True).values
+        mask = _break_ties(a, threshold, a >= threshold, k)
+        expected = torch.tensor([_brute_topk_mask(r.tolist(), k) for r in a])
+        assert torch.equal(mask.float(), expected)
+        assert torch.equal(mask, topk_mask(a, k))
 
 
 def test_topk_binarize_fraction_magnitude_and_kind():

@@ -22,7 +22,9 @@ from captum_certified.attr._core.plan import (
     resolve_plan,
 )
 from captum_certified.attr._core.runners import run_graph, run_loss_gradient, run_stream
-from captum_certified.certify import Certifier
+from captum_certified.attr._core.sequential_runner import run_sequential
+from captum_certified.attr._core.settings_runner import run_settings
+from captum_certified.certify import CertificationTarget, Certifier
 from captum_certified.noise import GaussianNoise, NoiseDistribution
 from captum_certified.transforms import AttributionTransform, Identity
 
@@ -153,6 +155,7 @@ class CertifiedWrapper(Attribution):
         return_certificate: bool = False,
         alpha: float = 0.05,
         bound: str | None = None,
+        stop_when: CertificationTarget | None = None,
         create_graph: bool = False,
         **kwargs: Any,
     ) -> Any:
@@ -216,8 +219,18 @@ class CertifiedWrapper(Attribution):
                         band (confidence ``1 - alpha``). Default: 0.05
             bound (str, optional): Band method: ``"clopper_pearson"`` (binary maps only),
                         ``"kl"`` (Bernoulli-KL, any [0, 1] map), ``"hoeffding"`` (any [0, 1]
-                        map, the paper's), or None for Clopper-Pearson on binary maps and KL
-                        otherwise. Default: None
+                        map, the paper's), ``"betting"`` (variance-adaptive, any [0, 1] map),
+                        or None for Clopper-Pearson on binary maps and KL otherwise.
+                        Default: None
+            stop_when (CertificationTarget, optional): Sequential certification: each
+                        example draws chunks of ``nt_samples_batch_size`` until its
+                        certificate reaches the target, or no band containing the expected
+                        map could reach it, or ``nt_samples`` (the budget ``N_max``) are
+                        spent; decided examples leave the batch. The band is a betting
+                        confidence sequence, valid at any stopping time (``cert.bound`` is
+                        ``"betting_sequence"``); ``cert.samples_used`` holds each example's
+                        samples and the attributions are the means of those samples. Needs
+                        ``return_certificate=True`` and a top-K certifier. Default: None
             create_graph (bool, optional): Return a map that is differentiable with respect to
                         ``inputs`` (and the model's parameters), like zennit's
                         ``Gradient(create_graph=True)``: the same noise, method and transform,
@@ -257,8 +270,11 @@ class CertifiedWrapper(Attribution):
             alpha=alpha,
             bound=bound,
             kwargs=kwargs,
+            stop_when=stop_when,
         )
-        return run_graph(plan) if create_graph else run_stream(plan)
+        if create_graph:
+            return run_graph(plan)
+        return run_stream(plan) if plan.stop_when is None else run_sequential(plan)
 
     def loss_gradient(
         self,
@@ -323,6 +339,87 @@ class CertifiedWrapper(Attribution):
             **arguments,
         )
         return run_loss_gradient(plan, loss_fn, wrt)
+
+    def attribute_settings(
+        self,
+        inputs: Tensor | tuple[Tensor, ...],
+        transforms: Sequence[AttributionTransform],
+        *,
+        alpha: float | Sequence[float] = 0.05,
+        return_certificate: bool = True,
+        **attribute_kwargs: Any,
+    ) -> list[Any]:
+        r"""Several settings (transforms) from one sampling pass.
+
+        The noisy attributions are computed once per chunk and every transform's statistics
+        are accumulated side by side (e.g. top-tau binarization for several tau), so setting
+        ``i`` gets exactly what ``attribute(..., transform=transforms[i])`` would give with the
+        same generator, at about the cost of one pass.
+
+        Args:
+            inputs (Tensor or tuple[Tensor, ...]): Input batch.
+            transforms (Sequence[AttributionTransform]): One per-sample map per setting.
+            alpha (float or Sequence[float], optional): Failure probability of each setting's
+                        certificate: one for all, or one per setting. Each certificate holds
+                        at its own alpha; for all of them to hold at once with probability
+                        ``1 - alpha``, pass ``alpha / len(transforms)`` each (or any split
+                        summing to ``alpha``): they share the samples, so only the union
+                        bound is claimed. Default: 0.05
+            return_certificate (bool, optional): Return ``(attributions, certificate)`` per
+                        setting; False returns the attributions only. Default: True
+            **attribute_kwargs: The other arguments of :meth:`attribute` (``nt_type``,
+                        ``create_graph``, ``stop_when`` and ``transform`` excepted).
+
+        Returns:
+            list: one entry per setting, in the order of ``transforms``.
+
+        Examples::
+
+            >>> from captum_certified.attr import SparseSmoothGrad
+            >>> from captum_certified.transforms import TopKBinarize
+            >>> ssg = SparseSmoothGrad(model)
+            >>> out = ssg.attribute_settings(
+            ...     x, [TopKBinarize(t) for t in (0.05, 0.1, 0.2)], alpha=0.05 / 3,
+            ...     target=3, nt_samples=256, stdevs=0.25)
+            >>> [cert.alpha for _, cert in out] == [0.05 / 3] * 3
+            True
+        """
+        transforms = list(transforms)
+        if not transforms:
+            raise ValueError("`transforms` must hold at least one transform")
+        alphas: list[Any] = (
+            list(alpha) if isinstance(alpha, Sequence) else [alpha] * len(transforms)
+        )
+        if len(alphas) != len(transforms):
+            raise ValueError(f"`alpha` has {len(alphas)} entries for {len(transforms)} transforms")
+        for name in ("transform", "stop_when", "create_graph", "nt_type"):
+            if name in attribute_kwargs:
+                raise ValueError(f"`{name}` is not an argument of attribute_settings")
+        signature = _attribute_signature(type(self))
+        plans = []
+        for transform, setting_alpha in zip(transforms, alphas):
+            call = signature.bind(
+                self,
+                inputs,
+                transform=transform,
+                alpha=setting_alpha,
+                return_certificate=return_certificate,
+                **attribute_kwargs,
+            )
+            call.apply_defaults()
+            arguments = dict(call.arguments)
+            del arguments["self"], arguments["create_graph"]
+            plans.append(
+                resolve_plan(
+                    self,
+                    Mode.STREAM,
+                    stdevs_default=signature.parameters["stdevs"].default,
+                    **arguments,
+                )
+            )
+        if plans[0].want_delta:
+            raise ValueError("attribute_settings does not return convergence deltas")
+        return run_settings(plans)
 
     def attribute_future(self) -> None:
         r"""Not supported: smoothing runs synchronously."""

@@ -48,6 +48,16 @@ class Case:
 
 BAND = "certify/test_band_coverage.py::test_simultaneous_coverage"
 KL_BAND = "certify/test_kl_band.py::test_simultaneous_coverage_non_binary"
+SETTINGS = "attr/test_stop_when.py::test_settings_from_one_pass_equal_separate_calls"
+BETTING_BAND = (
+    "certify/test_sequential_coverage.py::test_simulated_coverage_with_adversarial_stopping"
+)
+BETTING_EXACT = (
+    "certify/test_sequential_coverage.py::test_exact_probability_of_ever_missing_is_at_most_alpha"
+)
+BETTING_CAPITAL = (
+    "certify/test_betting_band.py::test_capital_lower_bound_never_exceeds_the_exact_capital"
+)
 WALK = "certify/test_certification_walk.py"
 PAIRS = f"{WALK}::test_every_certifier_noise_pair_is_refused_or_proven"
 PRESET_OPTIONS = f"{WALK}::test_every_preset_option_is_refused_or_proven"
@@ -285,6 +295,12 @@ BOUND = _same(
         (BAND, KL_BAND),
     ),
     Case(
+        "'betting'",
+        CERTIFIED,
+        "betting capital over the 2d tails (Ville): valid at every n, so at any n",
+        (BETTING_CAPITAL, BETTING_EXACT, BETTING_BAND),
+    ),
+    Case(
         "'clopper_pearson' on a non-binary map, an unknown name",
         REFUSED,
         "the band would not hold",
@@ -302,6 +318,26 @@ WRONG_SCALE_NAME = Case(
     (
         f"{VOCABULARY}::test_stdevs_is_the_gaussian_scale_and_noise_scale_is_refused_for_it",
         f"{VOCABULARY}::test_other_noise_takes_noise_scale_and_refuses_stdevs",
+    ),
+)
+
+STOP_WHEN = _same(
+    Case("None", NOT_APPLICABLE, "a fixed number of samples per example"),
+    Case(
+        "a CertificationTarget, with return_certificate=True and a top-K certifier",
+        CERTIFIED,
+        "betting confidence sequence: valid at any (data-dependent) stopping time",
+        (
+            BETTING_EXACT,
+            BETTING_BAND,
+            "attr/test_stop_when.py::test_stop_when_stops_examples_early_and_records_samples",
+        ),
+    ),
+    Case(
+        "anything else; without a certificate; a fixed-n bound; deltas; drawn baselines",
+        REFUSED,
+        "a fixed-n band read at a stopping time is not valid (the tests' control)",
+        ("attr/test_stop_when.py::test_stop_when_refusals_name_the_argument",),
     ),
 )
 
@@ -405,6 +441,7 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
         "return_certificate": RETURN_CERTIFICATE,
         "alpha": ALPHA,
         "bound": BOUND,
+        "stop_when": STOP_WHEN,
         "create_graph": (
             Case("False", NOT_APPLICABLE, "the streaming path"),
             Case(
@@ -415,6 +452,37 @@ OPTIONS: dict[str, dict[str, tuple[Case, ...]]] = {
             ),
         ),
         "kwargs": ENGINE_KWARGS,
+    },
+    "CertifiedWrapper.attribute_settings": {
+        "inputs": INPUTS,
+        "transforms": (
+            Case(
+                "transforms a certificate accepts (as ``transform``)",
+                CERTIFIED,
+                "each setting's statistics equal a pass with that transform alone",
+                ("attr/test_stop_when.py::test_settings_from_one_pass_equal_separate_calls",),
+            ),
+            Case("an empty list", REFUSED, "no setting", (SETTINGS,)),
+        ),
+        "alpha": (
+            *ALPHA,
+            Case("one per setting", CERTIFIED, "each certificate at its own alpha", (SETTINGS,)),
+        ),
+        "return_certificate": RETURN_CERTIFICATE,
+        "attribute_kwargs": (
+            Case(
+                "the arguments of attribute",
+                CERTIFIED,
+                "the same plan as attribute, one per setting",
+                (SETTINGS, BAND),
+            ),
+            Case(
+                "transform, stop_when, create_graph, nt_type, deltas",
+                REFUSED,
+                "not a one-pass statistic",
+                (SETTINGS,),
+            ),
+        ),
     },
     "CertifiedWrapper.loss_gradient": {
         "inputs": LOSS_GRADIENT,

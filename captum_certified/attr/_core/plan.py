@@ -35,7 +35,7 @@ from captum_certified.attr._core.noise_scale import (
     check_certifiable_scales,
     resolve_scale_argument,
 )
-from captum_certified.certify import Certifier
+from captum_certified.certify import BandCertifier, CertificationTarget, Certifier
 from captum_certified.noise import NoiseDistribution
 from captum_certified.transforms import AttributionTransform
 
@@ -83,6 +83,9 @@ class Plan:
     want_delta: bool
     generator: torch.Generator | None
     noise_layer: nn.Module | None = None
+    #: The stopping rule: None samples ``nt_samples`` per example; a target samples each
+    #: example until it is decided (the sequential runner).
+    stop_when: CertificationTarget | None = None
 
     @property
     def batch(self) -> int:
@@ -144,6 +147,36 @@ def _to_layer(
     return call.inputs[0], call.method, call.kwargs
 
 
+def check_stop_when(
+    stop_when: Any,
+    certifier: Certifier | None,
+    bound: str | None,
+    want_delta: bool,
+    draw_baseline_from_distrib: bool,
+) -> None:
+    """Refuse what sequential certification cannot honour, before any sampling."""
+    if not isinstance(stop_when, CertificationTarget):
+        raise TypeError(
+            f"`stop_when` must be a CertificationTarget, got {type(stop_when).__name__}"
+        )
+    if certifier is None:
+        raise ValueError("`stop_when` needs `return_certificate=True`")
+    if not (certifier.top_k and isinstance(certifier, BandCertifier)):
+        raise ValueError(
+            f"`stop_when` needs a top-K certifier; {type(certifier).__name__} answers no "
+            "top-K query"
+        )
+    if bound not in (None, "betting"):
+        raise ValueError(
+            f"`bound`={bound!r} is a fixed-n band, not valid at a data-dependent stopping "
+            "time: with `stop_when` the band is the betting confidence sequence (bound=None)"
+        )
+    if want_delta:
+        raise ValueError("`stop_when` does not return convergence deltas")
+    if draw_baseline_from_distrib:
+        raise ValueError("`stop_when` with `draw_baseline_from_distrib=True` is not supported")
+
+
 def resolve_plan(
     wrapper: CertifiedWrapper,
     mode: Mode,
@@ -165,6 +198,7 @@ def resolve_plan(
     alpha: float,
     bound: str | None,
     kwargs: dict[str, Any],
+    stop_when: CertificationTarget | None = None,
 ) -> Plan:
     """Check every argument of one engine call (in the order errors are reported) into a plan.
 
@@ -231,6 +265,8 @@ def resolve_plan(
         )
     if mode is Mode.LOSS_GRADIENT and draw_baseline_from_distrib:
         raise ValueError("`draw_baseline_from_distrib=True` cannot be replayed by loss_gradient")
+    if stop_when is not None:
+        check_stop_when(stop_when, certifier, bound, want_delta, draw_baseline_from_distrib)
     return Plan(
         mode=mode,
         method=method,
@@ -251,4 +287,5 @@ def resolve_plan(
         draw_baseline_from_distrib=draw_baseline_from_distrib,
         want_delta=want_delta,
         generator=generator,
+        stop_when=stop_when,
     )

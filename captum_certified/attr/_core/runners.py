@@ -23,7 +23,8 @@ from captum_certified.attr._core.certification_conditions import batch_statistic
 from captum_certified.attr._core.method_call import MethodCall
 from captum_certified.attr._core.noise_scale import smallest_scale
 from captum_certified.attr._core.plan import Plan
-from captum_certified.certify import StreamingMoments
+from captum_certified.certify import Certifier, StreamingMoments
+from captum_certified.transforms import AttributionTransform
 
 Tensors = tuple[Tensor, ...]
 
@@ -64,10 +65,37 @@ def _reduce(stats: StreamingMoments, nt_type: str) -> Tensor:
     return stats.variance
 
 
+class _SampleCheck:
+    """The certifier's check of every chunk of transformed maps, without a host sync per chunk.
+
+    The chunks' :meth:`~captum_certified.certify.Certifier.sample_summary` are combined on the
+    device (elementwise maximum) and checked once after sampling, before the certificate is
+    built: the same errors, and the sampling loop never waits for the host. A certifier that
+    overrides ``check_samples`` itself is called on every chunk, as before.
+    """
+
+    def __init__(self, certifier: Certifier, transform: AttributionTransform) -> None:
+        self.certifier, self.transform = certifier, transform
+        self.per_chunk = type(certifier).check_samples is not Certifier.check_samples
+        self.summary: Tensor | None = None
+
+    def see(self, maps: Tensor) -> None:
+        if self.per_chunk:
+            self.certifier.check_samples(maps, self.transform)
+            return
+        part = self.certifier.sample_summary(maps, self.transform)
+        self.summary = part if self.summary is None else torch.maximum(self.summary, part)
+
+    def check(self) -> None:
+        if self.summary is not None:
+            self.certifier.check_summary(self.summary, self.transform)
+
+
 def run_stream(plan: Plan) -> Any:
     """Smoothed maps from streamed statistics; then the deltas and the certificate if asked."""
     call = _method_call(plan)
     certifier, transform = plan.certifier, plan.transform
+    checker = None if certifier is None else _SampleCheck(certifier, transform)
     # with a certificate, a batch-statistics module hidden from the plan's checks (a model
     # inside a closure) is refused when it runs, before it touches its running statistics
     with (
@@ -84,10 +112,10 @@ def run_stream(plan: Plan) -> Any:
             transform,
             flat=plan.flat,
             second_moment=track,
-            check=None
-            if certifier is None
-            else (lambda maps: certifier.check_samples(maps, transform)),
+            check=None if checker is None else checker.see,
         )
+        if checker is not None:  # before the certificate is built, once for all chunks
+            checker.check()
         results = [_reduce(s, plan.nt_type) for s in stats]
         if plan.flat:
             shapes = sampling.output_shapes(transform, shapes, results[0].shape[1])

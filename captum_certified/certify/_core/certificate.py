@@ -61,7 +61,10 @@ class Certificate:
                     noise's native one is refused.
         scale (Tensor): Noise scale per example, shape ``(bsz,)`` (float64); for tuple inputs
                     or per-feature scales, the smallest one (the bound is driven by it).
-        n (int): Number of noise samples per example.
+        n (int): Number of noise samples per example (the largest, for a sequential run).
+        samples_used (Tensor): Samples each example used, int64 ``(bsz,)``: ``n`` for every
+                    example of a fixed-n run; fewer where sequential certification
+                    (``stop_when=``) stopped early.
         alpha (float): Failure probability: every statement holds simultaneously for all
                     queries on an example with probability at least ``1 - alpha`` over the
                     sampling.
@@ -94,6 +97,7 @@ class Certificate:
         self.norm = norm
         self.scale = scale.detach().to(torch.float64)
         self.n = n
+        self.samples_used = torch.full((self.scale.shape[0],), int(n), dtype=torch.int64)
         self.alpha = alpha
         self.bound = bound
         self.num_features = num_features

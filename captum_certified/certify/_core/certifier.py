@@ -10,11 +10,12 @@ from torch import Tensor
 
 from captum_certified._utils.statistics import StreamingMoments
 from captum_certified.certify._core.bands import clopper_pearson_band, hoeffding_band, kl_band
+from captum_certified.certify._core.betting import betting_band
 from captum_certified.certify._core.certificate import Certificate, noise_object
 from captum_certified.noise import NoiseDistribution
 from captum_certified.transforms import AttributionTransform
 
-BOUNDS = ("clopper_pearson", "kl", "hoeffding")
+BOUNDS = ("clopper_pearson", "kl", "hoeffding", "betting")
 
 
 def confidence_band(
@@ -24,7 +25,9 @@ def confidence_band(
 
     ``bound=None`` picks Clopper-Pearson for binary maps and the Bernoulli-KL band
     (:func:`~captum_certified.certify.kl_band`, never wider than Hoeffding) otherwise;
-    ``"hoeffding"`` (the papers' band) and ``"kl"`` can be asked for on any [0, 1] map.
+    ``"hoeffding"`` (the papers' band), ``"kl"`` and ``"betting"``
+    (:func:`~captum_certified.certify.betting_band`, variance-adaptive; it needs the centred
+    second moment of non-binary maps) can be asked for on any [0, 1] map.
 
     Returns:
         tuple: ``(lower, upper, bound_name)``.
@@ -44,6 +47,16 @@ def confidence_band(
         lower, upper = clopper_pearson_band(statistics.total, statistics.n, alpha)
     elif bound == "kl":
         lower, upper = kl_band(statistics.mean, statistics.n, alpha)
+    elif bound == "betting":
+        variance = None
+        if not binary:  # binary maps: the bound through the means is exact
+            if statistics.m2 is None:
+                raise ValueError(
+                    "`bound`='betting' on a non-binary map needs the second moment of the "
+                    "samples (StreamingMoments(track_second_moment=True))"
+                )
+            variance = statistics.variance
+        lower, upper = betting_band(statistics.mean, statistics.n, alpha, variance=variance)
     else:
         lower, upper = hoeffding_band(statistics.mean, statistics.n, alpha)
     return lower, upper, bound
@@ -53,9 +66,12 @@ class Certifier(ABC):
     """Turns the streamed statistics of per-sample maps into a certificate.
 
     The engine calls :meth:`check_noise` and :meth:`check_transform` before sampling,
-    :meth:`check_samples` on every chunk of transformed maps, and :meth:`certify` once at the
-    end. The defaults require [0, 1]-valued maps, which is what the top-K certificates need; a
-    certifier with other requirements (e.g. a norm bound on each map) overrides the two checks.
+    :meth:`sample_summary` on every chunk of transformed maps (combined on the device),
+    :meth:`check_summary` once after sampling and :meth:`certify` at the end. The defaults
+    require [0, 1]-valued maps, which is what the top-K certificates need; a certifier with
+    other requirements (e.g. a norm bound on each map) overrides the checks
+    (``sample_summary`` and ``check_summary``; a subclass that overrides :meth:`check_samples`
+    instead is called on every chunk).
 
     A certificate is a theorem about one noise law, so every certifier lists the noise classes
     it is proven for in ``supported_noises``; any other noise is refused before sampling.
@@ -63,6 +79,11 @@ class Certifier(ABC):
 
     #: Whether the certifier needs the centred second moment of the samples.
     needs_second_moment: bool = False
+
+    #: Whether its certificates answer top-K queries (``certified_count``), so that sequential
+    #: certification toward a :class:`~captum_certified.certify.CertificationTarget` can ask
+    #: them after each chunk (``stop_when=``).
+    top_k: bool = False
 
     #: The noise classes the certificate is proven for. Matched by exact type: a subclass may
     #: draw from another law, so it must be declared explicitly. Empty refuses every noise.
@@ -91,18 +112,42 @@ class Certifier(ABC):
             )
 
     def check_samples(self, maps: Tensor, transform: AttributionTransform) -> None:
-        """Raise ``ValueError`` if a chunk of ``(N, d)`` maps breaks the transform's promise."""
+        """Raise ``ValueError`` if a chunk of ``(N, d)`` maps breaks the transform's promise.
+
+        The same check as :meth:`check_summary` of :meth:`sample_summary`; the engine combines
+        the summaries of all chunks on the device (elementwise maximum) and checks them once,
+        before the certificate is built, so the sampling loop never waits for the host.
+        """
+        self.check_summary(self.sample_summary(maps, transform), transform)
+
+    def sample_summary(self, maps: Tensor, transform: AttributionTransform) -> Tensor:
+        """What :meth:`check_summary` needs of one chunk, as a 1-d float64 tensor on the maps'
+        device, computed without reading a value on the host. Summaries of several chunks are
+        combined by elementwise maximum (NaN propagates). Here: ``(-min, max, non-binary)``."""
         if not maps.numel():
-            return
-        low, high = torch.aminmax(maps)  # one pass; NaN propagates, so it fails the test
-        if not (bool(low >= 0) and bool(high <= 1)):
+            return torch.full((3,), -torch.inf, dtype=torch.float64, device=maps.device)
+        low, high = torch.aminmax(maps)  # one pass; NaN propagates, so it fails the check
+        binary = transform.kind == "binary"
+        off_grid = (
+            ((maps != 0) & (maps != 1)).any() if binary else torch.zeros((), dtype=torch.bool)
+        )
+        return torch.stack(
+            [-low.double(), high.double(), off_grid.to(device=maps.device, dtype=torch.float64)]
+        )
+
+    def check_summary(self, summary: Tensor, transform: AttributionTransform) -> None:
+        """Raise ``ValueError`` if the (combined) :meth:`sample_summary` breaks the promise."""
+        neg_low, high, off_grid = (float(v) for v in summary.tolist())
+        if neg_low == -float("inf"):
+            return  # no maps
+        if not (-neg_low >= 0 and high <= 1):  # NaN fails
             raise ValueError(
                 f"transform {transform!r} produced values outside [0, 1]; certificates need "
                 "[0, 1]-valued per-sample maps"
             )
         # a transform declaring binary maps gets the exact binomial (Clopper-Pearson) band,
         # which is not valid for fractional values: hold it to its promise
-        if transform.kind == "binary" and not bool(((maps == 0) | (maps == 1)).all()):
+        if off_grid > 0:
             raise ValueError(
                 f"transform {transform!r} declares kind='binary' but produced values other "
                 "than 0 and 1; declare kind='unit' for [0, 1]-valued maps"
@@ -139,8 +184,11 @@ class BandCertifier(Certifier):
 
     :meth:`certify` computes the band (Clopper-Pearson for binary maps, see
     :func:`confidence_band`), checks the noise (``certify`` may be called outside the engine)
-    and hands the band to :meth:`build`, which subclasses implement.
+    and hands the band to :meth:`build`, which subclasses implement. The engine keeps the
+    second moment of the samples for it (the betting band of non-binary maps uses it).
     """
+
+    needs_second_moment = True
 
     def certify(
         self,

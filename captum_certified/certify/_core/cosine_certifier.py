@@ -71,15 +71,20 @@ class CosineCertifier(Certifier):
                 f"L2NormClip); {transform!r} declares none"
             )
 
-    def check_samples(self, maps: Tensor, transform: AttributionTransform) -> None:
-        """Check every row of a ``(N, d)`` chunk: finite and ``||h||_2 <= M (1 + 1e-6)``."""
-        m = float(transform.norm_bound)  # type: ignore[attr-defined]  # see check_transform
+    def sample_summary(self, maps: Tensor, transform: AttributionTransform) -> Tensor:
+        """``(non-finite, largest row l2 norm)`` of a ``(N, d)`` chunk, on its device."""
         if not maps.numel():
-            return
+            return torch.full((2,), -torch.inf, dtype=torch.float64, device=maps.device)
         norms = maps.detach().to(torch.float64).norm(dim=1)
-        if not torch.isfinite(norms).all():
+        bad = (~torch.isfinite(norms)).any().to(torch.float64)
+        return torch.stack([bad, torch.nan_to_num(norms, nan=torch.inf).max()])
+
+    def check_summary(self, summary: Tensor, transform: AttributionTransform) -> None:
+        """Every row finite and ``||h||_2 <= M (1 + 1e-6)``."""
+        m = float(transform.norm_bound)  # type: ignore[attr-defined]  # see check_transform
+        bad, worst = (float(v) for v in summary.tolist())
+        if bad > 0:
             raise ValueError(f"transform {transform!r} produced NaN or infinite values")
-        worst = norms.max().item()
         if worst > m * (1.0 + NORM_TOLERANCE):
             raise ValueError(
                 f"transform {transform!r} produced a map of l2 norm {worst:.6g} above its "

@@ -8,14 +8,11 @@ import torch
 from torch import Tensor
 
 from captum_certified._utils.validation import check_feature_count
-from captum_certified.certify._core.certificate import needed_rank
 from captum_certified.certify._core.cube_bounds import cube_pair_radius
 from captum_certified.certify._core.topk_certificate import TopKCertificate
 from captum_certified.certify._core.topk_rule import (
     kept_count,
-    kept_curve,
     paired_order_statistics,
-    radius_below,
 )
 
 
@@ -148,10 +145,7 @@ class CubeTopKCertificate(TopKCertificate):
         Returns:
             Tensor: radius per example, shape ``(bsz,)``, float64.
         """
-        count = self._count(k)
-        needed = needed_rank(overlap, count)
-        radii = self.rank_radii(count, norm).sort(dim=-1, descending=True).values
-        return radius_below(radii[:, needed - 1])
+        return self._radius_from_rank_radii(k, overlap, norm)
 
     def overlap_curve(
         self, k: int | float, radii: Tensor, norm: str | float | None = None
@@ -170,9 +164,7 @@ class CubeTopKCertificate(TopKCertificate):
         Returns:
             Tensor: float64 fractions.
         """
-        count = self._count(k)
-        grid = self._grid(radii)
-        return kept_curve(self.rank_radii(count, norm), grid).to(torch.float64) / count
+        return self._curve_from_rank_radii(k, radii, norm)
 
     def certifying_method(
         self, k: int | float, radius: float | Tensor, norm: str | float | None = None

@@ -38,6 +38,7 @@ class CubeTopKCertifier(BandCertifier):
 
     #: Noise distributions the rule is proven for.
     supported_noises = (UniformCubeNoise,)
+    top_k = True
 
     def build(
         self,

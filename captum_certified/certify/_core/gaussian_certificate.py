@@ -7,14 +7,11 @@ import math
 import torch
 from torch import Tensor
 
-from captum_certified.certify._core.certificate import needed_rank
 from captum_certified.certify._core.topk_certificate import TopKCertificate
 from captum_certified.certify._core.topk_rule import (
     kept_count,
-    kept_curve,
     paired_order_statistics,
     quantile_gap,
-    radius_below,
 )
 
 
@@ -132,11 +129,7 @@ class GaussianTopKCertificate(TopKCertificate):
         Returns:
             Tensor: radius per example, shape ``(bsz,)``, float64.
         """
-        count = self._count(k)
-        needed = needed_rank(overlap, count)
-        radii = self.rank_radii(count, norm).sort(dim=-1, descending=True).values
-        # certified for radii strictly below R_m: step one float below so the answer is attained
-        return radius_below(radii[:, needed - 1])
+        return self._radius_from_rank_radii(k, overlap, norm)
 
     def overlap_curve(
         self, k: int | float, radii: Tensor, norm: str | float | None = None
@@ -153,6 +146,4 @@ class GaussianTopKCertificate(TopKCertificate):
         Returns:
             Tensor: float64 fractions.
         """
-        count = self._count(k)
-        grid = self._grid(radii)
-        return kept_curve(self.rank_radii(count, norm), grid).to(torch.float64) / count
+        return self._curve_from_rank_radii(k, radii, norm)

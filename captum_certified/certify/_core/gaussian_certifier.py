@@ -22,6 +22,7 @@ class GaussianTopKCertifier(BandCertifier):
     """
 
     supported_noises = (GaussianNoise,)
+    top_k = True
 
     def build(
         self,

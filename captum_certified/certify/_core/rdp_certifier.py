@@ -38,6 +38,7 @@ class RDPTopKCertifier(BandCertifier):
     """
 
     supported_noises: tuple[type[NoiseDistribution], ...] = (GaussianNoise, LaplaceNoise)
+    top_k = True
 
     def __init__(
         self,
@@ -54,17 +55,27 @@ class RDPTopKCertifier(BandCertifier):
             num_input_features = check_feature_count(num_input_features, "num_input_features")
         self.num_input_features = num_input_features
 
-    def check_samples(self, maps: Tensor, transform: AttributionTransform) -> None:
-        """[0, 1] values and, for rank-rescaled maps, the constant per-sample total ``S``."""
-        super().check_samples(maps, transform)
+    def sample_summary(self, maps: Tensor, transform: AttributionTransform) -> Tensor:
+        """The [0, 1] summary and, for rank-rescaled maps, the largest relative deviation of a
+        per-sample total from the constant ``S``."""
+        base = super().sample_summary(maps, transform)
         mass = transform.total_mass(maps.shape[1])
+        deviation = torch.full((1,), -torch.inf, dtype=torch.float64, device=maps.device)
         if mass is not None and maps.numel():
             totals = maps.sum(dim=1, dtype=torch.float64)
-            if ((totals - mass).abs() > 1e-4 * mass).any():
-                raise ValueError(
-                    f"transform {transform!r} produced per-sample totals other than "
-                    f"||v||_1 / v_1 = {mass:g}; the pairwise RDP bound needs constant totals"
-                )
+            deviation = ((totals - mass).abs() / mass).max().reshape(1)
+        mass_t = torch.full((1,), -1.0 if mass is None else mass, dtype=torch.float64)
+        return torch.cat([base, deviation, mass_t.to(maps.device)])
+
+    def check_summary(self, summary: Tensor, transform: AttributionTransform) -> None:
+        """[0, 1] values and, for rank-rescaled maps, the constant per-sample total ``S``."""
+        super().check_summary(summary[:3], transform)
+        deviation, mass = (float(v) for v in summary[3:].tolist())
+        if mass >= 0 and not deviation <= 1e-4:  # NaN fails
+            raise ValueError(
+                f"transform {transform!r} produced per-sample totals other than "
+                f"||v||_1 / v_1 = {mass:g}; the pairwise RDP bound needs constant totals"
+            )
 
     def build(
         self,

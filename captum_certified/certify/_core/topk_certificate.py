@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import torch
 from torch import Tensor
 
 from captum_certified._utils.norms import parse_norm
 from captum_certified._utils.validation import check_radius
-from captum_certified.certify._core.certificate import Certificate
+from captum_certified.certify._core.certificate import Certificate, needed_rank
+from captum_certified.certify._core.topk_rule import kept_curve, radius_below
 
 
 class TopKCertificate(Certificate, ABC):
@@ -77,3 +79,23 @@ class TopKCertificate(Certificate, ABC):
     def _grid(radii: Tensor) -> Tensor:
         """A grid of radii ``>= 0`` as a 1-D tensor."""
         return check_radius(radii, "radii").reshape(-1)
+
+    # -- queries read off the per-rank radii -------------------------------------------------
+
+    def _radius_from_rank_radii(
+        self, k: int | float, overlap: float, norm: str | float | None
+    ) -> Tensor:
+        """:meth:`certified_radius` of a subclass whose :meth:`rank_radii` is exact."""
+        count = self._count(k)
+        needed = needed_rank(overlap, count)
+        radii = self.rank_radii(count, norm).sort(dim=-1, descending=True).values
+        # certified for radii strictly below R_m: step one float below so the answer is attained
+        return radius_below(radii[:, needed - 1])
+
+    def _curve_from_rank_radii(
+        self, k: int | float, radii: Tensor, norm: str | float | None
+    ) -> Tensor:
+        """:meth:`overlap_curve` of a subclass whose :meth:`rank_radii` is exact (one sort)."""
+        count = self._count(k)
+        grid = self._grid(radii)
+        return kept_curve(self.rank_radii(count, norm), grid).to(torch.float64) / count

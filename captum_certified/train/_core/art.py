@@ -16,6 +16,7 @@ from captum_certified._utils.validation import (
 from captum_certified.train._core.checks import (
     SurrogateForward,
     check_box,
+    check_generator,
     frozen_eval,
 )
 from captum_certified.train._core.inner_max import linf_pgd
@@ -128,7 +129,7 @@ class ARTAttack:
         self.k = check_count_spec(k, "k")
         self.surrogate = SurrogateForward(softplus_beta)
         self.lower, self.upper = check_box(lower_bound, upper_bound)
-        self.generator = generator
+        self.generator = check_generator(generator)
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         b = x.shape[0]

@@ -11,7 +11,12 @@ import torch
 from torch import Tensor, nn
 
 from captum_certified._utils.surrogate import softplus_surrogate
-from captum_certified._utils.validation import check_choice, check_positive, check_positive_int
+from captum_certified._utils.validation import (
+    check_choice,
+    check_int,
+    check_positive,
+    check_positive_int,
+)
 
 REDUCTIONS = ("sum", "mean")
 OBJECTIVES = ("ar", "adv_ar")
@@ -35,14 +40,28 @@ def check_box(lower: float, upper: float) -> tuple[float, float]:
 
 
 def check_steps(n_steps: int, approx_factor: int) -> tuple[int, int]:
-    """IG path steps ``m`` and the inner maximisation's subsampling factor (``m % f == 0``)."""
-    n_steps = check_positive_int(n_steps, "n_steps")
+    """IG path steps ``m`` and the inner maximisation's subsampling factor: ``m % f == 0``
+    and ``m / f >= 2`` (the integrated gradients need at least two path points)."""
+    n_steps = check_int(n_steps, "n_steps", 2)
     approx_factor = check_positive_int(approx_factor, "approx_factor")
     if n_steps % approx_factor:
         raise ValueError(
             f"`n_steps` ({n_steps}) must be a multiple of `approx_factor` ({approx_factor})"
         )
+    if n_steps // approx_factor < 2:
+        raise ValueError(
+            f"`n_steps / approx_factor` ({n_steps} / {approx_factor}) must be >= 2: the inner "
+            "maximisation's integrated gradients need at least two path points"
+        )
     return n_steps, approx_factor
+
+
+def check_generator(generator: torch.Generator | None) -> torch.Generator | None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"`generator` must be a torch.Generator or None, got {type(generator).__name__}"
+        )
+    return generator
 
 
 def check_call(model: nn.Module, x: Tensor, y: Tensor) -> None:

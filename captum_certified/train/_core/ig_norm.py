@@ -11,6 +11,7 @@ from captum_certified._utils.validation import check_int, check_positive
 from captum_certified.train._core.checks import (
     SurrogateForward,
     check_box,
+    check_generator,
     check_steps,
     frozen_eval,
 )
@@ -98,7 +99,7 @@ class IGNormAttack:
         self.lower, self.upper = check_box(lower_bound, upper_bound)
         self.random_start = bool(random_start)
         self.surrogate = SurrogateForward(softplus_beta)
-        self.generator = generator
+        self.generator = check_generator(generator)
 
     def objective(self, model, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:
         """The maximised value per example (on the approximate IG)."""

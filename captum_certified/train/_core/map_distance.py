@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from captum_certified.attr import EXPLAINERS, differentiable_attribution
+from captum_certified.train._core.checks import check_generator
 from captum_certified.train._core.reduce import ReducedRegularizer
 
 DISTANCES = ("l1", "l2", "cosine", "kl")
@@ -86,7 +87,7 @@ class MapDistanceRegularizer(ReducedRegularizer):
             raise ValueError(f"`distance` must be one of {DISTANCES}, got {distance!r}")
         super().__init__(reduction)
         self.explainer, self.distance = explainer, distance
-        self.generator = generator
+        self.generator = check_generator(generator)
         self.options = explainer_kwargs
 
     def per_example(self, model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor) -> Tensor:

@@ -21,8 +21,16 @@ def topk_mask(scores: Tensor, k: int) -> Tensor:
     """
     threshold = scores.topk(k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
     at_least = scores >= threshold
-    if bool((at_least.sum(dim=1) == k).all()):  # no tie at the k-th value: nothing to break
+    # no tie at the k-th value: nothing to break. The test reads a value on the host, free on
+    # the CPU; on an accelerator it would stop the sampling loop once per chunk, so there the
+    # tie-break below (the same mask when there is no tie) always runs
+    if scores.device.type == "cpu" and bool((at_least.sum(dim=1) == k).all()):
         return at_least
+    return _break_ties(scores, threshold, at_least, k)
+
+
+def _break_ties(scores: Tensor, threshold: Tensor, at_least: Tensor, k: int) -> Tensor:
+    """The entries above ``threshold`` and the first tied ones in index order (no host sync)."""
     above = scores > threshold
     tied = at_least & ~above
     slots = k - above.sum(dim=1, keepdim=True)

@@ -1,0 +1,100 @@
+"""Sequential certification: draw chunks per example until its target is decided."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from captum_certified._utils.validation import check_positive_int
+from captum_certified.certify._core.sequence import BettingConfidenceSequence
+from captum_certified.certify._core.target import (
+    CONTINUE,
+    CertificationTarget,
+    sequential_decision,
+)
+
+
+def certify_sequentially(
+    draw: Callable[[Tensor, int], Tensor],
+    build: Callable[[Tensor, Tensor, Tensor, Tensor], object],
+    target: CertificationTarget,
+    *,
+    batch_size: int,
+    alpha: float,
+    max_samples: int,
+    chunk: int,
+    binary: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    r"""Stream chunks for the examples still undecided; each stops when its target is decided.
+
+    After every chunk the confidence sequence's band gives a certificate (``build``) and the
+    swapped band a best case; ``sequential_decision`` says which
+    examples are certified, which cannot be certified within ``max_samples``, and which go on.
+    Decided examples leave the batch: ``draw`` is only asked for the others, so they run at
+    full batch width. The band returned for an example is the sequence's band at its stopping
+    time, valid at any stopping time (never a fixed-n band).
+
+    Args:
+        draw (Callable): ``draw(active, n_chunk)`` returns the ``[0, 1]`` maps of ``n_chunk``
+                    fresh noisy samples for the examples ``active`` (int64 indices), shape
+                    ``(len(active), n_chunk, d)``.
+        build (Callable): ``build(lower, upper, n, index)`` returns a top-K certificate for
+                    the band of the examples ``index``.
+        target (CertificationTarget): The question asked of each example.
+        batch_size (int): Number of examples.
+        alpha (float): Failure probability per example.
+        max_samples (int): Budget ``N_max`` per example.
+        chunk (int): Samples drawn per example and step.
+        binary (bool): Maps are {0, 1}-valued.
+
+    Returns:
+        tuple: ``(lower, upper, samples_used, decision, mean)``: the band of every example at
+        its stopping time (float64 ``(bsz, d)``), the samples it used (int64 ``(bsz,)``), its
+        decision code (int8: ``CERTIFIED`` 1 or ``CANNOT_CERTIFY`` 2) and its mean map
+        (float64 ``(bsz, d)``).
+    """
+    if not isinstance(target, CertificationTarget):
+        raise TypeError(f"`stop_when` must be a CertificationTarget, got {type(target).__name__}")
+    max_samples = check_positive_int(max_samples, "max_samples")
+    chunk = min(check_positive_int(chunk, "chunk"), max_samples)
+    seq: BettingConfidenceSequence | None = None
+    lower = upper = mean = torch.empty(0)
+    used = torch.zeros(batch_size, dtype=torch.int64)
+    decision = torch.full((batch_size,), CONTINUE, dtype=torch.int8)
+    active = torch.arange(batch_size)
+    while active.numel():
+        n_chunk = chunk if seq is None else min(chunk, max_samples - int(seq.n[0]))
+        maps = draw(active, n_chunk)
+        if seq is None:  # the width d is known from the first chunk
+            d = maps.shape[-1]
+            seq = BettingConfidenceSequence(
+                batch_size, d, alpha=alpha, max_samples=max_samples, binary=binary
+            )
+            lower = torch.zeros(batch_size, d, dtype=torch.float64)
+            upper = torch.ones(batch_size, d, dtype=torch.float64)
+            mean = torch.zeros(batch_size, d, dtype=torch.float64)
+        seq.update(maps)
+        lo, up = seq.band()
+        projected = None
+        if target.futility == "projected":
+            p_lo, p_up = seq.projected_band(max_samples)
+            projected = build(p_lo, p_up, torch.full_like(seq.n, max_samples), active)
+        codes = sequential_decision(
+            target,
+            build(lo, up, seq.n, active),
+            build(up, lo, seq.n, active),
+            seq.n,
+            max_samples,
+            projected,
+        )
+        done = codes != CONTINUE
+        if bool(done.any()):
+            idx = active[done]
+            lo_d, up_d, n_d, mean_d = seq.pop(done)
+            lower[idx], upper[idx], used[idx], mean[idx] = lo_d, up_d, n_d, mean_d
+            decision[idx] = codes[done]
+            active = active[~done]
+    assert bool((decision != CONTINUE).all())
+    return lower, upper, used, decision, mean

@@ -1,0 +1,168 @@
+"""CertificationTarget, the per-chunk decision, the sequential loop and the one-pass settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from captum_certified.certify import (
+    CertificationTarget,
+    GaussianTopKCertificate,
+    StreamingMoments,
+)
+from captum_certified.certify._core.sequence import BettingConfidenceSequence
+from captum_certified.certify._core.sequential import certify_sequentially
+from captum_certified.certify._core.settings import SettingStatistics
+from captum_certified.certify._core.target import (
+    CANNOT_CERTIFY,
+    CERTIFIED,
+    CONTINUE,
+    sequential_decision,
+)
+from captum_certified.noise import GaussianNoise
+from captum_certified.transforms import ClipNormalize, TopKBinarize
+
+
+def cert(lower: torch.Tensor, upper: torch.Tensor, n=100) -> GaussianTopKCertificate:
+    return GaussianTopKCertificate(
+        lower.to(torch.float64),
+        upper.to(torch.float64),
+        noise=GaussianNoise(),
+        norm="l2",
+        scale=torch.ones(lower.shape[0], dtype=torch.float64),
+        n=100,
+        alpha=0.05,
+        bound="betting_sequence",
+    )
+
+
+def test_target_validation_names_the_argument():
+    with pytest.raises(ValueError, match="overlap"):
+        CertificationTarget(k=0.2, radius=0.1, overlap=1.5)
+    with pytest.raises(ValueError, match="radius"):
+        CertificationTarget(k=0.2, radius=-1.0, overlap=0.5)
+    with pytest.raises(TypeError, match="radius"):
+        CertificationTarget(k=0.2, radius="0.1", overlap=0.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="k"):
+        CertificationTarget(k=1.5, radius=0.1, overlap=0.5)
+    with pytest.raises(ValueError, match="futility"):
+        CertificationTarget(k=0.2, radius=0.1, overlap=0.5, futility="maybe")
+    with pytest.raises(TypeError, match="top-K certificate"):
+        CertificationTarget(k=0.2, radius=0.1, overlap=0.5).reached(object())
+
+
+def test_decision_codes_on_hand_built_bands():
+    # d = 4, K = 1: rank 1 pairs L_(1) with U_(2); radius = (Phi^-1(L) - Phi^-1(U)) / 2
+    target = CertificationTarget(k=1, radius=0.5, overlap=1.0)
+    tight = torch.tensor([[0.95, 0.05, 0.05, 0.05]])  # gap 3.29: radius 1.64 > 0.5
+    wide_lo = torch.tensor([[0.55, 0.0, 0.0, 0.0]])
+    wide_up = torch.tensor([[0.99, 0.3, 0.3, 0.3]])  # now: no; best case (0.99 vs 0.0): yes
+    flat = torch.tensor([[0.5, 0.45, 0.45, 0.45]])  # best case gap 0.126: never
+    lower = torch.cat([tight, wide_lo, flat - 0.01, wide_lo])
+    upper = torch.cat([tight, wide_up, flat + 0.01, wide_up])
+    n = torch.tensor([100, 100, 100, 4096])
+    codes = sequential_decision(target, cert(lower, upper), cert(upper, lower), n, 4096)
+    assert codes.tolist() == [CERTIFIED, CONTINUE, CANNOT_CERTIFY, CANNOT_CERTIFY]
+
+
+def test_best_case_bounds_every_band_that_contains_the_truth():
+    # the futility claim: any band [L', U'] containing p certifies no more than (U, L)
+    gen = torch.Generator().manual_seed(0)
+    d, k, beaten_by_current = 12, 3, 0
+    for _ in range(200):
+        p = torch.rand(1, d, generator=gen, dtype=torch.float64)
+        w = 0.2 * torch.rand(1, d, generator=gen, dtype=torch.float64)
+        lower, upper = (p - w).clamp(0, 1), (p + w).clamp(0, 1)
+        best = cert(upper, lower).rank_radii(k)
+        now = cert(lower, upper).rank_radii(k)
+        for _ in range(20):  # future bands containing p, inside or outside [L, U]
+            a = torch.rand(1, d, generator=gen, dtype=torch.float64)
+            b = torch.rand(1, d, generator=gen, dtype=torch.float64)
+            future = cert(p * a, p + (1 - p) * b).rank_radii(k)
+            assert (future <= best + 1e-12).all()
+            beaten_by_current += int((future > now + 1e-12).any())
+    # teeth: the current band itself is no bound on what later bands certify
+    assert beaten_by_current > 0
+
+
+def bernoulli_draw(p: torch.Tensor, gen: torch.Generator, sizes: list[int]):
+    def draw(active: torch.Tensor, n_chunk: int) -> torch.Tensor:
+        sizes.append(len(active))
+        probs = p[active].unsqueeze(1).expand(-1, n_chunk, -1)
+        return torch.bernoulli(probs, generator=gen)
+
+    return draw
+
+
+def test_sequential_loop_decides_every_example_and_drops_finished_ones():
+    gen = torch.Generator().manual_seed(3)
+    d = 20
+    p = torch.full((6, d), 0.05, dtype=torch.float64)
+    p[:, :4] = torch.tensor([0.95, 0.9, 0.6, 0.55], dtype=torch.float64)
+    p[3:, :8] = 0.3  # flat examples: top-4 and next 4 equal, cannot be certified
+    target = CertificationTarget(k=4, radius=0.2, overlap=0.5)
+    sizes: list[int] = []
+    lower, upper, used, decision, mean = certify_sequentially(
+        bernoulli_draw(p, gen, sizes),
+        lambda lo, up, n, index: cert(lo, up),
+        target,
+        batch_size=6,
+        alpha=0.05,
+        max_samples=4096,
+        chunk=64,
+        binary=True,
+    )
+    assert decision[:3].tolist() == [CERTIFIED] * 3
+    assert decision[3:].tolist() == [CANNOT_CERTIFY] * 3
+    assert (used <= 4096).all() and (used % 64 == 0).all()
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] < 6  # finished ones left
+    assert ((lower <= p) & (p <= upper)).all()
+    assert ((lower <= mean) & (mean <= upper)).all() and mean.shape == p.shape
+    assert target.reached(cert(lower, upper))[:3].all()
+    with pytest.raises(TypeError, match="stop_when"):
+        certify_sequentially(
+            bernoulli_draw(p, gen, []),
+            lambda lo, up, n, index: cert(lo, up),
+            (4, 0.2, 0.5),  # type: ignore[arg-type]
+            batch_size=6,
+            alpha=0.05,
+            max_samples=128,
+            chunk=64,
+            binary=True,
+        )
+
+
+def test_sequence_pop_keeps_the_others_streaming():
+    gen = torch.Generator().manual_seed(0)
+    seq = BettingConfidenceSequence(3, 5, alpha=0.1, max_samples=512)
+    x = torch.rand(3, 64, 5, generator=gen)
+    seq.update(x)
+    before = seq.band()[0].clone()
+    lo, up, n, mean = seq.pop(torch.tensor([False, True, False]))
+    assert lo.shape == (1, 5) and n.tolist() == [64] and seq.batch_size == 2
+    torch.testing.assert_close(mean[0], x[1].double().mean(0))
+    torch.testing.assert_close(lo[0], before[1])
+    seq.update(torch.rand(2, 64, 5, generator=gen))
+    assert seq.n.tolist() == [128, 128]
+    with pytest.raises(ValueError, match="chunk"):
+        seq.update(torch.rand(3, 8, 5))
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        seq.update(torch.full((2, 8, 5), 2.0))
+
+
+def test_one_pass_settings_equal_separate_passes_bit_for_bit():
+    gen = torch.Generator().manual_seed(0)
+    transforms = [TopKBinarize(0.1), TopKBinarize(0.3), ClipNormalize(sparsity=0.3, clip=0.05)]
+    stats = SettingStatistics(transforms, second_moment=True)
+    separate = [StreamingMoments(True) for _ in transforms]
+    for _ in range(3):
+        raw = torch.randn(4 * 16, 50, generator=gen)
+        stats.update((raw,), batch=4, n_chunk=16)
+        for t, s in zip(transforms, separate):
+            s.update(t(raw).reshape(4, 16, -1))
+    for a, b in zip(stats.statistics, separate):
+        assert torch.equal(a.total, b.total) and torch.equal(a.m2, b.m2) and a.n == b.n == 48
+    with pytest.raises(ValueError, match="transforms"):
+        SettingStatistics([])
+    with pytest.raises(TypeError, match="transforms"):
+        SettingStatistics([lambda a: a])  # type: ignore[list-item]
