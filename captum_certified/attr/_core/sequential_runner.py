@@ -20,7 +20,7 @@ from captum_certified.attr._core.method_call import MethodCall
 from captum_certified.attr._core.noise_scale import smallest_scale
 from captum_certified.attr._core.plan import Plan
 from captum_certified.certify import BandCertifier
-from captum_certified.certify._core.sequential import certify_sequentially
+from captum_certified.certify.streaming import certify_sequentially
 
 #: Method arguments with a row per example, and how the expansion helpers recognise the rows.
 PER_EXAMPLE = ("target", "baselines", "additional_forward_args", "feature_mask")

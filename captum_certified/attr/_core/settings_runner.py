@@ -13,7 +13,7 @@ from captum_certified.attr._core.certification_conditions import batch_statistic
 from captum_certified.attr._core.method_call import MethodCall
 from captum_certified.attr._core.noise_scale import smallest_scale
 from captum_certified.attr._core.plan import Plan
-from captum_certified.certify._core.settings import SettingStatistics
+from captum_certified.certify.streaming import SettingStatistics
 
 
 def run_settings(plans: list[Plan]) -> list[Any]:
