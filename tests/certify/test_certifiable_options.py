@@ -220,3 +220,12 @@ def test_the_drop_in_noise_tunnel_is_unwrapped_not_smoothed_twice():
     assert nested.attribution_method is inner
     with pytest.raises(ValueError, match="`attribution_method`"):
         CertifiedWrapper(NoiseTunnel(inner, transform=TopKBinarize(1)))
+
+
+def test_a_certified_preset_is_not_smoothed_again():
+    inner = Saliency(_forward)
+    for preset in (SparseSmoothGrad(_forward), CertifiedWrapper(inner)):
+        with pytest.raises(ValueError, match="`attribution_method` is a .*already smooths"):
+            CertifiedWrapper(preset)
+    # a preset's own base method is what to wrap
+    assert CertifiedWrapper(SparseSmoothGrad(_forward).attribution_method).attribution_method

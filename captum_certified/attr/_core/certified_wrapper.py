@@ -93,6 +93,13 @@ class CertifiedWrapper(Attribution):
         if isinstance(attribution_method, NoiseTunnel):
             attribution_method = attribution_method.attribution_method
         attribution_method = _unwrap_drop_in(attribution_method)
+        if isinstance(attribution_method, CertifiedWrapper):
+            # smoothing a smoothed method would draw its inner noise from the global RNG (not
+            # `generator`) and certify a map the caller did not ask for
+            raise ValueError(
+                f"`attribution_method` is a {type(attribution_method).__name__}, which already "
+                "smooths: wrap its base method (`.attribution_method`) instead, or use it directly"
+            )
         if not isinstance(attribution_method, Attribution):
             raise TypeError(
                 "`attribution_method` must be a captum.attr.Attribution instance, got "

@@ -115,6 +115,12 @@ ATTRIBUTION_METHOD = _same(
         (f"{OPTIONS_TESTS}::test_the_drop_in_noise_tunnel_is_unwrapped_not_smoothed_twice",),
     ),
     Case(
+        "a certified preset or CertifiedWrapper (SparseSmoothGrad, ...)",
+        REFUSED,
+        "it would be smoothed twice, its inner noise drawn from the global RNG, not `generator`",
+        (f"{OPTIONS_TESTS}::test_a_certified_preset_is_not_smoothed_again",),
+    ),
+    Case(
         "ShapleyValueSampling, FeaturePermutation",
         REFUSED,
         "their random permutations are shared across rows: samples are not independent",
