@@ -29,7 +29,8 @@ from captum_certified.transforms import AttributionTransform
 Tensors = tuple[Tensor, ...]
 
 
-def _method_call(plan: Plan) -> MethodCall:
+def method_call(plan: Plan) -> MethodCall:
+    """The per-sample call of ``plan``'s method (every runner's)."""
     return MethodCall(
         plan.method,
         plan.inputs,
@@ -65,7 +66,7 @@ def _reduce(stats: StreamingMoments, nt_type: str) -> Tensor:
     return stats.variance
 
 
-class _SampleCheck:
+class SampleCheck:
     """The certifier's check of every chunk of transformed maps, without a host sync per chunk.
 
     The chunks' :meth:`~captum_certified.certify.Certifier.sample_summary` are combined on the
@@ -91,11 +92,27 @@ class _SampleCheck:
             self.certifier.check_summary(self.summary, self.transform)
 
 
+def returned_maps(
+    plan: Plan,
+    flat_mean: Tensor,
+    transform: AttributionTransform,
+    shapes: list[torch.Size],
+    returned_tuple: bool,
+) -> Any:
+    """The smoothed maps of flattened ``(bsz, d)`` statistics in the method's shapes, dtype
+    and tuple-ness."""
+    out_shapes = sampling.output_shapes(transform, shapes, flat_mean.shape[1])
+    maps = tuple(
+        r.to(plan.inputs[0].dtype) for r in sampling.unflatten_outputs(flat_mean, out_shapes)
+    )
+    return maps if returned_tuple else maps[0]
+
+
 def run_stream(plan: Plan) -> Any:
     """Smoothed maps from streamed statistics; then the deltas and the certificate if asked."""
-    call = _method_call(plan)
+    call = method_call(plan)
     certifier, transform = plan.certifier, plan.transform
-    checker = None if certifier is None else _SampleCheck(certifier, transform)
+    checker = None if certifier is None else SampleCheck(certifier, transform)
     # with a certificate, a batch-statistics module hidden from the plan's checks (a model
     # inside a closure) is refused when it runs, before it touches its running statistics
     with (
@@ -143,7 +160,7 @@ def run_stream(plan: Plan) -> Any:
 
 def run_graph(plan: Plan) -> Any:
     """The smoothed map, differentiable with respect to the inputs (and the parameters)."""
-    call = _method_call(plan)
+    call = method_call(plan)
     with rng_guard(plan.generator, plan.inputs):
         chunks = _chunks(plan, call, plan.generator, create_graph=True)
         maps = sampling.smoothed_graph(chunks, plan.batch, plan.transform, plan.nt_type)
@@ -156,7 +173,7 @@ def run_loss_gradient(
     """``loss_fn`` of the smoothed map (a tensor, or a tuple for tuple inputs or outputs) and
     its gradient with respect to ``wrt``; the noise is replayed from the plan's generator (or a
     generator seeded from the global RNG)."""
-    call = _method_call(plan)
+    call = method_call(plan)
 
     def on_map(maps: Tensors) -> Tensor:
         return loss_fn(maps if plan.is_tuple or len(maps) > 1 else maps[0])

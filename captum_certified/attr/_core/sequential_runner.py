@@ -16,9 +16,9 @@ from torch import Tensor
 from captum_certified._utils.validation import rng_guard
 from captum_certified.attr._core import sampling
 from captum_certified.attr._core.certification_conditions import batch_statistics_guard
-from captum_certified.attr._core.method_call import MethodCall
 from captum_certified.attr._core.noise_scale import smallest_scale
 from captum_certified.attr._core.plan import Plan
+from captum_certified.attr._core.runners import method_call, returned_maps
 from captum_certified.certify import BandCertifier
 from captum_certified.certify.streaming import certify_sequentially
 
@@ -64,14 +64,7 @@ def run_sequential(plan: Plan) -> Any:
 
     def draw(active: Tensor, n_chunk: int) -> Tensor:
         sub = restrict(plan, active)
-        call = MethodCall(
-            sub.method,
-            sub.inputs,
-            sub.is_tuple,
-            sub.method_kwargs,
-            draw_baseline_from_distrib=False,
-            generator=sub.generator,
-        )
+        call = method_call(sub)  # the plan refused deltas and drawn baselines
         chunks = sampling.sample_chunks(
             sub.inputs,
             sub.scales,
@@ -117,9 +110,5 @@ def run_sequential(plan: Plan) -> Any:
     everyone = torch.arange(plan.batch)
     certificate = build(lower, upper, used, everyone)
     certificate.samples_used = used
-    shapes = sampling.output_shapes(transform, seen["shapes"], mean.shape[1])
-    attributions = tuple(
-        r.to(plan.inputs[0].dtype) for r in sampling.unflatten_outputs(mean, shapes)
-    )
-    result: Any = attributions if seen["returned_tuple"] else attributions[0]
+    result = returned_maps(plan, mean, transform, seen["shapes"], seen["returned_tuple"])
     return result, certificate

@@ -10,9 +10,9 @@ import torch
 from captum_certified._utils.validation import rng_guard
 from captum_certified.attr._core import sampling
 from captum_certified.attr._core.certification_conditions import batch_statistics_guard
-from captum_certified.attr._core.method_call import MethodCall
 from captum_certified.attr._core.noise_scale import smallest_scale
 from captum_certified.attr._core.plan import Plan
+from captum_certified.attr._core.runners import SampleCheck, method_call, returned_maps
 from captum_certified.certify.streaming import SettingStatistics
 
 
@@ -22,14 +22,7 @@ def run_settings(plans: list[Plan]) -> list[Any]:
     plan = plans[0]
     certifier = plan.certifier
     transforms = [p.transform for p in plans]
-    call = MethodCall(
-        plan.method,
-        plan.inputs,
-        plan.is_tuple,
-        plan.method_kwargs,
-        draw_baseline_from_distrib=plan.draw_baseline_from_distrib,
-        generator=plan.generator,
-    )
+    call = method_call(plan)
     stats = SettingStatistics(
         transforms, second_moment=certifier is not None and certifier.needs_second_moment
     )
@@ -39,7 +32,8 @@ def run_settings(plans: list[Plan]) -> list[Any]:
         rng_guard(plan.generator, plan.inputs),
         batch_statistics_guard(enabled=certifier is not None),
     ):
-        check = None if certifier is None else certifier.check_samples
+        # one device-side check per setting, read once after sampling (no host sync per chunk)
+        checks = {} if certifier is None else {id(t): SampleCheck(certifier, t) for t in transforms}
         for n_chunk, outs in sampling.sample_chunks(
             plan.inputs,
             plan.scales,
@@ -51,16 +45,18 @@ def run_settings(plans: list[Plan]) -> list[Any]:
             requires_grad=plan.requires_grad,
         ):
             shapes = [o.shape[1:] for o in outs]
-            stats.update(outs, batch=plan.batch, n_chunk=n_chunk, check=check)
+            stats.update(
+                outs,
+                batch=plan.batch,
+                n_chunk=n_chunk,
+                check=(lambda maps, t: checks[id(t)].see(maps)) if checks else None,
+            )
+        for check in checks.values():
+            check.check()
         results = []
         for setting, moments in zip(plans, stats.statistics):
             transform = setting.transform
-            mean = moments.mean
-            out_shapes = sampling.output_shapes(transform, shapes, mean.shape[1])
-            maps = tuple(
-                r.to(plan.inputs[0].dtype) for r in sampling.unflatten_outputs(mean, out_shapes)
-            )
-            attributions: Any = maps if call.returned_tuple else maps[0]
+            attributions = returned_maps(plan, moments.mean, transform, shapes, call.returned_tuple)
             if certifier is None:
                 results.append(attributions)
                 continue
