@@ -85,12 +85,7 @@ class ResNet18(nn.Module):
             in_planes = planes
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
         self.fc = nn.Linear(512, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_resnet_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
@@ -269,3 +264,13 @@ def environment() -> str:
         f"{torch.get_num_threads()}, os.cpu_count() = {os.cpu_count()}, load average "
         f"{os.getloadavg()[0]:.1f}"
     )
+
+
+def init_resnet_weights(model: nn.Module) -> None:
+    """He et al.'s initialisation of a ResNet (conv: Kaiming fan-out; BatchNorm: 1 and 0)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
