@@ -7,6 +7,7 @@ from _digits import trained_digits_cnn
 from scipy import stats
 
 from captum_certified.attr import SparseSmoothGrad
+from captum_certified.transforms import TopKBinarize
 
 
 def _reference_samples(model, x, target, n, chunk, sigma, seed):
@@ -187,3 +188,25 @@ def test_bad_preset_arguments(digits):
         SparseSmoothGrad(model, sparsity=2, variant="relaxed", clip=5).attribute(
             x, target=y, nt_samples=2
         )
+
+
+def test_subclass_with_its_own_attribute_signature_keeps_preset_defaults(digits):
+    # a user subclass overriding attribute(self, inputs, **kw) raised KeyError 'stdevs'
+    model, x, y = digits
+
+    class Mine(SparseSmoothGrad):
+        def attribute(self, inputs, **kwargs):
+            return super().attribute(inputs, **kwargs)
+
+    def run(cls, **kwargs):
+        return cls(model, sparsity=0.1).attribute(
+            x, target=y, nt_samples=16, generator=torch.Generator().manual_seed(3), **kwargs
+        )
+
+    # the preset's default stdevs (0.25), not CertifiedWrapper's 1.0
+    assert torch.equal(run(Mine), run(SparseSmoothGrad, stdevs=0.25))
+    assert not torch.equal(run(Mine), run(SparseSmoothGrad, stdevs=1.0))
+    out = Mine(model, sparsity=0.1).attribute_settings(
+        x, [TopKBinarize(0.1)], target=y, nt_samples=16, generator=torch.Generator().manual_seed(3)
+    )
+    assert torch.equal(out[0][0], run(SparseSmoothGrad, stdevs=0.25))

@@ -453,5 +453,17 @@ def _unwrap_drop_in(method: Any) -> Any:
 
 
 def _attribute_signature(cls: type[CertifiedWrapper]) -> inspect.Signature:
-    """The signature (and so the defaults) of ``cls.attribute``, the presets' included."""
-    return inspect.signature(cls.attribute)
+    """The engine's signature with ``cls``'s defaults (a preset's included).
+
+    The nearest ``attribute`` along the MRO that has the engine's parameters: a user subclass
+    may override ``attribute`` with its own signature (``def attribute(self, inputs, **kw)``)
+    and call ``super().attribute``; its preset's defaults still apply.
+    """
+    for klass in cls.__mro__:
+        method = klass.__dict__.get("attribute")
+        if method is None:
+            continue
+        signature = inspect.signature(method)
+        if "stdevs" in signature.parameters and "noise_scale" in signature.parameters:
+            return signature
+    return inspect.signature(CertifiedWrapper.attribute)
