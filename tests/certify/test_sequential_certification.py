@@ -132,6 +132,57 @@ def test_sequential_loop_decides_every_example_and_drops_finished_ones():
         )
 
 
+def test_few_active_examples_fill_the_batch_and_count_only_the_chunks_they_used():
+    # examples decided at different times (here after 32 to 576 samples): once some are gone,
+    # the others are asked for several chunks per call (batch width kept), and each example's
+    # band is exactly the chunk-by-chunk sequence over the samples it used
+    gen = torch.Generator().manual_seed(5)
+    d, chunk, batch = 10, 32, 8
+    p = torch.full((batch, d), 0.05, dtype=torch.float64)
+    p[0, :2] = torch.tensor([0.97, 0.95], dtype=torch.float64)
+    p[1:6, :4] = 0.4  # flat: cannot be certified
+    p[6:, :2] = torch.tensor([0.62, 0.58], dtype=torch.float64)
+    target = CertificationTarget(k=2, radius=0.3, overlap=0.5)
+    calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def draw(active: torch.Tensor, n_chunk: int) -> torch.Tensor:
+        probs = p[active].unsqueeze(1).expand(-1, n_chunk, -1)
+        maps = torch.bernoulli(probs, generator=gen)
+        calls.append((active.clone(), maps))
+        return maps
+
+    def build(lo, up, n, index):
+        return cert(lo, up)
+
+    lower, upper, used, decision, _ = certify_sequentially(
+        draw,
+        build,
+        target,
+        batch_size=batch,
+        alpha=0.05,
+        max_samples=2048,
+        chunk=chunk,
+        binary=True,
+        fill_batch=True,
+    )
+    widths = [len(a) * m.shape[1] for a, m in calls]
+    assert max(widths) <= batch * chunk
+    assert any(m.shape[1] > chunk for _, m in calls)  # the batch was refilled
+    assert (used % chunk == 0).all()
+    for i in range(batch):  # replay each example chunk by chunk from its own stream
+        stream = torch.cat([m[(a == i).nonzero().item()] for a, m in calls if (a == i).any()])
+        assert stream.shape[0] >= used[i]
+        seq = BettingConfidenceSequence(1, d, alpha=0.05, max_samples=2048, binary=True)
+        codes = []
+        for start in range(0, int(used[i]), chunk):
+            seq.update(stream[start : start + chunk].unsqueeze(0))
+            lo, up = seq.band()
+            n = seq.n
+            codes.append(int(sequential_decision(target, cert(lo, up), cert(up, lo), n, 2048)))
+        assert codes[:-1] == [CONTINUE] * (len(codes) - 1) and codes[-1] == int(decision[i])
+        assert torch.equal(lo[0], lower[i]) and torch.equal(up[0], upper[i])
+
+
 def test_sequence_pop_keeps_the_others_streaming():
     gen = torch.Generator().manual_seed(0)
     seq = BettingConfidenceSequence(3, 5, alpha=0.1, max_samples=512)

@@ -1,7 +1,8 @@
 """The sequential runner: chunks per example until its certification target is decided.
 
 Finished examples leave the batch: every round samples only the examples still undecided (the
-same plan restricted to their rows), so they run at full batch width. The band is the betting
+same plan restricted to their rows); on an accelerator the remaining ones draw several chunks
+per call so the model runs at full batch width. The band is the betting
 confidence sequence, valid at any stopping time (:doc:`/certificates`, section 3b).
 """
 
@@ -106,6 +107,8 @@ def run_sequential(plan: Plan) -> Any:
             max_samples=plan.nt_samples,
             chunk=plan.chunk,
             binary=transform.kind == "binary",
+            # wider calls pay off where a call's cost hardly grows with its width (not a CPU)
+            fill_batch=any(x.device.type != "cpu" for x in plan.inputs),
         )
     everyone = torch.arange(plan.batch)
     certificate = build(lower, upper, used, everyone)
