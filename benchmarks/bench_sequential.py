@@ -9,11 +9,15 @@ pass for several settings.
 3. One sampling pass with 3 sparsities vs 3 passes: wall time.
 4. Certified results per second vs the seed paper's pipeline (one sample per forward pass,
    Hoeffding band).
+5. Through the engine: stop_when vs fixed n, attribute_settings vs attribute.
+6. Searching the radius: ``CertificationTarget(k, overlap=0.5, precision=eps)`` through the
+   engine; per eps, mean samples per example, how many resolved (R_best - R_cert <= eps) and
+   the mean bracket width R_best - R_cert at the stop.
 
 Setup: the embedded digits CNN (8x8 inputs, d = 64, trained once and cached), correctly
 classified test digits, sigma = 0.25, tau = 10 %, K = 20 %, alpha = 0.05.
 
-    python benchmarks/bench_sequential.py [--n 1024] [--examples 8] [--threads 1] [--sections 1234]
+    python benchmarks/bench_sequential.py [--n 1024] [--examples 8] [--threads 1] [--sections 6]
 """
 
 from __future__ import annotations
@@ -308,6 +312,39 @@ def engine_runs(model, x, y, n: int, max_samples: int, chunk: int) -> None:
     )
 
 
+def radius_search(
+    model, x, y, max_samples: int, chunk: int, precisions: list[float], futilities: list[str]
+) -> None:
+    print(
+        f"\n== 6. Radius search, top-{K:.0%} overlap 0.5, SparseSmoothGrad sparsity {TAU}, "
+        f"N_max = {max_samples}, chunks of {chunk}, {len(x)} digits =="
+    )
+    ssg = SparseSmoothGrad(model, sparsity=TAU)
+    print(
+        f"{'precision':>9} {'futility':>9} {'samples':>8} {'resolved':>8} {'gap':>7} {'R_cert':>7}"
+    )
+    for futility in futilities:
+        for eps in precisions:
+            target = CertificationTarget(k=K, overlap=0.5, precision=eps, futility=futility)
+            _, cert = ssg.attribute(
+                x,
+                target=y,
+                nt_samples=max_samples,
+                nt_samples_batch_size=chunk,
+                stdevs=SIGMA,
+                return_certificate=True,
+                alpha=ALPHA,
+                stop_when=target,
+                generator=torch.Generator().manual_seed(0),
+            )
+            gap = (cert.stop_radius_best - cert.stop_radius).mean().item()
+            print(
+                f"{eps:9.3f} {futility:>9} {cert.samples_used.double().mean().item():8.0f} "
+                f"{int((cert.stop_decision == 3).sum()):>4} / {len(x):<2} {gap:7.4f} "
+                f"{cert.stop_radius.mean().item():7.4f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1024)
@@ -320,6 +357,7 @@ def main() -> None:
     parser.add_argument("--futility", nargs="+", default=["proven", "projected"])
     parser.add_argument("--paper-n", type=int, default=4096)
     parser.add_argument("--paper-examples", type=int, default=8)
+    parser.add_argument("--precision", type=float, nargs="+", default=[0.2, 0.1, 0.05, 0.02])
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -344,6 +382,8 @@ def main() -> None:
         )
     if "5" in args.sections:
         engine_runs(model, x, y, args.fixed_n, 8192, args.chunk)
+    if "6" in args.sections:
+        radius_search(model, x, y, 4096, args.chunk, args.precision, args.futility)
     print(f"\n(total {time.perf_counter() - start:.1f} s)")
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+from _digits import trained_digits_cnn
 from captum.attr import Saliency
 from torch import nn
 
@@ -12,6 +15,12 @@ from captum_certified.attr._core.certified_wrapper import _attribute_signature
 from captum_certified.attr._core.plan import Mode, resolve_plan
 from captum_certified.attr._core.sequential_runner import restrict
 from captum_certified.certify import CertificationTarget, GaussianTopKCertificate
+from captum_certified.certify._core.target import (
+    CANNOT_CERTIFY,
+    CERTIFIED,
+    RESOLVED,
+    UNRESOLVED,
+)
 from captum_certified.transforms import TopKBinarize
 
 
@@ -71,8 +80,70 @@ def test_stop_when_stops_examples_early_and_records_samples():
     # an example that stopped before the budget was certified or provably out of reach
     early = cert.samples_used < 2048
     assert reached[early].any()
+    # the decision is recorded: certified exactly where the final certificate reaches it
+    assert set(cert.stop_decision.tolist()) <= {CERTIFIED, CANNOT_CERTIFY}
+    assert torch.equal(cert.stop_decision == CERTIFIED, reached)
+    assert torch.equal(cert.stop_radius, cert.certified_radius(4, 0.5))
+    assert (cert.stop_radius <= cert.stop_radius_best).all()
     # the attributions are the mean maps of the samples each example used
     assert ((attr.flatten(1) >= 0) & (attr.flatten(1) <= 1)).all()
+
+
+def digits_radius_search(precision: float, count: int = 8, max_samples: int = 4096):
+    """SparseSmoothGrad (sigma 0.25, sparsity 0.1) on ``count`` correctly classified digits,
+    searching the radius of top-20 % overlap 0.5 to ``precision``."""
+    model, x, y, _ = trained_digits_cnn()
+    with torch.no_grad():
+        keep = (model(x).argmax(1) == y).nonzero().squeeze(-1)[:count]
+    target = CertificationTarget(k=0.2, overlap=0.5, precision=precision)
+    _, cert = SparseSmoothGrad(model, sparsity=0.1).attribute(
+        x[keep],
+        target=y[keep],
+        nt_samples=max_samples,
+        nt_samples_batch_size=128,
+        stdevs=0.25,
+        return_certificate=True,
+        stop_when=target,
+        generator=torch.Generator().manual_seed(0),
+    )
+    return cert
+
+
+def test_stop_when_radius_search_on_the_digits_cnn():
+    cert = digits_radius_search(precision=0.1)
+    assert isinstance(cert, GaussianTopKCertificate) and cert.bound == "betting_sequence"
+    # the recorded R_cert is the certificate's own query; R_best is the swapped band's,
+    # rebuilt here from the certificate's band
+    r_cert = cert.certified_radius(0.2, 0.5)
+    assert torch.equal(cert.stop_radius, r_cert)
+    swapped = GaussianTopKCertificate(
+        cert.upper,
+        cert.lower,
+        noise=cert.noise_distribution,
+        norm="l2",
+        scale=cert.scale,
+        n=cert.n,
+        alpha=cert.alpha,
+        bound=cert.bound,
+    )
+    torch.testing.assert_close(cert.stop_radius_best, swapped.certified_radius(0.2, 0.5))
+    gap = cert.stop_radius_best - cert.stop_radius
+    resolved = cert.stop_decision == RESOLVED
+    assert set(cert.stop_decision.tolist()) <= {RESOLVED, UNRESOLVED}
+    # every example stopped resolved (gap <= precision) or at the budget
+    assert (gap[resolved] <= 0.1).all()
+    assert (cert.samples_used[~resolved] == 4096).all()
+    # measured: all 8 resolved, samples 1152..2560 (mean 1728), R_cert 0.09..0.22
+    assert resolved.sum() >= 6 and (cert.stop_radius[resolved] > 0).all()
+    assert math.isfinite(float(cert.stop_radius_best.max()))
+
+
+def test_coarser_precision_uses_fewer_samples():
+    coarse = digits_radius_search(precision=0.2).samples_used
+    fine = digits_radius_search(precision=0.05).samples_used
+    # measured: mean 688 vs 4048 of 4096
+    assert coarse.sum() < 0.5 * fine.sum()
+    assert (coarse < 4096).all()
 
 
 def test_stop_when_refusals_name_the_argument():
@@ -94,6 +165,8 @@ def test_fixed_n_certificates_record_samples_used():
         x, target=0, nt_samples=64, stdevs=0.1, return_certificate=True
     )
     assert cert.samples_used.tolist() == [64] * 4
+    assert cert.stop_decision is None and cert.stop_radius is None
+    assert cert.stop_radius_best is None
 
 
 def test_restrict_selects_the_rows_of_per_example_arguments():

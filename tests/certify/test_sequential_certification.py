@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+from scipy.stats import norm
 
 from captum_certified.certify import (
     CertificationTarget,
@@ -17,6 +20,8 @@ from captum_certified.certify._core.target import (
     CANNOT_CERTIFY,
     CERTIFIED,
     CONTINUE,
+    RESOLVED,
+    UNRESOLVED,
     sequential_decision,
 )
 from captum_certified.noise import GaussianNoise
@@ -217,3 +222,146 @@ def test_one_pass_settings_equal_separate_passes_bit_for_bit():
         SettingStatistics([])
     with pytest.raises(TypeError, match="transforms"):
         SettingStatistics([lambda a: a])  # type: ignore[list-item]
+
+
+def test_radius_target_validation_names_the_argument():
+    with pytest.raises(ValueError, match="exactly one of `radius`"):
+        CertificationTarget(k=0.2, overlap=0.5)
+    with pytest.raises(ValueError, match="exactly one of `radius`"):
+        CertificationTarget(k=0.2, radius=0.1, overlap=0.5, precision=0.01)
+    for bad in (0.0, -0.1, math.inf, math.nan):
+        with pytest.raises(ValueError, match="precision"):
+            CertificationTarget(k=0.2, overlap=0.5, precision=bad)
+    for bad in ("0.1", True, None, torch.tensor(0.1)):
+        with pytest.raises((TypeError, ValueError), match="precision|radius"):
+            CertificationTarget(k=0.2, overlap=0.5, precision=bad)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="precision"):
+        CertificationTarget(k=0.2, overlap=0.5, precision="0.1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="overlap"):
+        CertificationTarget(k=0.2, overlap=0.0, precision=0.1)
+    with pytest.raises(ValueError, match="k"):
+        CertificationTarget(k=0, overlap=0.5, precision=0.1)
+    with pytest.raises(ValueError, match="futility"):
+        CertificationTarget(k=0.2, overlap=0.5, precision=0.1, futility="maybe")
+    with pytest.raises(TypeError):  # keyword-only: a positional 0.1 would be ambiguous
+        CertificationTarget(0.2, 0.1, 0.5)  # type: ignore[misc]
+    search = CertificationTarget(k=0.2, overlap=0.5, precision=0.01)
+    assert search.searches_radius and search.radius is None
+    assert repr(search) == (
+        "CertificationTarget(k=0.2, overlap=0.5, precision=0.01, futility='proven')"
+    )
+    check = CertificationTarget(k=0.2, radius=0.1, overlap=0.5)
+    assert not check.searches_radius and check.precision is None
+    assert repr(check) == "CertificationTarget(k=0.2, radius=0.1, overlap=0.5, futility='proven')"
+    with pytest.raises(AttributeError):
+        search.precision = 0.5  # type: ignore[misc]  # frozen
+    band = cert(torch.full((1, 4), 0.4), torch.full((1, 4), 0.6))
+    with pytest.raises(ValueError, match="radius"):
+        search.reached(band)
+    with pytest.raises(ValueError, match="precision"):
+        check.within_precision(torch.zeros(1), torch.zeros(1))
+    with pytest.raises(TypeError, match="top-K certificate"):
+        search.certified_radius(object())
+
+
+def phi_radius(lower: float, upper: float) -> float:
+    """Independent reference: the Gaussian pair radius (Phi^-1(L) - Phi^-1(U)) / 2 at scale 1,
+    0 where not positive (inf stays inf)."""
+    gap = (norm.ppf(lower) - norm.ppf(upper)) / 2
+    return gap if gap > 0 else 0.0
+
+
+def test_radius_decision_on_hand_built_bands():
+    # d = 4, K = 1, overlap 1: R = (Phi^-1(L_(1)) - Phi^-1(U_(2))) / 2 for the band and
+    # (Phi^-1(U_(1)) - Phi^-1(L_(2))) / 2 for the swapped band (the best case)
+    rows = {  # name: (lower, upper, R_cert, R_best)
+        "gap 0.44": ([0.8, 0.1, 0.1, 0.1], [0.9, 0.2, 0.2, 0.2], (0.8, 0.2), (0.9, 0.1)),
+        "best inf": ([0.9, 0.0, 0.0, 0.0], [1.0, 0.1, 0.1, 0.1], (0.9, 0.1), (1.0, 0.0)),
+        "both 0": ([0.6, 0.6, 0.1, 0.1], [0.6, 0.6, 0.2, 0.2], (0.6, 0.6), (0.6, 0.6)),
+        "cert 0": ([0.5, 0.3, 0.3, 0.3], [0.7, 0.6, 0.6, 0.6], (0.5, 0.6), (0.7, 0.3)),
+    }
+    lower = torch.tensor([r[0] for r in rows.values()], dtype=torch.float64)
+    upper = torch.tensor([r[1] for r in rows.values()], dtype=torch.float64)
+    now, best = cert(lower, upper), cert(upper, lower)
+    target = CertificationTarget(k=1, overlap=1.0, precision=0.5)
+    r_cert, r_best = target.certified_radius(now), target.certified_radius(best)
+    want_cert = [phi_radius(*r[2]) for r in rows.values()]
+    want_best = [phi_radius(*r[3]) for r in rows.values()]
+    assert want_best[1] == math.inf and want_cert[2] == want_best[2] == 0.0
+    assert want_cert[3] == 0.0 and 0.5 < want_best[3] < 0.53
+    assert 0.43 < want_best[0] - want_cert[0] < 0.45
+    torch.testing.assert_close(r_cert, torch.tensor(want_cert, dtype=torch.float64))
+    torch.testing.assert_close(r_best, torch.tensor(want_best, dtype=torch.float64))
+    early = torch.full((4,), 100)
+    codes = sequential_decision(target, now, best, early, 4096)
+    # gap 0.44 <= 0.5; inf above a finite radius never resolves; 0 = 0; 0.52 > 0.5
+    assert codes.tolist() == [RESOLVED, CONTINUE, RESOLVED, CONTINUE]
+    codes = sequential_decision(target, now, best, torch.full((4,), 4096), 4096)
+    assert codes.tolist() == [RESOLVED, UNRESOLVED, RESOLVED, UNRESOLVED]
+    finer = CertificationTarget(k=1, overlap=1.0, precision=0.4, futility="projected")
+    assert sequential_decision(finer, now, best, early, 4096).tolist()[0] == CONTINUE
+    # the forecast: R_proj = R_cert stops (unresolved), R_proj = R_best (0.44 away) does not
+    codes = sequential_decision(finer, now, best, early, 4096, projected=now)
+    assert codes.tolist() == [UNRESOLVED, UNRESOLVED, RESOLVED, UNRESOLVED]
+    codes = sequential_decision(finer, now, best, early, 4096, projected=best)
+    assert codes.tolist() == [CONTINUE, CONTINUE, RESOLVED, CONTINUE]
+    # 2K > d: the needed rank is unopposed, both radii inf however wide the band: resolved
+    wide = CertificationTarget(k=3, overlap=0.5, precision=1e-3)
+    flat_lo, flat_up = torch.full((1, 4), 0.2), torch.full((1, 4), 0.8)
+    assert wide.certified_radius(cert(flat_lo, flat_up)).tolist() == [math.inf]
+    codes = sequential_decision(
+        wide, cert(flat_lo, flat_up), cert(flat_up, flat_lo), torch.tensor([64]), 4096
+    )
+    assert codes.tolist() == [RESOLVED]
+
+
+def test_radius_bracket_holds_the_exact_maps_radius():
+    # on the band event L <= p <= U: R_cert <= R*(p) <= R_best, R* from the zero-width band
+    gen = torch.Generator().manual_seed(1)
+    d, below, above = 12, 0, 0
+    for overlap in (1 / 3, 2 / 3, 1.0):
+        target = CertificationTarget(k=3, overlap=overlap, precision=0.1)
+        for _ in range(100):
+            p = torch.rand(4, d, generator=gen, dtype=torch.float64)
+            w = 0.2 * torch.rand(4, d, generator=gen, dtype=torch.float64)
+            lower, upper = (p - w).clamp(0, 1), (p + w).clamp(0, 1)
+            r_cert = target.certified_radius(cert(lower, upper))
+            r_star = target.certified_radius(cert(p, p))
+            r_best = target.certified_radius(cert(upper, lower))
+            assert (r_cert <= r_star).all() and (r_star <= r_best).all()
+            below += int((r_cert < r_star).sum())
+            above += int((r_star < r_best).sum())
+    # teeth: both sides of the bracket are strict somewhere (neither is the exact radius)
+    assert below > 100 and above > 100
+
+
+def test_radius_search_loop_resolves_or_spends_the_budget():
+    gen = torch.Generator().manual_seed(3)
+    d = 20
+    p = torch.full((6, d), 0.05, dtype=torch.float64)
+    p[:, :4] = torch.tensor([0.95, 0.9, 0.6, 0.55], dtype=torch.float64)
+    p[3:5, :8] = 0.3  # flat: R* = 0; the best case shrinks to it
+    p[5] = 0.0
+    p[5, :4] = 1.0  # R* = inf: the best case stays inf, the band never gets there
+    target = CertificationTarget(k=4, overlap=0.5, precision=0.3)
+    lower, upper, used, decision, _ = certify_sequentially(
+        bernoulli_draw(p, gen, []),
+        lambda lo, up, n, index: cert(lo, up),
+        target,
+        batch_size=6,
+        alpha=0.05,
+        max_samples=4096,
+        chunk=64,
+        binary=True,
+    )
+    r_cert = target.certified_radius(cert(lower, upper))
+    r_best = target.certified_radius(cert(upper, lower))
+    r_star = target.certified_radius(cert(p, p))
+    assert r_star[3:5].tolist() == [0.0, 0.0] and r_star[5].item() == math.inf
+    resolved = decision == RESOLVED
+    assert resolved[:5].all() and decision[5].item() == UNRESOLVED and used[5].item() == 4096
+    assert ((r_best - r_cert)[resolved] <= 0.3).all()
+    # measured: [2240, 2432, 2496, 576, 448, 4096]; the flat ones resolve first (R* = 0)
+    assert used[:5].max() < 4096 and used[3:5].max() < used[:3].min()
+    assert ((r_cert <= r_star) & (r_star <= r_best)).all()
+    assert r_best[5].item() == math.inf and math.isfinite(r_cert[5].item())

@@ -236,7 +236,11 @@ class CertifiedWrapper(Attribution):
                         spent; decided examples leave the batch. The band is a betting
                         confidence sequence, valid at any stopping time (``cert.bound`` is
                         ``"betting_sequence"``); ``cert.samples_used`` holds each example's
-                        samples and the attributions are the means of those samples. Needs
+                        samples and the attributions are the means of those samples.
+                        ``CertificationTarget(k=..., overlap=..., precision=...)`` instead
+                        samples until the certified radius at ``overlap`` is known to
+                        ``precision`` (``cert.stop_radius``, ``cert.stop_radius_best``);
+                        ``cert.stop_decision`` records each example's decision. Needs
                         ``return_certificate=True`` and a top-K certifier. Default: None
             create_graph (bool, optional): Return a map that is differentiable with respect to
                         ``inputs`` (and the model's parameters), like zennit's

@@ -330,13 +330,17 @@ WRONG_SCALE_NAME = Case(
 STOP_WHEN = _same(
     Case("None", NOT_APPLICABLE, "a fixed number of samples per example"),
     Case(
-        "a CertificationTarget, with return_certificate=True and a top-K certifier",
+        "a CertificationTarget (a ``radius`` to certify, or a ``precision`` for the radius), "
+        "with return_certificate=True and a top-K certifier",
         CERTIFIED,
         "betting confidence sequence: valid at any (data-dependent) stopping time",
         (
             BETTING_EXACT,
             BETTING_BAND,
             "attr/test_stop_when.py::test_stop_when_stops_examples_early_and_records_samples",
+            "attr/test_stop_when.py::test_stop_when_radius_search_on_the_digits_cnn",
+            "certify/test_sequential_certification.py::"
+            "test_radius_bracket_holds_the_exact_maps_radius",
         ),
     ),
     Case(

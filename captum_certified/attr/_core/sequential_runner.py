@@ -98,7 +98,7 @@ def run_sequential(plan: Plan) -> Any:
         rng_guard(plan.generator, plan.inputs),
         batch_statistics_guard(enabled=True),
     ):
-        lower, upper, used, _, mean = certify_sequentially(
+        lower, upper, used, decision, mean = certify_sequentially(
             draw,
             build,
             target,
@@ -113,5 +113,9 @@ def run_sequential(plan: Plan) -> Any:
     everyone = torch.arange(plan.batch)
     certificate = build(lower, upper, used, everyone)
     certificate.samples_used = used
+    certificate.stop_decision = decision
+    # the bracket [R_cert, R_best] at the stopping time, from the band the certificate holds
+    certificate.stop_radius = target.certified_radius(certificate)
+    certificate.stop_radius_best = target.certified_radius(build(upper, lower, used, everyone))
     result = returned_maps(plan, mean, transform, seen["shapes"], seen["returned_tuple"])
     return result, certificate

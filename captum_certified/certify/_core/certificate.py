@@ -65,6 +65,18 @@ class Certificate:
         samples_used (Tensor): Samples each example used, int64 ``(bsz,)``: ``n`` for every
                     example of a fixed-n run; fewer where sequential certification
                     (``stop_when=``) stopped early.
+        stop_decision (Tensor or None): Sequential certification only (None otherwise): the
+                    decision each example stopped on, int8 ``(bsz,)``: 1 certified or 2
+                    cannot be certified (a target with a ``radius``), 3 the radius is known
+                    to ``precision`` or 4 stopped without that (a target with a
+                    ``precision``); see :class:`~captum_certified.certify.CertificationTarget`.
+        stop_radius (Tensor or None): Sequential certification only: ``R_cert``, this
+                    certificate's ``certified_radius(k, overlap)`` at the target's ``k`` and
+                    ``overlap``, float64 ``(bsz,)``.
+        stop_radius_best (Tensor or None): Sequential certification only: ``R_best``, the
+                    same query on the swapped band (lower ends ``U``, upper ends ``L``). On the
+                    event the certificate holds on, the radius its rule would give from the
+                    exact expected map lies in ``[stop_radius, stop_radius_best]``.
         alpha (float): Failure probability: every statement holds simultaneously for all
                     queries on an example with probability at least ``1 - alpha`` over the
                     sampling.
@@ -98,6 +110,9 @@ class Certificate:
         self.scale = scale.detach().to(torch.float64)
         self.n = n
         self.samples_used = torch.full((self.scale.shape[0],), int(n), dtype=torch.int64)
+        self.stop_decision: Tensor | None = None
+        self.stop_radius: Tensor | None = None
+        self.stop_radius_best: Tensor | None = None
         self.alpha = alpha
         self.bound = bound
         self.num_features = num_features

@@ -31,8 +31,9 @@ def certify_sequentially(
     r"""Stream chunks for the examples still undecided; each stops when its target is decided.
 
     After every chunk the confidence sequence's band gives a certificate (``build``) and the
-    swapped band a best case; ``sequential_decision`` says which
-    examples are certified, which cannot be certified within ``max_samples``, and which go on.
+    swapped band a best case; ``sequential_decision`` says which examples are decided
+    (certified or not for the overlap form, the radius known to ``precision`` or not for the
+    radius form) and which go on.
     Decided examples leave the batch: ``draw`` is only asked for the others. With
     ``fill_batch``, while fewer than ``batch_size`` remain it is asked for several chunks per
     example at once (up to ``batch_size * chunk`` maps per call, the width of the first call),
@@ -61,8 +62,9 @@ def certify_sequentially(
     Returns:
         tuple: ``(lower, upper, samples_used, decision, mean)``: the band of every example at
         its stopping time (float64 ``(bsz, d)``), the samples it used (int64 ``(bsz,)``), its
-        decision code (int8: ``CERTIFIED`` 1 or ``CANNOT_CERTIFY`` 2) and its mean map
-        (float64 ``(bsz, d)``).
+        decision code (int8: ``CERTIFIED`` 1 or ``CANNOT_CERTIFY`` 2 for the overlap form,
+        ``RESOLVED`` 3 or ``UNRESOLVED`` 4 for the radius form) and its mean map (float64
+        ``(bsz, d)``).
     """
     if not isinstance(target, CertificationTarget):
         raise TypeError(f"`stop_when` must be a CertificationTarget, got {type(target).__name__}")
