@@ -131,6 +131,30 @@ def test_certificate_matches_scipy_reference(digits):
     assert (cert.topk_overlap(k=13, radius=r) >= 0.5).all()
 
 
+def test_betting_is_the_default_band_of_the_linear_map_only(digits):
+    # the transform names the band (default_bound); the certificate is the explicit
+    # bound="betting" one bit for bit
+    from captum_certified.transforms import ClipNormalize, Compose, LinearRank, ScoringRescale
+
+    model, x, y = digits
+    linear = SparseSmoothGrad(model, variant="linear")
+    kw = dict(target=y, nt_samples=64, return_certificate=True)
+    _, default = linear.attribute(x, generator=torch.Generator().manual_seed(4), **kw)
+    _, explicit = linear.attribute(
+        x, bound="betting", generator=torch.Generator().manual_seed(4), **kw
+    )
+    _, kl = linear.attribute(x, bound="kl", generator=torch.Generator().manual_seed(4), **kw)
+    assert default.bound == "betting" and kl.bound == "kl"
+    assert torch.equal(default.lower, explicit.lower) and torch.equal(default.upper, explicit.upper)
+    assert not torch.equal(default.lower, kl.lower)
+    assert LinearRank(3).default_bound == "betting"
+    assert ScoringRescale("linear", sparsity=3).default_bound == "betting"
+    assert Compose(ClipNormalize(sparsity=3), LinearRank(3)).default_bound == "betting"
+    for other in (TopKBinarize(3), ClipNormalize(sparsity=3), ScoringRescale("geometric", 3)):
+        assert other.default_bound is None
+    assert Compose(LinearRank(3), ClipNormalize(sparsity=3)).default_bound is None
+
+
 def test_kl_default_for_relaxed_and_paper_bound_for_binary(digits):
     model, x, y = digits
     relaxed = SparseSmoothGrad(model, variant="relaxed", clip=0.05)

@@ -227,7 +227,8 @@ class CertifiedWrapper(Attribution):
             bound (str, optional): Band method: ``"clopper_pearson"`` (binary maps only),
                         ``"kl"`` (Bernoulli-KL, any [0, 1] map), ``"hoeffding"`` (any [0, 1]
                         map, the paper's), ``"betting"`` (variance-adaptive, any [0, 1] map),
-                        or None for Clopper-Pearson on binary maps and KL otherwise.
+                        or None for the transform's ``default_bound`` (``"betting"`` for the
+                        rank-linear map), else Clopper-Pearson on binary maps and KL otherwise.
                         Default: None
             stop_when (CertificationTarget, optional): Sequential certification: each
                         example draws chunks of ``nt_samples_batch_size`` until its

@@ -42,7 +42,8 @@ class RenyiRobustSmooth(CertifiedWrapper):
     The default ``method="best"`` takes the union of the sound methods available (for Gaussian
     noise that is in practice the Phi rule; for Laplace noise the exact ``"laplace"`` rule, with
     Hölder or pairwise where they certify more, e.g. for other norms than l1). ``bound``:
-    Clopper-Pearson for binary ``"topk"`` scoring, Bernoulli-KL otherwise.
+    Clopper-Pearson for binary ``"topk"`` scoring, the betting band for ``"linear"`` scoring,
+    Bernoulli-KL otherwise.
 
     Args:
         forward_func (Callable): The model (or any function returning per-class scores).

@@ -37,7 +37,8 @@ class SparseSmoothGrad(CertifiedWrapper):
     units; the paper's CIFAR-10 setting is ``stdevs=0.2`` with ``relative_stdevs=True``, which
     a certificate refuses: pass 0.2 times the dataset's range instead). ``target`` may be
     ``"noisy_argmax"`` (each noisy sample's own top class, as the paper's code). ``bound``:
-    Clopper-Pearson for the binary variant, Bernoulli-KL otherwise (``"hoeffding"`` is the
+    Clopper-Pearson for the binary variant, the betting band for ``"linear"`` (measured at
+    least as tight as KL there), Bernoulli-KL for ``"relaxed"`` (``"hoeffding"`` is the
     paper's).
 
     Args:

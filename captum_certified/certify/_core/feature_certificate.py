@@ -23,8 +23,10 @@ class FeatureCertificate(Certificate):
 
     **Rule** (Anani et al. 2025, Gaussian noise): see :func:`feature_radii`. The band is
     simultaneous (Bonferroni over the ``2 d`` tails): Clopper-Pearson for binary maps and the
-    Bernoulli-KL band for other [0, 1] maps by default (``bound=None``); ``bound="kl"`` or
-    ``"hoeffding"`` may be asked for any [0, 1] map (``cert.bound`` records which).
+    Bernoulli-KL band for other [0, 1] maps by default (``bound=None``; the betting band for
+    a transform whose ``default_bound`` names it, such as the rank-linear map); ``bound="kl"``,
+    ``"hoeffding"`` or ``"betting"`` may be asked for any [0, 1] map (``cert.bound`` records
+    which).
 
     Built by :class:`FeatureCertifier`. All per-feature outputs are flattened, shape
     ``(bsz, d)``, in the order of the (transformed) attribution map: reshape them with

@@ -18,12 +18,19 @@ class AttributionTransform(ABC):
     - ``"unit"``: values in [0, 1] (Hoeffding bands apply),
     - ``"real"``: unbounded (smoothing only, no certificate).
 
+    ``default_bound`` names the confidence band a band certifier uses for the transform's maps
+    when the caller asks for none (``bound=None``); None keeps the certifier's rule
+    (Clopper-Pearson for binary maps, Bernoulli-KL otherwise). The rank-linear map sets
+    ``"betting"``: its values spread over [0, 1], where the variance-adaptive band certifies
+    more (:doc:`/certificates`, section 3b).
+
     Every row is transformed independently, and ties are broken deterministically (lowest
     feature index first), so the map is a deterministic function of the noisy input, which is
     what the smoothing certificates require.
     """
 
     kind: str = "real"
+    default_bound: str | None = None
 
     @abstractmethod
     def __call__(self, attributions: Tensor) -> Tensor:

@@ -13,7 +13,8 @@ class Compose(AttributionTransform):
 
     The first transform sees the method's outputs with their layout (so a shape-aware one such
     as :class:`Upsample` must come first); the next ones see flat ``(N, d)`` maps. The
-    composition guarantees what its last transform guarantees (``kind``).
+    composition guarantees what its last transform guarantees (``kind``) and takes its
+    ``default_bound``.
 
     Args:
         *transforms (AttributionTransform): At least one transform.
@@ -46,6 +47,10 @@ class Compose(AttributionTransform):
     @property
     def kind(self) -> str:  # type: ignore[override]
         return self.transforms[-1].kind
+
+    @property
+    def default_bound(self) -> str | None:  # type: ignore[override]
+        return self.transforms[-1].default_bound
 
     @property
     def is_identity(self) -> bool:

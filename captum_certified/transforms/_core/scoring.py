@@ -126,6 +126,8 @@ class ScoringRescale(RankRescale):
         super().__init__(family, by_magnitude=by_magnitude)
         self.scoring, self.sparsity, self.gamma = scoring, sparsity, gamma
         self.kind = "binary" if scoring == "topk" else "unit"
+        # measured at least as tight as KL on linear maps only (benchmarks/bench_sequential.py)
+        self.default_bound = "betting" if scoring == "linear" else None
 
     def __call__(self, attributions: Tensor) -> Tensor:
         if self.scoring != "topk":
