@@ -49,6 +49,9 @@ class Case:
 BAND = "certify/test_band_coverage.py::test_simultaneous_coverage"
 KL_BAND = "certify/test_kl_band.py::test_simultaneous_coverage_non_binary"
 SETTINGS = "attr/test_stop_when.py::test_settings_from_one_pass_equal_separate_calls"
+LINEAR_DEFAULT = (
+    "attr/test_sparse_smoothgrad.py::test_betting_is_the_default_band_of_the_linear_map_only"
+)
 BETTING_BAND = (
     "certify/test_sequential_coverage.py::test_simulated_coverage_with_adversarial_stopping"
 )
@@ -295,16 +298,16 @@ ALPHA = _same(
 
 BOUND = _same(
     Case(
-        "None, 'kl', 'hoeffding'; 'clopper_pearson' on binary maps",
+        "None (but on the rank-linear map), 'kl', 'hoeffding'; 'clopper_pearson' on binary maps",
         CERTIFIED,
         "simultaneous band over the 2d tails",
         (BAND, KL_BAND),
     ),
     Case(
-        "'betting'",
+        "'betting'; None on the rank-linear map (its transform's default_bound)",
         CERTIFIED,
         "betting capital over the 2d tails (Ville): valid at every n, so at any n",
-        (BETTING_CAPITAL, BETTING_EXACT, BETTING_BAND),
+        (BETTING_CAPITAL, BETTING_EXACT, BETTING_BAND, LINEAR_DEFAULT),
     ),
     Case(
         "'clopper_pearson' on a non-binary map, an unknown name",
