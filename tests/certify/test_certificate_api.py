@@ -330,6 +330,29 @@ def test_certifier_uses_the_named_band():
             )
 
 
+def test_linear_map_defaults_to_betting_when_the_second_moment_is_streamed():
+    from captum_certified.certify import betting_band
+    from captum_certified.transforms import LinearRank
+
+    gen = torch.Generator().manual_seed(3)
+    samples = torch.rand(2, 256, 12, generator=gen) * 0.3  # low variance: betting is tighter
+    with_m2, without_m2 = StreamingMoments(track_second_moment=True), StreamingMoments()
+    for stats in (with_m2, without_m2):
+        stats.update(samples)
+    scale = torch.full((2,), 0.25, dtype=torch.float64)
+    kw = dict(scale=scale, noise=GaussianNoise(), alpha=0.1, bound=None, num_input_features=12)
+    certifier = GaussianTopKCertifier()
+    bet = certifier.certify(with_m2, transform=LinearRank(3), **kw)
+    ref = betting_band(with_m2.mean, 256, 0.1, variance=with_m2.variance)
+    assert bet.bound == "betting"
+    assert torch.equal(bet.lower, ref[0]) and torch.equal(bet.upper, ref[1])
+    kl = certifier.certify(with_m2, transform=UNIT, **kw)
+    assert kl.bound == "kl" and ((bet.upper - bet.lower) < (kl.upper - kl.lower)).all()
+    # without the second moment the transform's default cannot be built: the usual default
+    fallback = certifier.certify(without_m2, transform=LinearRank(3), **kw)
+    assert fallback.bound == "kl" and torch.equal(fallback.lower, kl.lower)
+
+
 # ----------------------------------------------------------------------------------------------
 # StreamingMoments
 # ----------------------------------------------------------------------------------------------

@@ -183,9 +183,10 @@ class BandCertifier(Certifier):
     """A certifier whose certificate is built from a simultaneous band on the expected map.
 
     :meth:`certify` computes the band (by default the transform's ``default_bound`` if
-    it names one, else Clopper-Pearson for binary maps and KL otherwise, see
-    :func:`confidence_band`), checks the noise (``certify`` may be called outside the engine)
-    and hands the band to :meth:`build`, which subclasses implement. The engine keeps the
+    it names one and the statistics hold what it needs, else Clopper-Pearson for binary maps
+    and KL otherwise, see :func:`confidence_band`), checks the noise (``certify`` may be
+    called outside the engine) and hands the band to :meth:`build`, which subclasses
+    implement. The engine keeps the
     second moment of the samples for it (the betting band of non-binary maps uses it).
     """
 
@@ -205,6 +206,8 @@ class BandCertifier(Certifier):
         binary = transform.kind == "binary"
         if bound is None:  # the transform may name a tighter band for its maps
             bound = transform.default_bound
+            if bound == "betting" and not binary and statistics.m2 is None:
+                bound = None  # streamed without the second moment it needs: the usual default
         lower, upper, bound = confidence_band(statistics, alpha=alpha, bound=bound, binary=binary)
         noise = noise_object(noise)
         self.check_noise(noise)
