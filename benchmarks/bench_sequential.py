@@ -10,10 +10,18 @@ pass for several settings.
 4. Certified results per second vs the seed paper's pipeline (one sample per forward pass,
    Hoeffding band).
 
-Setup: the embedded digits CNN (8x8 inputs, d = 64, trained once and cached), correctly
-classified test digits, sigma = 0.25, tau = 10 %, K = 20 %, alpha = 0.05.
+5. The same through the engine (``SparseSmoothGrad(stop_when=...)``, ``attribute_settings``).
+6. The cost of the second moment on binary maps: ``BandCertifier.needs_second_moment`` makes
+   the engine keep the centred second moment, which the band of a binary map never reads; a
+   fixed-n binary run with and without it, and ``StreamingMoments`` alone on the same maps.
 
-    python benchmarks/bench_sequential.py [--n 1024] [--examples 8] [--threads 1] [--sections 1234]
+Setup: ``--model digits`` (default): the embedded digits CNN (8x8 inputs, d = 64, trained once
+and cached); ``--model digits28``: the same digits upsampled to 28x28 (d = 784, MNIST-sized)
+and ``_harness.SmallCNN`` trained on them (``_digits28.py``, cached). Correctly classified test
+digits, sigma = 0.25, tau = 10 %, K = 20 %, alpha = 0.05.
+
+    python benchmarks/bench_sequential.py [--model digits28] [--n 1024] [--examples 8]
+        [--threads 1] [--sections 1234]
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import time
 import torch
 
 from captum_certified.attr import SparseSmoothGrad
+from captum_certified.attr._core.default_certifiers import default_certifier
 from captum_certified.certify import (
     CertificationTarget,
     GaussianTopKCertificate,
@@ -40,11 +49,20 @@ from captum_certified.transforms import TopKBinarize
 SIGMA, TAU, K, ALPHA = 0.25, 0.1, 0.2, 0.05
 
 
-def examples(count: int):
-    model = default_digits_model()
+def examples(count: int, name: str = "digits"):
+    if name == "digits28":
+        from _digits28 import digits28_model, digits28_split
+
+        model, accuracy = digits28_model()
+        _, _, x, y = digits28_split(seed=0)
+    else:
+        model = default_digits_model()
+        _, _, x, y = load_digits_split(seed=0)
+        with torch.no_grad():
+            accuracy = (model(x).argmax(1) == y).float().mean().item()
     for p in model.parameters():
         p.requires_grad_(False)
-    _, _, x, y = load_digits_split(seed=0)
+    print(f"model {name}: d = {x[0].numel()}, test accuracy {accuracy:.4f} ({len(x)} digits)")
     with torch.no_grad():
         pred = model(x).argmax(1)
     keep = (pred == y).nonzero().squeeze(-1)[:count]
@@ -142,6 +160,10 @@ def sequential_vs_fixed(model, x, y, n: int, max_samples: int, chunk: int, futil
         f"{used.double().mean().item() / n:.2f} x {n}; {t_seq:.1f} s"
     )
     print("samples used:", sorted(used.tolist()))
+    q = torch.quantile(
+        used.double(), torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64)
+    )
+    print("samples used, quantiles 0/25/50/75/100 %:", [int(v) for v in q.tolist()])
 
 
 def raw_gradients(model, x, y, n_chunk, gen) -> torch.Tensor:
@@ -308,9 +330,69 @@ def engine_runs(model, x, y, n: int, max_samples: int, chunk: int) -> None:
     )
 
 
+def second_moment_cost(model, x, y, n: int) -> None:
+    print(
+        f"\n== 6. Cost of the second moment on binary maps (BandCertifier.needs_second_moment), "
+        f"fixed n = {n}, {len(x)} digits =="
+    )
+    ssg = SparseSmoothGrad(model, sparsity=TAU)
+    kw = dict(target=y, stdevs=SIGMA, alpha=ALPHA, return_certificate=True)
+    with_m2 = default_certifier(GaussianNoise())
+    without = default_certifier(GaussianNoise())
+    without.needs_second_moment = False  # the band of a binary map reads only the counts
+    assert with_m2.needs_second_moment
+
+    def run(certifier):
+        ssg.certifier = certifier
+        return ssg.attribute(
+            x,
+            nt_samples=n,
+            nt_samples_batch_size=512,
+            generator=torch.Generator().manual_seed(0),
+            **kw,
+        )
+
+    engine: dict[str, float] = {}
+    out = {}
+    for _ in range(3):  # best of 3, interleaved
+        for name, certifier in (("with", with_m2), ("without", without)):
+            t0 = time.perf_counter()
+            out[name] = run(certifier)
+            engine[name] = min(engine.get(name, 1e9), time.perf_counter() - t0)
+    ssg.certifier = None
+    same = torch.equal(out["with"][1].lower, out["without"][1].lower) and torch.equal(
+        out["with"][1].upper, out["without"][1].upper
+    )
+    # the statistics alone, on the same binary maps (precomputed)
+    gen = torch.Generator().manual_seed(0)
+    everyone = torch.arange(len(x))
+    chunks = [
+        saliency_maps(model, x, y, everyone, 512, gen, TopKBinarize(TAU)) for _ in range(0, n, 512)
+    ]
+    alone: dict[str, float] = {}
+    for _ in range(3):
+        for name, track in (("with", True), ("without", False)):
+            t0 = time.perf_counter()
+            stats = StreamingMoments(track_second_moment=track)
+            for c in chunks:
+                stats.update(c)
+            alone[name] = min(alone.get(name, 1e9), time.perf_counter() - t0)
+    print(
+        f"engine, fixed n = {n}: with second moment {engine['with']:.2f} s, without "
+        f"{engine['without']:.2f} s (x{engine['with'] / engine['without']:.3f}, best of 3); "
+        f"same band: {same}"
+    )
+    print(
+        f"StreamingMoments alone on the same maps: with {alone['with']:.3f} s, without "
+        f"{alone['without']:.3f} s (+{alone['with'] - alone['without']:.3f} s = "
+        f"{(alone['with'] - alone['without']) / engine['without']:.1%} of the engine run)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=1024)
+    parser.add_argument("--model", choices=("digits", "digits28"), default="digits")
+    parser.add_argument("--n", type=int, nargs="+", default=[1024])
     parser.add_argument("--examples", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--sections", default="1234")
@@ -323,16 +405,17 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, x, y = examples(args.examples)
+    model, x, y = examples(args.examples, args.model)
     start = time.perf_counter()
     if "1" in args.sections:
-        betting_vs_kl(model, x, y, args.n)
+        for n in args.n:
+            betting_vs_kl(model, x, y, n)
     if "2" in args.sections:
         for futility in args.futility:
             for max_samples in args.max_samples:
                 sequential_vs_fixed(model, x, y, args.fixed_n, max_samples, args.chunk, futility)
     if "3" in args.sections:
-        one_pass_vs_three(model, x, y, args.n, args.chunk)
+        one_pass_vs_three(model, x, y, args.n[0], args.chunk)
     if "4" in args.sections:
         results_per_second(
             model,
@@ -344,6 +427,8 @@ def main() -> None:
         )
     if "5" in args.sections:
         engine_runs(model, x, y, args.fixed_n, 8192, args.chunk)
+    if "6" in args.sections:
+        second_moment_cost(model, x, y, args.fixed_n)
     print(f"\n(total {time.perf_counter() - start:.1f} s)")
 
 
