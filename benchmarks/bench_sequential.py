@@ -71,7 +71,10 @@ def examples(count: int, name: str = "digits"):
 
 def betting_vs_kl(model, x, y, n: int) -> None:
     print(f"\n== 1. Betting vs KL band, same samples, n = {n}, {len(x)} digits ==")
-    print(f"{'variant':>8} {'overlap':>8} {'KL':>8} {'betting':>8} {'ratio':>6}")
+    print(
+        f"{'variant':>8} {'overlap':>8} {'KL':>8} {'betting':>8} {'ratio':>6} "
+        f"{'KL>0':>5} {'bet>0':>5} {'bet>KL':>6} {'bet<KL':>6}"
+    )
     for variant in ("relaxed", "linear"):
         kwargs = {"clip": 0.05} if variant == "relaxed" else {}
         ssg = SparseSmoothGrad(model, sparsity=TAU, variant=variant, **kwargs)
@@ -89,9 +92,15 @@ def betting_vs_kl(model, x, y, n: int) -> None:
                 generator=torch.Generator().manual_seed(0),
             )
         for overlap in (0.5, 0.8):
-            kl = certs["kl"].certified_radius(K, overlap).mean().item()
-            bet = certs["betting"].certified_radius(K, overlap).mean().item()
-            print(f"{variant:>8} {overlap:8.1f} {kl:8.4f} {bet:8.4f} {bet / max(kl, 1e-300):6.2f}")
+            r_kl = certs["kl"].certified_radius(K, overlap)
+            r_bet = certs["betting"].certified_radius(K, overlap)
+            kl, bet = r_kl.mean().item(), r_bet.mean().item()
+            ratio = f"{bet / kl:6.2f}" if kl > 0 else f"{'-':>6}"
+            print(
+                f"{variant:>8} {overlap:8.1f} {kl:8.4f} {bet:8.4f} {ratio} "
+                f"{int((r_kl > 0).sum()):5d} {int((r_bet > 0).sum()):5d} "
+                f"{int((r_bet > r_kl).sum()):6d} {int((r_bet < r_kl).sum()):6d}"
+            )
 
 
 def saliency_maps(model, x, y, active, n_chunk, gen, transform) -> torch.Tensor:
@@ -117,11 +126,9 @@ def gaussian_cert(lower, upper, n):
     )
 
 
-def sequential_vs_fixed(model, x, y, n: int, max_samples: int, chunk: int, futility: str) -> None:
-    print(
-        f"\n== 2. Sequential (N_max = {max_samples}, chunks of {chunk}) vs fixed n = {n}, "
-        f"binary top-{TAU:.0%}, {len(x)} digits, futility {futility!r} =="
-    )
+def fixed_n_run(model, x, y, n: int):
+    """The fixed-n binary top-tau certificate (Clopper-Pearson) of section 2 and its wall time;
+    computed once and shared by every (futility, N_max) row."""
     transform = TopKBinarize(TAU)
     gen = torch.Generator().manual_seed(1)
     everyone = torch.arange(len(x))
@@ -132,8 +139,19 @@ def sequential_vs_fixed(model, x, y, n: int, max_samples: int, chunk: int, futil
             1, dtype=torch.float64
         )
     lower, upper = clopper_pearson_band(total, n, ALPHA)
-    fixed = gaussian_cert(lower, upper, n)
-    t_fixed = time.perf_counter() - t0
+    return gaussian_cert(lower, upper, n), time.perf_counter() - t0
+
+
+def sequential_vs_fixed(
+    model, x, y, n: int, max_samples: int, chunk: int, futility: str, fixed_run
+) -> None:
+    print(
+        f"\n== 2. Sequential (N_max = {max_samples}, chunks of {chunk}) vs fixed n = {n}, "
+        f"binary top-{TAU:.0%}, {len(x)} digits, futility {futility!r} =="
+    )
+    transform = TopKBinarize(TAU)
+    fixed, t_fixed = fixed_run
+    gen = torch.Generator().manual_seed(3)  # the same sequential stream for every row
     radius = fixed.certified_radius(K, 0.5).median().item()
     target = CertificationTarget(k=K, radius=radius, overlap=0.5, futility=futility)
     fixed_ok = target.reached(fixed)
@@ -401,6 +419,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=128)
     parser.add_argument("--futility", nargs="+", default=["proven", "projected"])
     parser.add_argument("--paper-n", type=int, default=4096)
+    parser.add_argument("--m2-n", type=int, default=None, help="section 6 n (default --fixed-n)")
     parser.add_argument("--paper-examples", type=int, default=8)
     args = parser.parse_args()
     if args.threads:
@@ -411,9 +430,12 @@ def main() -> None:
         for n in args.n:
             betting_vs_kl(model, x, y, n)
     if "2" in args.sections:
+        fixed = fixed_n_run(model, x, y, args.fixed_n)
         for futility in args.futility:
             for max_samples in args.max_samples:
-                sequential_vs_fixed(model, x, y, args.fixed_n, max_samples, args.chunk, futility)
+                sequential_vs_fixed(
+                    model, x, y, args.fixed_n, max_samples, args.chunk, futility, fixed
+                )
     if "3" in args.sections:
         one_pass_vs_three(model, x, y, args.n[0], args.chunk)
     if "4" in args.sections:
@@ -428,7 +450,7 @@ def main() -> None:
     if "5" in args.sections:
         engine_runs(model, x, y, args.fixed_n, 8192, args.chunk)
     if "6" in args.sections:
-        second_moment_cost(model, x, y, args.fixed_n)
+        second_moment_cost(model, x, y, args.m2_n or args.fixed_n)
     print(f"\n(total {time.perf_counter() - start:.1f} s)")
 
 
