@@ -9,15 +9,21 @@ pass for several settings.
 3. One sampling pass with 3 sparsities vs 3 passes: wall time.
 4. Certified results per second vs the seed paper's pipeline (one sample per forward pass,
    Hoeffding band).
-5. Through the engine: stop_when vs fixed n, attribute_settings vs attribute.
-6. Searching the radius: ``CertificationTarget(k, overlap=0.5, precision=eps)`` through the
+5. The same through the engine (``SparseSmoothGrad(stop_when=...)``, ``attribute_settings``).
+6. The cost of the second moment on binary maps: ``BandCertifier.needs_second_moment`` makes
+   the engine keep the centred second moment, which the band of a binary map never reads; a
+   fixed-n binary run with and without it, and ``StreamingMoments`` alone on the same maps.
+7. Searching the radius: ``CertificationTarget(k, overlap=0.5, precision=eps)`` through the
    engine; per eps, mean samples per example, how many resolved (R_best - R_cert <= eps) and
    the mean bracket width R_best - R_cert at the stop.
 
-Setup: the embedded digits CNN (8x8 inputs, d = 64, trained once and cached), correctly
-classified test digits, sigma = 0.25, tau = 10 %, K = 20 %, alpha = 0.05.
+Setup: ``--model digits`` (default): the embedded digits CNN (8x8 inputs, d = 64, trained once
+and cached); ``--model digits28``: the same digits upsampled to 28x28 (d = 784, MNIST-sized)
+and ``_harness.SmallCNN`` trained on them (``_digits28.py``, cached). Correctly classified test
+digits, sigma = 0.25, tau = 10 %, K = 20 %, alpha = 0.05.
 
-    python benchmarks/bench_sequential.py [--n 1024] [--examples 8] [--threads 1] [--sections 6]
+    python benchmarks/bench_sequential.py [--model digits28] [--n 1024] [--examples 8]
+        [--threads 1] [--sections 1234567]
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import time
 import torch
 
 from captum_certified.attr import SparseSmoothGrad
+from captum_certified.attr._core.default_certifiers import default_certifier
 from captum_certified.certify import (
     CertificationTarget,
     GaussianTopKCertificate,
@@ -44,11 +51,20 @@ from captum_certified.transforms import TopKBinarize
 SIGMA, TAU, K, ALPHA = 0.25, 0.1, 0.2, 0.05
 
 
-def examples(count: int):
-    model = default_digits_model()
+def examples(count: int, name: str = "digits"):
+    if name == "digits28":
+        from _digits28 import digits28_model, digits28_split
+
+        model, accuracy = digits28_model()
+        _, _, x, y = digits28_split(seed=0)
+    else:
+        model = default_digits_model()
+        _, _, x, y = load_digits_split(seed=0)
+        with torch.no_grad():
+            accuracy = (model(x).argmax(1) == y).float().mean().item()
     for p in model.parameters():
         p.requires_grad_(False)
-    _, _, x, y = load_digits_split(seed=0)
+    print(f"model {name}: d = {x[0].numel()}, test accuracy {accuracy:.4f} ({len(x)} digits)")
     with torch.no_grad():
         pred = model(x).argmax(1)
     keep = (pred == y).nonzero().squeeze(-1)[:count]
@@ -57,7 +73,10 @@ def examples(count: int):
 
 def betting_vs_kl(model, x, y, n: int) -> None:
     print(f"\n== 1. Betting vs KL band, same samples, n = {n}, {len(x)} digits ==")
-    print(f"{'variant':>8} {'overlap':>8} {'KL':>8} {'betting':>8} {'ratio':>6}")
+    print(
+        f"{'variant':>8} {'overlap':>8} {'KL':>8} {'betting':>8} {'ratio':>6} "
+        f"{'KL>0':>5} {'bet>0':>5} {'bet>KL':>6} {'bet<KL':>6}"
+    )
     for variant in ("relaxed", "linear"):
         kwargs = {"clip": 0.05} if variant == "relaxed" else {}
         ssg = SparseSmoothGrad(model, sparsity=TAU, variant=variant, **kwargs)
@@ -75,9 +94,15 @@ def betting_vs_kl(model, x, y, n: int) -> None:
                 generator=torch.Generator().manual_seed(0),
             )
         for overlap in (0.5, 0.8):
-            kl = certs["kl"].certified_radius(K, overlap).mean().item()
-            bet = certs["betting"].certified_radius(K, overlap).mean().item()
-            print(f"{variant:>8} {overlap:8.1f} {kl:8.4f} {bet:8.4f} {bet / max(kl, 1e-300):6.2f}")
+            r_kl = certs["kl"].certified_radius(K, overlap)
+            r_bet = certs["betting"].certified_radius(K, overlap)
+            kl, bet = r_kl.mean().item(), r_bet.mean().item()
+            ratio = f"{bet / kl:6.2f}" if kl > 0 else f"{'-':>6}"
+            print(
+                f"{variant:>8} {overlap:8.1f} {kl:8.4f} {bet:8.4f} {ratio} "
+                f"{int((r_kl > 0).sum()):5d} {int((r_bet > 0).sum()):5d} "
+                f"{int((r_bet > r_kl).sum()):6d} {int((r_bet < r_kl).sum()):6d}"
+            )
 
 
 def saliency_maps(model, x, y, active, n_chunk, gen, transform) -> torch.Tensor:
@@ -103,11 +128,9 @@ def gaussian_cert(lower, upper, n):
     )
 
 
-def sequential_vs_fixed(model, x, y, n: int, max_samples: int, chunk: int, futility: str) -> None:
-    print(
-        f"\n== 2. Sequential (N_max = {max_samples}, chunks of {chunk}) vs fixed n = {n}, "
-        f"binary top-{TAU:.0%}, {len(x)} digits, futility {futility!r} =="
-    )
+def fixed_n_run(model, x, y, n: int):
+    """The fixed-n binary top-tau certificate (Clopper-Pearson) of section 2 and its wall time;
+    computed once and shared by every (futility, N_max) row."""
     transform = TopKBinarize(TAU)
     gen = torch.Generator().manual_seed(1)
     everyone = torch.arange(len(x))
@@ -118,8 +141,19 @@ def sequential_vs_fixed(model, x, y, n: int, max_samples: int, chunk: int, futil
             1, dtype=torch.float64
         )
     lower, upper = clopper_pearson_band(total, n, ALPHA)
-    fixed = gaussian_cert(lower, upper, n)
-    t_fixed = time.perf_counter() - t0
+    return gaussian_cert(lower, upper, n), time.perf_counter() - t0
+
+
+def sequential_vs_fixed(
+    model, x, y, n: int, max_samples: int, chunk: int, futility: str, fixed_run
+) -> None:
+    print(
+        f"\n== 2. Sequential (N_max = {max_samples}, chunks of {chunk}) vs fixed n = {n}, "
+        f"binary top-{TAU:.0%}, {len(x)} digits, futility {futility!r} =="
+    )
+    transform = TopKBinarize(TAU)
+    fixed, t_fixed = fixed_run
+    gen = torch.Generator().manual_seed(3)  # the same sequential stream for every row
     radius = fixed.certified_radius(K, 0.5).median().item()
     target = CertificationTarget(k=K, radius=radius, overlap=0.5, futility=futility)
     fixed_ok = target.reached(fixed)
@@ -146,6 +180,10 @@ def sequential_vs_fixed(model, x, y, n: int, max_samples: int, chunk: int, futil
         f"{used.double().mean().item() / n:.2f} x {n}; {t_seq:.1f} s"
     )
     print("samples used:", sorted(used.tolist()))
+    q = torch.quantile(
+        used.double(), torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64)
+    )
+    print("samples used, quantiles 0/25/50/75/100 %:", [int(v) for v in q.tolist()])
 
 
 def raw_gradients(model, x, y, n_chunk, gen) -> torch.Tensor:
@@ -312,11 +350,70 @@ def engine_runs(model, x, y, n: int, max_samples: int, chunk: int) -> None:
     )
 
 
+def second_moment_cost(model, x, y, n: int) -> None:
+    print(
+        f"\n== 6. Cost of the second moment on binary maps (BandCertifier.needs_second_moment), "
+        f"fixed n = {n}, {len(x)} digits =="
+    )
+    ssg = SparseSmoothGrad(model, sparsity=TAU)
+    kw = dict(target=y, stdevs=SIGMA, alpha=ALPHA, return_certificate=True)
+    with_m2 = default_certifier(GaussianNoise())
+    without = default_certifier(GaussianNoise())
+    without.needs_second_moment = False  # the band of a binary map reads only the counts
+    assert with_m2.needs_second_moment
+
+    def run(certifier):
+        ssg.certifier = certifier
+        return ssg.attribute(
+            x,
+            nt_samples=n,
+            nt_samples_batch_size=512,
+            generator=torch.Generator().manual_seed(0),
+            **kw,
+        )
+
+    engine: dict[str, float] = {}
+    out = {}
+    for _ in range(3):  # best of 3, interleaved
+        for name, certifier in (("with", with_m2), ("without", without)):
+            t0 = time.perf_counter()
+            out[name] = run(certifier)
+            engine[name] = min(engine.get(name, 1e9), time.perf_counter() - t0)
+    ssg.certifier = None
+    same = torch.equal(out["with"][1].lower, out["without"][1].lower) and torch.equal(
+        out["with"][1].upper, out["without"][1].upper
+    )
+    # the statistics alone, on the same binary maps (precomputed)
+    gen = torch.Generator().manual_seed(0)
+    everyone = torch.arange(len(x))
+    chunks = [
+        saliency_maps(model, x, y, everyone, 512, gen, TopKBinarize(TAU)) for _ in range(0, n, 512)
+    ]
+    alone: dict[str, float] = {}
+    for _ in range(3):
+        for name, track in (("with", True), ("without", False)):
+            t0 = time.perf_counter()
+            stats = StreamingMoments(track_second_moment=track)
+            for c in chunks:
+                stats.update(c)
+            alone[name] = min(alone.get(name, 1e9), time.perf_counter() - t0)
+    print(
+        f"engine, fixed n = {n}: with second moment {engine['with']:.2f} s, without "
+        f"{engine['without']:.2f} s (x{engine['with'] / engine['without']:.3f}, best of 3); "
+        f"same band: {same}"
+    )
+    print(
+        f"StreamingMoments alone on the same maps: with {alone['with']:.3f} s, without "
+        f"{alone['without']:.3f} s (+{alone['with'] - alone['without']:.3f} s = "
+        f"{(alone['with'] - alone['without']) / engine['without']:.1%} of the engine run)"
+    )
+
+
 def radius_search(
     model, x, y, max_samples: int, chunk: int, precisions: list[float], futilities: list[str]
 ) -> None:
     print(
-        f"\n== 6. Radius search, top-{K:.0%} overlap 0.5, SparseSmoothGrad sparsity {TAU}, "
+        f"\n== 7. Radius search, top-{K:.0%} overlap 0.5, SparseSmoothGrad sparsity {TAU}, "
         f"N_max = {max_samples}, chunks of {chunk}, {len(x)} digits =="
     )
     ssg = SparseSmoothGrad(model, sparsity=TAU)
@@ -347,7 +444,8 @@ def radius_search(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=1024)
+    parser.add_argument("--model", choices=("digits", "digits28"), default="digits")
+    parser.add_argument("--n", type=int, nargs="+", default=[1024])
     parser.add_argument("--examples", type=int, default=8)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--sections", default="1234")
@@ -356,21 +454,26 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=128)
     parser.add_argument("--futility", nargs="+", default=["proven", "projected"])
     parser.add_argument("--paper-n", type=int, default=4096)
+    parser.add_argument("--m2-n", type=int, default=None, help="section 6 n (default --fixed-n)")
     parser.add_argument("--paper-examples", type=int, default=8)
     parser.add_argument("--precision", type=float, nargs="+", default=[0.2, 0.1, 0.05, 0.02])
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, x, y = examples(args.examples)
+    model, x, y = examples(args.examples, args.model)
     start = time.perf_counter()
     if "1" in args.sections:
-        betting_vs_kl(model, x, y, args.n)
+        for n in args.n:
+            betting_vs_kl(model, x, y, n)
     if "2" in args.sections:
+        fixed = fixed_n_run(model, x, y, args.fixed_n)
         for futility in args.futility:
             for max_samples in args.max_samples:
-                sequential_vs_fixed(model, x, y, args.fixed_n, max_samples, args.chunk, futility)
+                sequential_vs_fixed(
+                    model, x, y, args.fixed_n, max_samples, args.chunk, futility, fixed
+                )
     if "3" in args.sections:
-        one_pass_vs_three(model, x, y, args.n, args.chunk)
+        one_pass_vs_three(model, x, y, args.n[0], args.chunk)
     if "4" in args.sections:
         results_per_second(
             model,
@@ -383,6 +486,8 @@ def main() -> None:
     if "5" in args.sections:
         engine_runs(model, x, y, args.fixed_n, 8192, args.chunk)
     if "6" in args.sections:
+        second_moment_cost(model, x, y, args.m2_n or args.fixed_n)
+    if "7" in args.sections:
         radius_search(model, x, y, 4096, args.chunk, args.precision, args.futility)
     print(f"\n(total {time.perf_counter() - start:.1f} s)")
 
