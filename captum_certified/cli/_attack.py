@@ -95,6 +95,11 @@ def run_attack(
     check_model_named(config.model, model, f"{run}/config.toml")
     if config.method != "sparse_smoothgrad":
         raise ConfigError("attack supports runs of --method sparse_smoothgrad (l2) for now")
+    if len(config.sparsities) > 1:
+        raise ConfigError(
+            f"attack supports runs of one --sparsity for now; {run} certified "
+            f"{len(config.sparsities)} ({', '.join(map(str, config.sparsities))})"
+        )
     for name, value in (
         ("--n-examples", n_examples),
         ("--step-num", step_num),
@@ -122,7 +127,7 @@ def run_attack(
     device = resolve_device(config.device)
     net = load_model(config.model, seed=config.seed).to(device)
     x_all, y_all = load_data(config.data, config.image_size, seed=config.seed)
-    sparsity, k = config.sparsity, config.k
+    sparsity, k = config.sparsities[0], config.k  # one (checked above)
     lower, upper = box if box is not None else (float("-inf"), float("inf"))
     fingerprint = {
         "data": tensor_hash(x_all, y_all),

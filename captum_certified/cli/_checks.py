@@ -51,7 +51,15 @@ def check_fit(
     if config.start >= len(x):
         raise ConfigError(f"--start {config.start} is past the {len(x)} examples of --data")
     if config.method != "uniform":
-        check_count(config.sparsity, d, "--sparsity", shape)
+        kept: dict[int, object] = {}
+        for sparsity in config.sparsities:
+            count = check_count(sparsity, d, "--sparsity", shape)
+            if count in kept:
+                raise ConfigError(
+                    f"--sparsity {kept[count]} and {sparsity} both keep {count} of the {d} "
+                    f"features of an input of shape {shape}; give each sparsity once"
+                )
+            kept[count] = sparsity
         check_count(config.k, d, "--k", shape)
     check_model_on_data(
         model,

@@ -56,7 +56,8 @@ class RunConfig:
     nt_samples: int = 2048
     nt_samples_batch_size: int = 512
     noise_scale: float = DEFAULT_NOISE_SCALE
-    sparsity: int | float = 0.2
+    #: One value, or several answered from one sampling pass (each at ``alpha / m``).
+    sparsity: int | float | list[int | float] = 0.2
     k: int | float = 0.2
     alpha: float = 0.05
     bound: str = "auto"
@@ -73,6 +74,17 @@ class RunConfig:
     def scale(self) -> float:
         """``noise_scale`` as a float."""
         return float(self.noise_scale)
+
+    @property
+    def sparsities(self) -> list[Any]:
+        """The sparsities of the run: ``[sparsity]``, or the list of several."""
+        return list(self.sparsity) if isinstance(self.sparsity, list) else [self.sparsity]
+
+    @property
+    def setting_alpha(self) -> float:
+        """Each sparsity's alpha: ``alpha / m`` for ``m`` sparsities, so that all ``m``
+        certificates hold together with probability at least ``1 - alpha`` (union bound)."""
+        return self.alpha / len(self.sparsities) if len(self.sparsities) > 1 else self.alpha
 
     def validate(self) -> RunConfig:
         if self.method not in METHODS:
@@ -112,7 +124,15 @@ class RunConfig:
                 f"{self.nt_samples:,}"
             )
         check_positive_options(self, ("noise_scale",))
-        self.sparsity = parse_count(self.sparsity, "--sparsity")
+        self.sparsity = parse_sparsities(self.sparsity)
+        if isinstance(self.sparsity, list):
+            if self.method == "uniform":
+                raise ConfigError(
+                    "several --sparsity values need a method with a sparsity (sparse_smoothgrad "
+                    "or renyi); --method uniform has none"
+                )
+            if self.certificate == "feature":
+                raise ConfigError("several --sparsity values need --certificate topk")
         self.k = parse_count(self.k, "--k")
         if not 0 < self.alpha < 1:
             raise ConfigError(f"--alpha must be in (0, 1), got {self.alpha}")
@@ -278,7 +298,12 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "float": (int, float),
     "float | None": (int, float, type(None)),
     "int | float": (int, float, str),
+    "int | float | list[int | float]": (int, float, str, list),
     "list[float] | str": (list, str),
+}
+#: The item types a list may hold, by the annotation of the field (default: numbers).
+_ITEM_TYPES: dict[str, tuple[type, ...]] = {
+    "int | float | list[int | float]": (int, float, str),
 }
 
 
@@ -292,10 +317,12 @@ def check_types(cls: type, values: dict[str, Any], extra: dict[str, str] | None 
             raise ConfigError(
                 f"config key `{key}` must be {names}, got {type(value).__name__} {value!r}"
             )
+        items = _ITEM_TYPES.get(kinds.get(key, ""), (int, float))
         if isinstance(value, list) and not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+            isinstance(v, items) and not isinstance(v, bool) for v in value
         ):
-            raise ConfigError(f"config key `{key}` must be a list of numbers, got {value!r}")
+            what = "numbers" if str not in items else "counts, fractions or percentages"
+            raise ConfigError(f"config key `{key}` must be a list of {what}, got {value!r}")
 
 
 def option(name: str) -> str:
@@ -402,6 +429,28 @@ def parse_count(value: Any, option: str) -> int | float:
     raise ConfigError(
         f"{option} must be a count (>= 1), a fraction in (0, 1) or a percentage, got {value!r}"
     )
+
+
+def parse_sparsities(value: Any) -> int | float | list[int | float]:
+    """``--sparsity``: one value (:func:`parse_count`) or a list of several, distinct ones.
+
+    A list of one is that value (the run is the same as with the value alone).
+    """
+    if not isinstance(value, list):
+        return parse_count(value, "--sparsity")
+    if not value:
+        raise ConfigError("--sparsity must hold at least one value, got an empty list")
+    parsed = [parse_count(v, "--sparsity") for v in value]
+    seen: dict[tuple[type, float], Any] = {}
+    for raw, v in zip(value, parsed):
+        key = (type(v), v)
+        if key in seen:
+            raise ConfigError(
+                f"--sparsity lists the same value twice ({seen[key]!s} and {raw!s}); give "
+                "each sparsity once"
+            )
+        seen[key] = raw
+    return parsed[0] if len(parsed) == 1 else parsed
 
 
 def _toml_value(value: Any) -> str:

@@ -85,8 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     certify.add_argument(
         "--sparsity",
+        nargs="+",
+        metavar="TAU",
         help="top-tau kept per sample: a count (50), a fraction (0.2) or a percentage (20%%); "
-        f"default: {defaults.sparsity}",
+        f"default: {defaults.sparsity}. Several values (0.05 0.1 0.2, or 0.05,0.1,0.2) are "
+        "answered from one sampling pass (sparse_smoothgrad, renyi), each certificate at "
+        "alpha/m for m values, so that all m hold together with probability >= 1 - alpha "
+        "(union bound); results.tsv then gets the columns sparsity and alpha",
     )
     certify.add_argument(
         "-k",
@@ -201,6 +206,14 @@ def _version() -> str:
 def _config_from_args(args: argparse.Namespace) -> RunConfig:
     config = RunConfig.load(args.config) if args.config else RunConfig()
     apply_arguments(config, args)
+    if args.sparsity is not None:
+        values = [v.strip() for text in args.sparsity for v in text.split(",")]
+        if not all(values):
+            raise ConfigError(
+                f"--sparsity has an empty value in {' '.join(args.sparsity)!r}; give values "
+                "such as 0.05 0.1 0.2 or 0.05,0.1,0.2"
+            )
+        config.sparsity = values[0] if len(values) == 1 else values
     if args.radii is not None:
         if args.radii == ["auto"]:
             config.radii = "auto"
@@ -268,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             if not isinstance(recorded.radii, str):
                 from captum_certified.cli._results import incomplete_results
 
-                lacking = incomplete_results(run, len(recorded.radii))
+                lacking = incomplete_results(run, len(recorded.radii) * len(recorded.sparsities))
                 if lacking:
                     shown = ", ".join(map(str, lacking[:10])) + (
                         ", ..." if len(lacking) > 10 else ""

@@ -49,7 +49,7 @@ def certify_example(
         )
     predicted = int(logits.argmax(dim=1).item())
     target: object = {"label": label, "predicted": predicted}.get(config.target, "noisy_argmax")
-    sparsity, k = config.sparsity, config.k  # int: a count, float: a fraction (validated)
+    sparsity, k = config.sparsities[0], config.k  # int: a count, float: a fraction (validated)
     radii = torch.tensor(config.radii, dtype=torch.float64)
     common: dict[str, Any] = dict(
         target=target,
@@ -60,6 +60,9 @@ def certify_example(
         generator=generator,
     )
     bound = None if config.bound == "auto" else config.bound
+    if len(config.sparsities) > 1:
+        settings = _certify_settings(model, x, config, bound, common, radii)
+        return {"predicted": predicted, "settings": settings}
     cert: Any  # the certificate type depends on the method
     if not x.is_floating_point():
         # token ids: noise at the embedding, one top-K score per token (docs/cli.rst)
@@ -119,6 +122,59 @@ def certify_example(
     }
 
 
+def _certify_settings(
+    model: nn.Module,
+    x: torch.Tensor,
+    config: RunConfig,
+    bound: Any,
+    common: dict[str, Any],
+    radii: torch.Tensor,
+) -> list[dict]:
+    """Every sparsity of ``config`` from one sampling pass
+    (:meth:`~captum_certified.attr.CertifiedWrapper.attribute_settings`), each certificate at
+    ``alpha / m``; per sparsity what :func:`certify_example` returns for it alone, with its
+    ``sparsity`` and ``alpha``. Equal, setting by setting, to runs of one sparsity each at
+    ``alpha / m`` (the same generator draws the same noise)."""
+    explainers = [_explainer(model, x, config, s) for s in config.sparsities]
+    call = {key: v for key, v in common.items() if key not in ("alpha", "return_certificate")}
+    if config.method == "renyi":
+        call.update(_noise(config))
+    else:
+        call["stdevs"] = config.scale
+    alpha = config.setting_alpha
+    answers = explainers[0].attribute_settings(
+        x, [e.transform for e in explainers], alpha=alpha, bound=bound, **call
+    )
+    norm = {"norm": config.norm} if config.method == "renyi" else {}
+    settings = []
+    for sparsity, (attr, cert) in zip(config.sparsities, answers):
+        curve = cert.overlap_curve(config.k, radii, **norm)[0]
+        radius_at_level = cert.certified_radius(config.k, config.level, **norm)
+        k_count = resolve_count(config.k, cert.num_features, "k")
+        settings.append(
+            {
+                "sparsity": sparsity,
+                "alpha": alpha,
+                "map": attr.detach(),
+                "metric": METRICS[config.method],
+                "certified": curve.tolist(),
+                "certified_count": [round(v * k_count) for v in curve.tolist()],
+                "k_count": k_count,
+                "radius_at_level": float(radius_at_level[0]),
+            }
+        )
+    return settings
+
+
+def _explainer(model: nn.Module, x: torch.Tensor, config: RunConfig, sparsity: Any) -> Any:
+    """The explainer of one sparsity (its ``transform`` is that sparsity's setting)."""
+    if not x.is_floating_point():
+        return _token_explainer(model, config, sparsity)
+    if config.method == "renyi":
+        return RenyiRobustSmooth(model, sparsity=sparsity)
+    return SparseSmoothGrad(model, sparsity=sparsity)
+
+
 def text_noise_layer(model: nn.Module) -> nn.Module:
     """The module whose output gets the noise for token-id inputs: the model's input
     embedding (``get_input_embeddings()``), or its only ``nn.Embedding``."""
@@ -139,6 +195,13 @@ def text_noise_layer(model: nn.Module) -> nn.Module:
 def _certify_tokens(
     model: nn.Module, x: torch.Tensor, config: RunConfig, bound: Any, common: dict[str, Any]
 ) -> tuple[torch.Tensor, Any]:
+    cw = _token_explainer(model, config, config.sparsity)
+    attr, cert = cw.attribute(x, stdevs=config.scale, bound=bound, **common)
+    return attr, cert
+
+
+def _token_explainer(model: nn.Module, config: RunConfig, sparsity: Any) -> Any:
+    """Noise at the embedding, the top ``sparsity`` tokens by the l2 norm of the gradient."""
     from captum.attr import Saliency
 
     from captum_certified.attr import CertifiedWrapper
@@ -151,7 +214,5 @@ def _certify_tokens(
             "certificate (noise at the embedding, per-token top-K)"
         )
     layer = text_noise_layer(model)
-    transform = Compose(TokenReduce("l2"), TopKBinarize(config.sparsity))
-    cw = CertifiedWrapper(Saliency(model), noise_layer=layer, transform=transform)
-    attr, cert = cw.attribute(x, stdevs=config.scale, bound=bound, **common)
-    return attr, cert
+    transform = Compose(TokenReduce("l2"), TopKBinarize(sparsity))
+    return CertifiedWrapper(Saliency(model), noise_layer=layer, transform=transform)

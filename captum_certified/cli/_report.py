@@ -22,10 +22,37 @@ RADIUS_ZERO_ADVICE = (
 
 
 def summarize(results: Path, level: float = 0.5, norm: str = "l2") -> dict:
-    """Per-radius mean / median certified value, accuracy and time per example."""
+    """Per-radius mean / median certified value, accuracy and time per example.
+
+    A run of several sparsities (a ``sparsity`` column) gets the shared entries (metric,
+    examples, accuracy, time) and ``settings``: per sparsity, in the order of the file, its
+    ``sparsity``, the ``alpha`` of its certificates and its own per-radius summary.
+    """
     rows = parse_rows(results.read_text())
     if not rows:
         raise ValueError(f"{results} holds no results")
+    if "sparsity" not in rows[0]:
+        return _summary(rows, level, norm)
+    by_setting: dict[tuple[type, float], list[dict]] = {}
+    for row in rows:
+        by_setting.setdefault((type(row["sparsity"]), row["sparsity"]), []).append(row)
+    settings = [
+        {
+            "sparsity": group[0]["sparsity"],
+            "alpha": group[0]["alpha"],
+            **_summary(group, level, norm),
+        }
+        for group in by_setting.values()
+    ]
+    shared = ("metric", "level", "norm", "n_examples", "accuracy", "seconds_per_example")
+    return {
+        **{key: settings[0][key] for key in shared},
+        "alpha": sum(s["alpha"] for s in settings),
+        "settings": settings,
+    }
+
+
+def _summary(rows: list[dict], level: float, norm: str) -> dict:
     by_radius: dict[float, list[float]] = {}
     examples: dict[int, dict] = {}
     for row in rows:
@@ -56,13 +83,35 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def format_summary(summary: dict) -> str:
+    if "settings" in summary:
+        settings = summary["settings"]
+        lines = [_examples_line(summary)]
+        lines.append(
+            f"{len(settings)} sparsities from one sampling pass, each certificate at alpha "
+            f"{settings[0]['alpha']:.4g}: all {len(settings)} hold together with probability "
+            f">= {1 - summary['alpha']:.4g} (union bound)"
+        )
+        for setting in settings:
+            lines.append(f"sparsity {setting['sparsity']}:")
+            lines.extend("  " + line for line in _summary_lines(setting)[1:])
+        return "\n".join(lines)
+    return "\n".join(_summary_lines(summary))
+
+
+def _examples_line(summary: dict) -> str:
+    return (
+        f"examples: {summary['n_examples']}   clean accuracy: {summary['accuracy']:.3f}   "
+        f"time per example: {summary['seconds_per_example']:.3f} s"
+    )
+
+
+def _summary_lines(summary: dict) -> list[str]:
     name = {
         "topk_overlap": "certified top-K overlap",
         "cosine_lower_bound": "certified cosine similarity",
     }.get(summary["metric"], summary["metric"])
     lines = [
-        f"examples: {summary['n_examples']}   clean accuracy: {summary['accuracy']:.3f}   "
-        f"time per example: {summary['seconds_per_example']:.3f} s",
+        _examples_line(summary),
         f"{name} vs {summary['norm']} radius (mean / median / 25-75 %):",
         f"  {'radius':>8}  {'mean':>6}  {'median':>6}  {'q25':>6}  {'q75':>6}",
     ]
@@ -75,7 +124,7 @@ def format_summary(summary: dict) -> str:
         f"median certified radius at {what} >= {summary['level']}: "
         f"{summary['median_radius_at_level']:.3f}"
     )
-    return "\n".join(lines)
+    return lines
 
 
 def _pyplot() -> Any:
@@ -96,9 +145,14 @@ def run_context(config: Any, n_examples: int | None = None) -> str:
     scale = {"l2_ball": "R", "laplace": "b"}.get(config.noise, "sigma")
     k = f"K={config.k}" if config.method != "uniform" else "cosine"
     examples = f"{n_examples} examples, " if n_examples is not None else ""
+    sparsities = getattr(config, "sparsities", [])
+    alpha = f"alpha={config.alpha:g}"
+    if len(sparsities) > 1:  # several sparsities: named, with the alpha split
+        k += f", sparsity {', '.join(map(str, sparsities))}"
+        alpha += f" (/{len(sparsities)} each)"
     return (
         f"{config.method} ({config.noise}), {k}, {scale}={config.scale:g}, n={config.nt_samples}, "
-        f"alpha={config.alpha:g}, {examples}data={config.data}, model={config.model}"
+        f"{alpha}, {examples}data={config.data}, model={config.model}"
     )
 
 
@@ -134,8 +188,27 @@ def plot_summary(summary: dict, path: Path, config: Any = None) -> Path | None:
     """Write a PNG of the certified value vs radius; None if matplotlib is missing.
 
     The title names the run (method, K, noise scale, samples, alpha, examples, data); a note
-    explains why the value at radius 0 is below 1 (the Monte-Carlo confidence band).
+    explains why the value at radius 0 is below 1 (the Monte-Carlo confidence band). A run of
+    several sparsities gets one median curve (and 25-75 % band) per sparsity.
     """
+    if "settings" in summary:
+        lines = []
+        for setting in summary["settings"]:
+            label = f"sparsity {setting['sparsity']}"
+            lines.append((setting["median"], {"marker": "o", "label": f"{label}, median"}))
+        return _radius_plot(
+            {**summary, "radii": summary["settings"][0]["radii"]},
+            path,
+            config,
+            lines,
+            xlabel=f"{summary['norm']} radius",
+            ylabel="certified top-K overlap",
+            title="Certified robustness",
+            note="Each sparsity's certificates hold with probability 1 - alpha/m, all m together "
+            "with probability 1 - alpha;\nbelow 1 at radius 0: the Monte-Carlo confidence band "
+            "(more samples n narrow it).",
+            bands=[(s["q25"], s["q75"]) for s in summary["settings"]],
+        )
     return _radius_plot(
         summary,
         path,
@@ -186,8 +259,10 @@ def _radius_plot(
     title: str,
     note: str,
     band: bool = False,
+    bands: list[tuple[Any, Any]] | None = None,
 ) -> Path | None:
-    """Curves over ``summary["radii"]`` in [0, 1], titled with the run, a note below."""
+    """Curves over ``summary["radii"]`` in [0, 1], titled with the run, a note below
+    (``bands``: one 25-75 % band per curve, in the curve's colour)."""
     plt = _pyplot()
     if plt is None:
         return None
@@ -196,8 +271,11 @@ def _radius_plot(
         ax.fill_between(
             summary["radii"], summary["q25"], summary["q75"], alpha=0.25, label="25-75 %"
         )
-    for values, style in lines:
-        ax.plot(summary["radii"], values, **style)
+    for i, (values, style) in enumerate(lines):
+        (line,) = ax.plot(summary["radii"], values, **style)
+        if bands is not None:
+            lo, hi = bands[i]
+            ax.fill_between(summary["radii"], lo, hi, alpha=0.15, color=line.get_color())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(-0.02, 1.02)
@@ -221,6 +299,8 @@ def plot_maps(folder: Path, path: Path, config: Any = None) -> Path | None:
     import torch
 
     examples = [torch.load(f, weights_only=True) for f in files]
+    if "maps" in examples[0]:  # several sparsities: each one's smoothed map
+        return _plot_setting_maps(plt, examples, path, config)
     fig, axes = plt.subplots(len(examples), 3, figsize=(6.4, 2.2 * len(examples)), dpi=120)
     axes = [axes] if len(examples) == 1 else axes
     for row, ex in zip(axes, examples):
@@ -247,8 +327,45 @@ def plot_maps(folder: Path, path: Path, config: Any = None) -> Path | None:
     return path
 
 
+def _image(ex: dict) -> Any:
+    image = ex["input"].float()
+    image = image.permute(1, 2, 0) if image.dim() == 3 and image.shape[0] in (3, 4) else image
+    return image[0] if image.dim() == 3 and image.shape[0] == 1 else image
+
+
+def _plot_setting_maps(plt: Any, examples: list[dict], path: Path, config: Any) -> Path:
+    """Input and each sparsity's smoothed map, one row per saved example."""
+    m = len(examples[0]["sparsity"])
+    fig, axes = plt.subplots(
+        len(examples), m + 1, figsize=(2.2 * (m + 1), 2.2 * len(examples)), dpi=120, squeeze=False
+    )
+    for row, ex in zip(axes, examples):
+        image = _image(ex)
+        row[0].imshow(image.clamp(0, 1).tolist(), cmap="gray")
+        row[0].set_title(f"input #{ex['index']} (label {ex['label']})", fontsize=7)
+        for ax, sparsity, heat in zip(row[1:], ex["sparsity"], ex["maps"]):
+            heat = heat.float().abs()
+            heat = heat.sum(0) if heat.dim() == 3 else heat
+            ax.imshow(heat.tolist(), cmap="viridis")
+            ax.set_title(f"smoothed map, sparsity {sparsity}", fontsize=7)
+        for ax in row:
+            ax.axis("off")
+    fig.suptitle(wrap_context(run_context(config), 90), fontsize=6)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
 def low_certification_hint(summary: dict, config: Any, num_features: int | None = None) -> str:
-    """A one-line hint when almost nothing is certified ("" otherwise)."""
+    """A one-line hint when almost nothing is certified ("" otherwise); for several
+    sparsities, the hint of the first one that needs it, naming it."""
+    if "settings" in summary:
+        for setting in summary["settings"]:
+            hint = low_certification_hint(setting, config, num_features)
+            if hint:
+                return f"{hint} (sparsity {setting['sparsity']})"
+        return ""
     radii, mean = summary["radii"], summary["mean"]
     at_zero = mean[0] if radii and radii[0] == 0 else None
     positive = [(r, m) for r, m in zip(radii, mean) if r > 0]

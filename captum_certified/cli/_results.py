@@ -33,6 +33,9 @@ COLUMNS = (
     "seconds",
 )
 HEADER = "\t".join(COLUMNS) + "\n"
+#: Columns of ``results.tsv`` for several sparsities (one sampling pass): the sparsity of the
+#: row's setting and the alpha its certificate holds at (``alpha / m``).
+SETTINGS_COLUMNS = (*COLUMNS[:4], "sparsity", "alpha", *COLUMNS[4:])
 #: Columns of ``attack.tsv`` (``captum-certified attack``).
 ATTACK_COLUMNS = (
     "index",
@@ -46,8 +49,32 @@ ATTACK_COLUMNS = (
 )
 _INTS = {"index", "label", "predicted", "correct", "certified_count", "k_count", "label_kept"}
 _STRINGS = {"metric"}
+#: Columns holding a count (an int) or a fraction (a float), as ``--sparsity``.
+_COUNT_OR_FRACTION = {"sparsity"}
 #: Value columns and their valid range (an overlap is in [0, 1], a cosine bound in [-1, 1]).
-_RANGES = {"empirical": (0.0, 1.0), "radius": (0.0, math.inf), "seconds": (0.0, math.inf)}
+_RANGES = {
+    "empirical": (0.0, 1.0),
+    "radius": (0.0, math.inf),
+    "seconds": (0.0, math.inf),
+    "sparsity": (math.ulp(0.0), math.inf),
+    "alpha": (math.ulp(0.0), 1.0 - 2**-53),
+}
+
+
+def results_columns(n_settings: int) -> tuple[str, ...]:
+    """The columns of ``results.tsv`` for a run of ``n_settings`` sparsities: one sparsity
+    keeps the historical layout, several add ``sparsity`` and ``alpha``."""
+    return SETTINGS_COLUMNS if n_settings > 1 else COLUMNS
+
+
+def header_columns(text: str) -> tuple[str, ...]:
+    """The layout of a results file from its header line (``COLUMNS`` without one)."""
+    first = text.split("\n", 1)[0]
+    if first.startswith("index\t") and tuple(first.split("\t")) == SETTINGS_COLUMNS:
+        return SETTINGS_COLUMNS
+    return COLUMNS
+
+
 _METRIC_RANGES = {
     "topk_overlap": (0.0, 1.0),
     "fraction_certified": (0.0, 1.0),
@@ -66,7 +93,10 @@ def format_rows(rows: Iterable[dict], columns: tuple[str, ...] = COLUMNS) -> str
     return "".join(lines)
 
 
-def parse_rows(text: str, columns: tuple[str, ...] = COLUMNS) -> list[dict]:
+def parse_rows(text: str, columns: tuple[str, ...] | None = None) -> list[dict]:
+    """The valid rows of ``text``; ``columns`` default to the layout its header names."""
+    if columns is None:
+        columns = header_columns(text)
     rows = []
     for line in text.splitlines():
         if not line or line.startswith("index\t"):
@@ -79,6 +109,8 @@ def parse_rows(text: str, columns: tuple[str, ...] = COLUMNS) -> list[dict]:
             for col, value in zip(columns, parts):
                 if col in _STRINGS:
                     row[col] = value
+                elif col in _COUNT_OR_FRACTION:
+                    row[col] = int(value) if value.isdigit() else float(value)
                 elif col in _INTS:
                     row[col] = int(value)
                 else:
@@ -159,29 +191,44 @@ def append_example(path: Path, rows: list[dict], columns: tuple[str, ...] = COLU
     append_text(path, format_rows(rows, columns))
 
 
-def read_parts(out: Path, n_radii: int) -> dict[int, list[dict]]:
+def read_parts(
+    out: Path, n_radii: int, columns: tuple[str, ...] = COLUMNS
+) -> dict[int, list[dict]]:
+    """The complete examples (``n_radii`` rows each: radii times sparsities) of the part files
+    written in the layout ``columns``."""
     merged: dict[int, list[dict]] = {}
     for part in sorted((out / "parts").glob("part-*.tsv")):
-        for index, rows in complete_examples(parse_rows(read_text(part)), n_radii).items():
+        text = read_text(part)
+        if header_columns(text) != columns:
+            continue
+        for index, rows in complete_examples(parse_rows(text, columns), n_radii).items():
             merged.setdefault(index, rows)
     return merged
 
 
-def merge_parts(out: Path, n_radii: int) -> Path:
+def any_rows(out: Path) -> bool:
+    """Whether a part file of ``out`` holds a row, whatever its layout (results were
+    computed, so the run's options may no longer change)."""
+    return any(parse_rows(read_text(p)) for p in sorted((out / "parts").glob("part-*.tsv")))
+
+
+def merge_parts(out: Path, n_radii: int, columns: tuple[str, ...] = COLUMNS) -> Path:
     """Write ``results.tsv``: every completed example exactly once, sorted by index."""
-    merged = read_parts(out, n_radii)
+    merged = read_parts(out, n_radii, columns)
     target = out / "results.tsv"
-    write_text(target, HEADER + "".join(format_rows(merged[i]) for i in sorted(merged)))
+    header = "\t".join(columns) + "\n"
+    write_text(target, header + "".join(format_rows(merged[i], columns) for i in sorted(merged)))
     return target
 
 
 def incomplete_results(out: Path, n_radii: int) -> list[int]:
-    """Examples whose rows ``results.tsv`` lacks: fewer than ``n_radii`` rows, or certified
-    in ``parts/`` but absent (rows deleted or the file edited)."""
+    """Examples whose rows ``results.tsv`` lacks: fewer than ``n_radii`` rows (radii times
+    sparsities), or certified in ``parts/`` but absent (rows deleted or the file edited)."""
+    columns = header_columns(read_text(out / "results.tsv"))
     groups: dict[int, int] = {}
     for row in parse_rows(read_text(out / "results.tsv")):
         groups[row["index"]] = groups.get(row["index"], 0) + 1
     short = {i for i, n in groups.items() if n < n_radii}
     if (out / "parts").is_dir():
-        short |= set(read_parts(out, n_radii)) - set(groups)
+        short |= set(read_parts(out, n_radii, columns)) - set(groups)
     return sorted(short)

@@ -22,7 +22,14 @@ from captum_certified.cli._report import (
     plot_summary,
     summarize,
 )
-from captum_certified.cli._results import append_example, clean_part_file, merge_parts, read_parts
+from captum_certified.cli._results import (
+    any_rows,
+    append_example,
+    clean_part_file,
+    merge_parts,
+    read_parts,
+    results_columns,
+)
 from captum_certified.cli._run_folder import (
     MARKER,
     check_fingerprint,
@@ -65,7 +72,8 @@ def _prepare_out(out: Path, config: RunConfig, ctx: DistributedContext, fingerpr
     config_file = out / "config.toml"
     check_not_link(out / "parts")
     (out / "parts").mkdir(exist_ok=True)
-    computed = bool(read_parts(out, len(config.radii)))
+    columns = results_columns(len(config.sparsities))
+    computed = bool(read_parts(out, rows_per_example(config), columns)) or any_rows(out)
     if computed and config_file.exists():
         previous = RunConfig.load(config_file)
         if previous.to_dict() != config.to_dict():
@@ -100,6 +108,21 @@ def _prepare_out(out: Path, config: RunConfig, ctx: DistributedContext, fingerpr
         "last_started": now,
     }
     write_text(out / "meta.json", json.dumps(meta, indent=2) + "\n")
+
+
+def rows_per_example(config: RunConfig) -> int:
+    """Rows of one example in ``results.tsv``: one per radius and sparsity."""
+    return len(config.radii) * len(config.sparsities)
+
+
+def run_fingerprint(data: str, model: str, config: RunConfig) -> dict:
+    """What the results depend on besides ``config.toml``: the data and the model's weights,
+    and for several sparsities their list (so that a changed list is refused even without
+    ``config.toml``; a run of one sparsity records what it always did)."""
+    fingerprint: dict = {"data": data, "model": model}
+    if len(config.sparsities) > 1:
+        fingerprint["sparsity"] = config.sparsities
+    return fingerprint
 
 
 def _open_run(
@@ -159,7 +182,7 @@ def run_certify(config: RunConfig, *, progress: bool = True, echo=print) -> dict
                 f"running {stop - config.start}",
                 file=sys.stderr,
             )
-        fingerprint = {"data": tensor_hash(x_all, y_all), "model": state_dict_hash(model)}
+        fingerprint = run_fingerprint(tensor_hash(x_all, y_all), state_dict_hash(model), config)
         with ExitStack() as stack:
             _open_run(out, config, ctx, fingerprint, stack)
             return _certify_examples(
@@ -184,11 +207,12 @@ def _certify_examples(
     echo,
 ) -> dict | None:
     """The certify loop of one rank in a claimed, locked run folder."""
-    n_radii = len(config.radii)
+    n_rows = rows_per_example(config)
+    columns = results_columns(len(config.sparsities))
     part = out / "parts" / f"part-{ctx.rank}.tsv"
-    clean_part_file(part, n_radii)
+    clean_part_file(part, n_rows, columns)
     ctx.barrier()
-    done = set(read_parts(out, n_radii))
+    done = set(read_parts(out, n_rows, columns))
     todo = [
         i for i in range(config.start, stop) if i not in done and i % ctx.world_size == ctx.rank
     ]
@@ -204,43 +228,49 @@ def _certify_examples(
         x, label = x_all[index : index + 1].to(device), int(y_all[index])
         result = certify_example(model, x, label, config, index)
         seconds = time.perf_counter() - started
+        settings = result.get("settings", [result])
         if index - config.start < MAP_EXAMPLES and x.is_floating_point():
             maps_dir = out / "maps"
             check_not_link(maps_dir)
             maps_dir.mkdir(exist_ok=True)
-            save_torch(  # clones: a view would store the whole data set's storage
-                {
-                    "index": index,
-                    "label": label,
-                    "input": x[0].detach().cpu().clone(),
-                    "map": result["map"][0].detach().cpu().clone(),
-                    "k_count": result["k_count"],
-                },
-                maps_dir / f"example-{index}.pt",
-            )
+            saved = {
+                "index": index,
+                "label": label,
+                "input": x[0].detach().cpu().clone(),
+                "map": settings[0]["map"][0].detach().cpu().clone(),
+                "k_count": settings[0]["k_count"],
+            }
+            if "settings" in result:  # each sparsity's map, for the heatmap figure
+                saved["maps"] = torch.stack([s["map"][0].detach().cpu() for s in settings])
+                saved["sparsity"] = [s["sparsity"] for s in settings]
+            # clones: a view would store the whole data set's storage
+            save_torch(saved, maps_dir / f"example-{index}.pt")
         rows = [
             {
                 "index": index,
                 "label": label,
                 "predicted": result["predicted"],
                 "correct": int(result["predicted"] == label),
+                "sparsity": setting.get("sparsity"),
+                "alpha": setting.get("alpha"),
                 "radius": radius,
-                "metric": result["metric"],
+                "metric": setting["metric"],
                 "certified": value,
                 "certified_count": count,
-                "k_count": result["k_count"],
-                "radius_at_level": result["radius_at_level"],
+                "k_count": setting["k_count"],
+                "radius_at_level": setting["radius_at_level"],
                 "seconds": seconds,
             }
+            for setting in settings
             for radius, value, count in zip(
-                config.radii, result["certified"], result["certified_count"]
+                config.radii, setting["certified"], setting["certified_count"]
             )
         ]
-        append_example(part, rows)
+        append_example(part, rows, columns)
     ctx.barrier()
     if ctx.rank != 0:
         return None
-    results = merge_parts(out, n_radii)
+    results = merge_parts(out, n_rows, columns)
     summary = summarize(results, level=config.level, norm=config.norm)
     write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     plot = plot_summary(summary, out / "certified_vs_radius.png", config)
