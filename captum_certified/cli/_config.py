@@ -24,6 +24,8 @@ DEVICES = ("cpu", "cuda", "auto")
 #: Points of the default radius grid (``radii = "auto"``): 0 and 10 positive radii.
 AUTO_RADII = 11
 CERTIFICATES = ("topk", "feature")
+#: auto = the method's default band (Clopper-Pearson on the binary maps the CLI certifies)
+BOUND_CHOICES = ("auto", "clopper_pearson", "kl", "hoeffding", "betting")
 #: The most noise samples per example (a run of more would not finish; counts stay exact).
 MAX_NT_SAMPLES = 10**9
 
@@ -110,9 +112,9 @@ class RunConfig:
             raise ConfigError(f"--level must be in (0, 1], got {self.level}")
         if self.target not in TARGETS:
             raise ConfigError(f"--target must be one of {TARGETS}, got {self.target!r}")
-        if self.bound not in ("auto", "clopper_pearson", "kl", "hoeffding"):
+        if self.bound not in BOUND_CHOICES:
             raise ConfigError(
-                f"--bound must be auto, clopper_pearson, kl or hoeffding, got {self.bound!r}"
+                f"--bound must be one of {', '.join(BOUND_CHOICES)}, got {self.bound!r}"
             )
         check_options_at_least_one(self, ("n_examples", "nt_samples", "nt_samples_batch_size"))
         if self.start < 0 or self.image_size < 0 or self.seed < 0 or self.threads < 0:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from captum_certified.cli import _train_commands
 from captum_certified.cli._config import (
+    BOUND_CHOICES,
     DEVICES,
     METHODS,
     NORMS,
@@ -100,7 +101,12 @@ def _parser() -> argparse.ArgumentParser:
         f"refused as ambiguous (write 1 or 100%%); default: {defaults.k}",
     )
     certify.add_argument("--alpha", type=float, help="failure probability (default: 0.05)")
-    certify.add_argument("--bound", choices=["auto", "clopper_pearson", "kl", "hoeffding"])
+    certify.add_argument(
+        "--bound",
+        choices=list(BOUND_CHOICES),
+        help="confidence band (default: auto, the method's default); betting is valid at every "
+        "sample size, so on binary maps it is wider than clopper_pearson",
+    )
     certify.add_argument(
         "--certificate",
         choices=["topk", "feature"],

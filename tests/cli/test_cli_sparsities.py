@@ -240,3 +240,27 @@ def test_attack_refuses_a_run_of_several_sparsities(tmp_path, cache_dir, capsys)
     assert main(["attack", str(out), "--n-examples", "1", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "attack supports runs of one --sparsity" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bound_betting_is_the_api_betting_band(tmp_path, cache_dir):
+    out = tmp_path / "betting"
+    assert _certify(out, "--bound", "betting", "--sparsity", "0.1") == 0
+    assert RunConfig.load(out / "config.toml").bound == "betting"
+    config = RunConfig.load(out / "config.toml")
+    model = default_digits_model()
+    _, _, x, y = load_digits_split()
+    rows = _rows(out)
+    for index in range(2):
+        _, cert = SparseSmoothGrad(model, sparsity=0.1).attribute(
+            x[index : index + 1],
+            target=int(y[index]),
+            nt_samples=64,
+            nt_samples_batch_size=32,
+            stdevs=0.5,
+            bound="betting",
+            return_certificate=True,
+            generator=torch.Generator().manual_seed(index),
+        )
+        assert cert.bound == "betting"
+        expected = cert.overlap_curve(0.2, torch.tensor(config.radii))[0].tolist()
+        assert [r["certified"] for r in rows if r["index"] == index] == expected
