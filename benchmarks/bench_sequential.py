@@ -144,6 +144,13 @@ def fixed_n_run(model, x, y, n: int):
     return gaussian_cert(lower, upper, n), time.perf_counter() - t0
 
 
+def stopping(spec: str) -> dict:
+    """``"proven"``, ``"projected"`` or ``"projected:MARGIN"`` as CertificationTarget
+    arguments."""
+    futility, _, margin = spec.partition(":")
+    return {"futility": futility, "forecast_margin": float(margin or 0.0)}
+
+
 def sequential_vs_fixed(
     model, x, y, n: int, max_samples: int, chunk: int, futility: str, fixed_run
 ) -> None:
@@ -155,7 +162,7 @@ def sequential_vs_fixed(
     fixed, t_fixed = fixed_run
     gen = torch.Generator().manual_seed(3)  # the same sequential stream for every row
     radius = fixed.certified_radius(K, 0.5).median().item()
-    target = CertificationTarget(k=K, radius=radius, overlap=0.5, futility=futility)
+    target = CertificationTarget(k=K, radius=radius, overlap=0.5, **stopping(futility))
     fixed_ok = target.reached(fixed)
     t0 = time.perf_counter()
     lo, up, used, _, _ = certify_sequentially(
@@ -422,7 +429,7 @@ def radius_search(
     )
     for futility in futilities:
         for eps in precisions:
-            target = CertificationTarget(k=K, overlap=0.5, precision=eps, futility=futility)
+            target = CertificationTarget(k=K, overlap=0.5, precision=eps, **stopping(futility))
             _, cert = ssg.attribute(
                 x,
                 target=y,
@@ -452,7 +459,12 @@ def main() -> None:
     parser.add_argument("--fixed-n", type=int, default=4096)
     parser.add_argument("--max-samples", type=int, nargs="+", default=[4096, 8192])
     parser.add_argument("--chunk", type=int, default=128)
-    parser.add_argument("--futility", nargs="+", default=["proven", "projected"])
+    parser.add_argument(
+        "--futility",
+        nargs="+",
+        default=["proven", "projected", "projected:1"],
+        help="proven, projected, or projected:MARGIN (forecast_margin in standard errors)",
+    )
     parser.add_argument("--paper-n", type=int, default=4096)
     parser.add_argument("--m2-n", type=int, default=None, help="section 6 n (default --fixed-n)")
     parser.add_argument("--paper-examples", type=int, default=8)

@@ -188,6 +188,86 @@ def test_few_active_examples_fill_the_batch_and_count_only_the_chunks_they_used(
         assert torch.equal(lo[0], lower[i]) and torch.equal(up[0], upper[i])
 
 
+def test_projected_band_margin_moves_each_end_one_standard_error_toward_the_target():
+    gen = torch.Generator().manual_seed(7)
+    for binary in (True, False):
+        seq = BettingConfidenceSequence(2, 6, alpha=0.05, max_samples=4096, binary=binary)
+        x = torch.rand(2, 256, 6, generator=gen)
+        seq.update((x < 0.3).double() if binary else x * 0.6)
+        plain_lo, plain_up = seq.projected_band(4096)
+        lo, up = seq.projected_band(4096, margin=1.0)
+        assert (lo > plain_lo).all() and (up < plain_up).all()
+        # the same forecast from a mean moved by exactly one standard error
+        mean = seq.moments.mean.cpu()
+        var = mean * (1 - mean) if binary else seq.moments.m2.cpu() / 256
+        se = (var / 256).sqrt()
+        moved_up = BettingConfidenceSequence(2, 6, alpha=0.05, max_samples=4096, binary=binary)
+        moved_up.moments = seq.moments.__class__(track_second_moment=not binary)
+        moved_up.moments.update(torch.zeros(2, 256, 6, dtype=torch.float64))
+        moved_up.moments.total = ((mean + se).clamp(0, 1) * 256).to(moved_up.moments.total)
+        if not binary:
+            moved_up.moments.m2 = seq.moments.m2.clone()
+        assert torch.allclose(moved_up.projected_band(4096)[0], lo, rtol=0, atol=2e-5)
+    with pytest.raises(ValueError, match="margin"):
+        seq.projected_band(4096, margin=-1.0)
+
+
+def test_forecast_margin_gives_up_later_on_the_same_streams():
+    # fixed per-example streams (not drawn by batch position), so every margin sees the same
+    # samples: a more optimistic forecast never stops an example earlier, and certifies a
+    # superset; the first margin gives up on some example that more samples certify
+    gen = torch.Generator().manual_seed(11)
+    batch, d, n_max, chunk = 24, 10, 4096, 64
+    p = torch.full((batch, d), 0.05, dtype=torch.float64)
+    p[:, 0] = 0.9
+    p[:, 1] = torch.linspace(0.45, 0.75, batch, dtype=torch.float64)
+    p[:, 2] = 0.45
+    streams = torch.bernoulli(p.unsqueeze(1).expand(-1, n_max, -1), generator=gen)
+    target = dict(k=2, radius=0.1, overlap=1.0)
+
+    def run(**kw):
+        position = torch.zeros(batch, dtype=torch.int64)
+
+        def draw(active, n_chunk):
+            out = torch.stack([streams[i, position[i] : position[i] + n_chunk] for i in active])
+            position[active] += n_chunk
+            return out
+
+        _, _, used, decision, _ = certify_sequentially(
+            draw,
+            lambda lo, up, n, index: cert(lo, up),
+            CertificationTarget(**target, **kw),
+            batch_size=batch,
+            alpha=0.05,
+            max_samples=n_max,
+            chunk=chunk,
+            binary=True,
+        )
+        return used, decision == CERTIFIED
+
+    used_0, ok_0 = run(futility="projected")
+    used_1, ok_1 = run(futility="projected", forecast_margin=1.0)
+    used_p, ok_p = run(futility="proven")
+    assert (used_1 >= used_0).all() and (used_p >= used_1).all()
+    assert (ok_1 >= ok_0).all() and (ok_p >= ok_1).all()
+    assert int(ok_1.sum()) > int(ok_0.sum())  # teeth: the margin kept an example
+    assert float(used_1.double().mean()) < float(used_p.double().mean())
+
+
+def test_forecast_margin_validation_and_repr():
+    t = CertificationTarget(k=2, radius=0.1, overlap=0.5, futility="projected", forecast_margin=1)
+    assert "forecast_margin=1" in repr(t)
+    assert "forecast_margin" not in repr(CertificationTarget(k=2, radius=0.1, overlap=0.5))
+    with pytest.raises(ValueError, match="forecast_margin"):
+        CertificationTarget(k=2, radius=0.1, overlap=0.5, forecast_margin=1.0)  # proven
+    with pytest.raises(ValueError, match="forecast_margin"):
+        CertificationTarget(
+            k=2, radius=0.1, overlap=0.5, futility="projected", forecast_margin=-0.5
+        )
+    with pytest.raises(TypeError, match="forecast_margin"):
+        CertificationTarget(k=2, radius=0.1, overlap=0.5, futility="projected", forecast_margin="1")
+
+
 def test_sequence_pop_keeps_the_others_streaming():
     gen = torch.Generator().manual_seed(0)
     seq = BettingConfidenceSequence(3, 5, alpha=0.1, max_samples=512)

@@ -94,23 +94,37 @@ class BettingConfidenceSequence:
         self.lower = torch.maximum(self.lower, lower)
         self.upper = torch.minimum(self.upper, upper)
 
-    def _ends(self, n: Tensor) -> tuple[Tensor, Tensor]:
+    def _ends(self, n: Tensor, margin: float = 0.0) -> tuple[Tensor, Tensor]:
         """Both ends from the current mean and variance as if from ``n`` samples (one call of
-        the root finder for both sides)."""
+        the root finder for both sides); with ``margin`` > 0 the lower ends are computed from
+        the mean plus ``margin`` standard errors and the upper ends from the mean minus them
+        (a forecast only)."""
         mean = self.moments.mean.cpu()
         m2 = None if self.binary or self.moments.m2 is None else self.moments.m2.cpu()
+        low_mean = high_mean = mean
+        if margin > 0.0:
+            variance = mean * (1.0 - mean) if m2 is None else m2 / self.moments.n
+            shift = margin * (variance.clamp(min=0.0) / self.moments.n).sqrt()
+            low_mean, high_mean = (mean + shift).clamp(0.0, 1.0), (mean - shift).clamp(0.0, 1.0)
         if m2 is not None:
             m2 = m2 * (float(n) / self.moments.n)
             m2 = torch.cat([m2, m2])
-        both = betting_lower_bound(torch.cat([mean, 1.0 - mean]), m2, n, self.level, self.bets)
+        both = betting_lower_bound(
+            torch.cat([low_mean, 1.0 - high_mean]), m2, n, self.level, self.bets
+        )
         lower, flipped = both.split(mean.shape[0])
         upper = torch.nextafter(1.0 - flipped, torch.full_like(flipped, 2.0)).clamp(max=1.0)
         return lower, upper
 
-    def projected_band(self, n: int) -> tuple[Tensor, Tensor]:
-        """The band the sequence would give after ``n`` samples if the mean and variance stayed
-        as they are now: a forecast for stopping rules, never a confidence statement."""
-        return self._ends(torch.tensor(float(n), dtype=torch.float64))
+    def projected_band(self, n: int, margin: float = 0.0) -> tuple[Tensor, Tensor]:
+        """The band the sequence would give after ``n`` samples if the variance stayed as it
+        is now and the mean were ``margin`` standard errors (of the current mean) more
+        favourable in every coordinate (lower ends from ``mean + margin * se``, upper ends
+        from ``mean - margin * se``; ``margin = 0``: the mean as it is): a forecast for
+        stopping rules, never a confidence statement."""
+        if not (math.isfinite(margin) and margin >= 0.0):
+            raise ValueError(f"`margin` must be finite and >= 0, got {margin}")
+        return self._ends(torch.tensor(float(n), dtype=torch.float64), margin)
 
     def band(self) -> tuple[Tensor, Tensor]:
         """The current band ``(lower, upper)``, float64 ``(bsz, d)``, valid at any stopping

@@ -125,7 +125,7 @@ def _decide(
     lo, up = seq.band()
     projected = None
     if target.futility == "projected":
-        p_lo, p_up = seq.projected_band(max_samples)
+        p_lo, p_up = seq.projected_band(max_samples, margin=float(target.forecast_margin))
         projected = build(p_lo, p_up, torch.full_like(seq.n, max_samples), active)
     return sequential_decision(
         target,

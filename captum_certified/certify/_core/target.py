@@ -61,11 +61,19 @@ class CertificationTarget:
                     ``"proven"`` only on a proof (on the confidence sequence's event): the
                     target is certified or no band containing the expected map could reach
                     it (overlap form), or the radius is known to ``precision`` (radius form);
-                    ``"projected"`` also when the band forecast at ``N_max`` from the current
-                    mean and variance misses the target (overlap form) or gives a radius
+                    ``"projected"`` also when the band forecast at ``N_max`` (from the current
+                    variance and a mean ``forecast_margin`` standard errors more favourable in
+                    every coordinate) misses the target (overlap form) or gives a radius
                     ``R_proj`` with ``R_proj - R_cert <= precision`` (radius form). A
                     forecast: it may stop an example that more samples would have certified
                     or resolved; it never makes a certificate unsound. Default: "proven"
+        forecast_margin (float, optional): Standard errors (of the current mean) of optimism
+                    in the ``"projected"`` forecast: lower ends forecast from
+                    ``mean + margin * se``, upper ends from ``mean - margin * se``. 0 forecasts
+                    from the mean itself (fewest samples); larger values give up later and
+                    lose fewer examples that more samples would certify (measured in
+                    :doc:`/certificates`, section 3b). Only with ``futility="projected"``.
+                    Default: 0.0
 
     Arguments are keyword-only.
 
@@ -82,10 +90,21 @@ class CertificationTarget:
     overlap: float
     futility: str = "proven"
     precision: float | None = None
+    forecast_margin: float = 0.0
 
     def __post_init__(self) -> None:
         if self.futility not in ("proven", "projected"):
             raise ValueError(f"`futility` must be 'proven' or 'projected', got {self.futility!r}")
+        margin = self.forecast_margin
+        if isinstance(margin, bool) or not isinstance(margin, Real):
+            raise TypeError(f"`forecast_margin` must be a float >= 0, got {type(margin).__name__}")
+        if not (math.isfinite(float(margin)) and float(margin) >= 0.0):
+            raise ValueError(f"`forecast_margin` must be finite and >= 0, got {margin}")
+        if margin != 0.0 and self.futility != "projected":
+            raise ValueError(
+                "`forecast_margin` only shapes the forecast of futility='projected'; "
+                f"got forecast_margin={margin!r} with futility={self.futility!r}"
+            )
         check_count_spec(self.k, "k")
         if (self.radius is None) == (self.precision is None):
             raise ValueError(
@@ -108,7 +127,10 @@ class CertificationTarget:
             if self.precision is None
             else f"overlap={self.overlap!r}, precision={self.precision!r}"
         )
-        return f"{type(self).__name__}(k={self.k!r}, {question}, futility={self.futility!r})"
+        margin = f", forecast_margin={self.forecast_margin!r}" if self.forecast_margin else ""
+        return (
+            f"{type(self).__name__}(k={self.k!r}, {question}, futility={self.futility!r}{margin})"
+        )
 
     @property
     def searches_radius(self) -> bool:
