@@ -38,6 +38,7 @@ from captum_certified.attr._core.default_certifiers import default_certifier
 from captum_certified.certify import (
     CertificationTarget,
     GaussianTopKCertificate,
+    StopDecision,
     StreamingMoments,
     clopper_pearson_band,
     hoeffding_band,
@@ -443,9 +444,10 @@ def radius_search(
                 generator=torch.Generator().manual_seed(0),
             )
             gap = (cert.stop_radius_best - cert.stop_radius).median().item()  # inf-safe
+            resolved = int((cert.stop_decision == StopDecision.RESOLVED).sum())
             print(
                 f"{eps:9.3f} {futility:>11} {cert.samples_used.double().mean().item():8.0f} "
-                f"{int((cert.stop_decision == 3).sum()):>4} / {len(x):<2} {gap:10.4f} "
+                f"{resolved:>4} / {len(x):<2} {gap:10.4f} "
                 f"{cert.stop_radius.mean().item():7.4f}"
             )
 

@@ -45,13 +45,14 @@ from captum_certified.certify._core.planning import min_samples_for_radius, radi
 from captum_certified.certify._core.rdp import rdp_epsilon, rdp_orders
 from captum_certified.certify._core.rdp_certificate import RDPTopKCertificate
 from captum_certified.certify._core.rdp_certifier import RDPTopKCertifier
-from captum_certified.certify._core.target import CertificationTarget
+from captum_certified.certify._core.target import CertificationTarget, StopDecision
 from captum_certified.certify._core.topk_certificate import TopKCertificate
 
 __all__ = [
     "BandCertifier",
     "Certificate",
     "CertificationTarget",
+    "StopDecision",
     "Certifier",
     "CosineCertificate",
     "CosineCertifier",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import IntEnum
 from numbers import Real
 from typing import Any
 
@@ -13,11 +14,37 @@ from torch import Tensor
 from captum_certified._utils.validation import check_count_spec, check_positive
 from captum_certified.certify._core.certificate import check_overlap, needed_rank
 
-#: Decision codes of :func:`sequential_decision` (recorded as ``cert.stop_decision``):
-#: undecided; overlap form: the target is certified, or it cannot be (out of reach, budget
-#: spent, or given up on the forecast); radius form: the radius is known to ``precision``, or
-#: sampling stopped without that (budget spent, or the forecast said more would not help).
-CONTINUE, CERTIFIED, CANNOT_CERTIFY, RESOLVED, UNRESOLVED = 0, 1, 2, 3, 4
+
+class StopDecision(IntEnum):
+    """What an example stopped on in sequential certification (``cert.stop_decision`` holds
+    these codes as an int8 tensor, one per example).
+
+    - ``CONTINUE`` (0): undecided (never recorded in a certificate);
+    - overlap form: ``CERTIFIED`` (1) the target is certified, ``CANNOT_CERTIFY`` (2) it is
+      out of reach, the budget is spent, or the forecast gave up;
+    - radius form: ``RESOLVED`` (3) the radius is known to ``precision``, ``UNRESOLVED`` (4)
+      sampling stopped without that (budget spent, or the forecast said more would not help).
+
+    Examples::
+
+        >>> int(StopDecision.RESOLVED), StopDecision(2).name
+        (3, 'CANNOT_CERTIFY')
+    """
+
+    CONTINUE = 0
+    CERTIFIED = 1
+    CANNOT_CERTIFY = 2
+    RESOLVED = 3
+    UNRESOLVED = 4
+
+
+CONTINUE, CERTIFIED, CANNOT_CERTIFY, RESOLVED, UNRESOLVED = (
+    int(StopDecision.CONTINUE),
+    int(StopDecision.CERTIFIED),
+    int(StopDecision.CANNOT_CERTIFY),
+    int(StopDecision.RESOLVED),
+    int(StopDecision.UNRESOLVED),
+)
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
