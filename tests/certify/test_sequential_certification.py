@@ -445,3 +445,59 @@ def test_radius_search_loop_resolves_or_spends_the_budget():
     assert used[:5].max() < 4096 and used[3:5].max() < used[:3].min()
     assert ((r_cert <= r_star) & (r_star <= r_best)).all()
     assert r_best[5].item() == math.inf and math.isfinite(r_cert[5].item())
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_fill_batch_equals_one_chunk_per_call_on_replayed_streams(binary):
+    # each example reads its own fixed stream in order, so the chunks it uses are the same
+    # with or without fill_batch (the discarded ones lie past its stopping time): the results
+    # must agree bit for bit, with a per-example scale (wrong rows would change decisions),
+    # N_max not a multiple of the chunk, and every form of target
+    gen = torch.Generator().manual_seed(4)
+    batch, d, chunk, max_samples = 6, 6, 7, 151
+    p = torch.rand(batch, d, generator=gen, dtype=torch.float64) ** 3
+    scale = 0.2 + torch.rand(batch, generator=gen, dtype=torch.float64)
+    length = max_samples + batch * chunk * 2
+    if binary:
+        streams = torch.bernoulli(p.unsqueeze(1).expand(-1, length, -1), generator=gen)
+    else:
+        noise = torch.rand(batch, length, d, generator=gen, dtype=torch.float64) - 0.5
+        streams = (p.unsqueeze(1) + 0.3 * noise).clamp(0, 1)
+
+    def run(target, fill):
+        read = torch.zeros(batch, dtype=torch.int64)
+
+        def draw(active, n_chunk):
+            out = torch.stack([streams[i, read[i] : read[i] + n_chunk] for i in active.tolist()])
+            read[active] += n_chunk
+            return out
+
+        def build(lo, up, n, index):
+            return GaussianTopKCertificate(
+                lo, up, noise=GaussianNoise(), norm="l2", scale=scale[index], n=int(n.max()),
+                alpha=0.1, bound="betting_sequence",
+            )  # fmt: skip
+
+        return certify_sequentially(
+            draw, build, target, batch_size=batch, alpha=0.1, max_samples=max_samples,
+            chunk=chunk, binary=binary, fill_batch=fill,
+        )  # fmt: skip
+
+    targets = [
+        CertificationTarget(k=2, radius=0.15, overlap=0.5),
+        CertificationTarget(k=3, overlap=0.5, precision=0.05),
+        CertificationTarget(
+            k=2, radius=0.1, overlap=1.0, futility="projected", forecast_margin=1.5
+        ),
+    ]
+    staggered = 0
+    for target in targets:
+        plain, filled = run(target, False), run(target, True)
+        for a, b in zip(plain, filled):
+            assert torch.equal(a, b)
+        used = filled[2]
+        assert int(used.max()) <= max_samples
+        staggered += len(set(used.tolist())) > 1  # examples stopped at different times
+        for i in range(batch):  # the mean is that of the first used samples of the stream
+            torch.testing.assert_close(filled[4][i], streams[i, : int(used[i])].mean(0))
+    assert staggered >= 1
