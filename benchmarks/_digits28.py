@@ -22,9 +22,9 @@ from torch import Tensor, nn
 
 from captum_certified.cli._digits import (
     _cache_dir,
-    _load_cached,
+    fit_classifier,
     load_digits_split,
-    save_cached_model,
+    load_or_train,
 )
 
 #: Bump when the data, the architecture or the training recipe changes.
@@ -44,42 +44,19 @@ def digits28_split(seed: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 
 def train_digits28(epochs: int = 8, seed: int = 0) -> tuple[nn.Module, float]:
     """Train ``SmallCNN`` on the upsampled digits (1 thread, seeded); model and test accuracy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        g = torch.Generator().manual_seed(seed)
-        x_train, y_train, x_test, y_test = digits28_split(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = SmallCNN()
-        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-        for _ in range(epochs):
-            for idx in torch.randperm(len(x_train), generator=g).split(64):
-                loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        model.eval()
-        with torch.no_grad():
-            accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
-    finally:
-        torch.set_num_threads(threads)
-    return model, accuracy
+    g = torch.Generator().manual_seed(seed)
+    split = digits28_split(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = SmallCNN()
+    return model, fit_classifier(model, split, epochs, g)
 
 
 def digits28_model(seed: int = 0, cache: bool = True) -> tuple[nn.Module, float]:
     """The trained model (from the cache or trained and cached once) and its test accuracy."""
     key = hashlib.sha256(f"digits28-smallcnn-v{RECIPE_VERSION}-seed{seed}".encode()).hexdigest()
     path = _cache_dir() / f"digits28_cnn_{key[:12]}.pt"
-    model = SmallCNN()
-    state = _load_cached(path) if cache else None
-    if state is not None:
-        model.load_state_dict(state)
-        model.eval()
-    else:
-        model, _ = train_digits28(seed=seed)
-        if cache:
-            save_cached_model(model.state_dict(), path)
+    model = load_or_train(path, SmallCNN(), lambda: train_digits28(seed=seed)[0], cache)
     _, _, x_test, y_test = digits28_split(seed)
     with torch.no_grad():
         accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()

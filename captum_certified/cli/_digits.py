@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 #: Bump when the architecture or the training recipe changes (invalidates cached weights).
 RECIPE_VERSION = 1
@@ -67,31 +68,40 @@ def train_digits_cnn(epochs: int = 15, seed: int = 0) -> tuple[DigitsCNN, float]
     weights), so every machine gets the same model. The global RNG and the thread count are
     left as found.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _train(epochs, seed)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train(epochs: int, seed: int) -> tuple[DigitsCNN, float]:
     g = torch.Generator().manual_seed(seed)
     x_train, y_train, x_test, y_test = load_digits_split(generator=g)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # parameter initialization
         model = DigitsCNN()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x_train), generator=g).split(64):
-            loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    with torch.no_grad():
-        accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
-    return model, accuracy
+    return model, fit_classifier(model, (x_train, y_train, x_test, y_test), epochs, g)
+
+
+def fit_classifier(
+    model: nn.Module,
+    split: tuple[Tensor, Tensor, Tensor, Tensor],
+    epochs: int,
+    generator: torch.Generator,
+) -> float:
+    """Train ``model`` on ``split = (x_train, y_train, x_test, y_test)`` with Adam (lr 3e-3,
+    batches of 64 shuffled by ``generator``), single-threaded so every machine gets the same
+    weights; leaves it in eval mode and returns its test accuracy. The thread count is left as
+    found."""
+    x_train, y_train, x_test, y_test = split
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+        for _ in range(epochs):
+            for idx in torch.randperm(len(x_train), generator=generator).split(64):
+                loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        model.eval()
+        with torch.no_grad():
+            return (model(x_test).argmax(1) == y_test).float().mean().item()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _cache_dir() -> Path:
@@ -140,8 +150,18 @@ def default_digits_model(seed: int = 0, cache: bool = True) -> DigitsCNN:
     the SHA-256 of each weights file next to it; a file that does not match its hash (planted,
     corrupt) or is stale is ignored and rewritten.
     """
-    path = cached_model_path(seed)
-    model = DigitsCNN()
+    model = load_or_train(
+        cached_model_path(seed), DigitsCNN(), lambda: train_digits_cnn(seed=seed)[0], cache
+    )
+    assert isinstance(model, DigitsCNN)
+    return model
+
+
+def load_or_train(
+    path: Path, model: nn.Module, train: Callable[[], nn.Module], cache: bool = True
+) -> nn.Module:
+    """``model`` with the weights cached at ``path`` if they match their recorded SHA-256, else
+    ``train()``'s model (its weights then cached at ``path`` when ``cache``); eval mode."""
     if cache:
         try:
             state = _load_cached(path)
@@ -150,7 +170,7 @@ def default_digits_model(seed: int = 0, cache: bool = True) -> DigitsCNN:
                 return model.eval()
         except Exception:  # noqa: BLE001 - a broken cache file is retrained
             pass
-    model, _ = train_digits_cnn(seed=seed)
+    model = train()
     if cache:
         save_cached_model(model.state_dict(), path)
-    return model
+    return model.eval()
