@@ -8,7 +8,11 @@ import torch
 from torch import Tensor
 
 from captum_certified._utils.statistics import StreamingMoments
-from captum_certified._utils.validation import check_positive_int, check_probability
+from captum_certified._utils.validation import (
+    check_positive,
+    check_positive_int,
+    check_probability,
+)
 from captum_certified.certify._core.betting import betting_grid, betting_lower_bound
 
 
@@ -122,8 +126,7 @@ class BettingConfidenceSequence:
         favourable in every coordinate (lower ends from ``mean + margin * se``, upper ends
         from ``mean - margin * se``; ``margin = 0``: the mean as it is): a forecast for
         stopping rules, never a confidence statement."""
-        if not (math.isfinite(margin) and margin >= 0.0):
-            raise ValueError(f"`margin` must be finite and >= 0, got {margin}")
+        margin = check_positive(margin, "margin", allow_zero=True)
         return self._ends(torch.tensor(float(n), dtype=torch.float64), margin)
 
     def band(self) -> tuple[Tensor, Tensor]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import IntEnum
-from numbers import Real
 from typing import Any
 
 import torch
@@ -122,11 +120,7 @@ class CertificationTarget:
     def __post_init__(self) -> None:
         if self.futility not in ("proven", "projected"):
             raise ValueError(f"`futility` must be 'proven' or 'projected', got {self.futility!r}")
-        margin = self.forecast_margin
-        if isinstance(margin, bool) or not isinstance(margin, Real):
-            raise TypeError(f"`forecast_margin` must be a float >= 0, got {type(margin).__name__}")
-        if not (math.isfinite(float(margin)) and float(margin) >= 0.0):
-            raise ValueError(f"`forecast_margin` must be finite and >= 0, got {margin}")
+        margin = check_positive(self.forecast_margin, "forecast_margin", allow_zero=True)
         if margin != 0.0 and self.futility != "projected":
             raise ValueError(
                 "`forecast_margin` only shapes the forecast of futility='projected'; "
@@ -140,10 +134,7 @@ class CertificationTarget:
                 f"radius={self.radius!r}, precision={self.precision!r}"
             )
         if self.radius is not None:
-            if isinstance(self.radius, bool) or not isinstance(self.radius, Real):
-                raise TypeError(f"`radius` must be a float >= 0, got {type(self.radius).__name__}")
-            if not (math.isfinite(float(self.radius)) and float(self.radius) >= 0.0):
-                raise ValueError(f"`radius` must be finite and >= 0, got {self.radius}")
+            check_positive(self.radius, "radius", allow_zero=True)
         else:
             check_positive(self.precision, "precision")
         check_overlap(self.overlap)
