@@ -304,9 +304,7 @@ def plot_maps(folder: Path, path: Path, config: Any = None) -> Path | None:
     fig, axes = plt.subplots(len(examples), 3, figsize=(6.4, 2.2 * len(examples)), dpi=120)
     axes = [axes] if len(examples) == 1 else axes
     for row, ex in zip(axes, examples):
-        image = ex["input"].float()
-        image = image.permute(1, 2, 0) if image.dim() == 3 and image.shape[0] in (3, 4) else image
-        image = image[0] if image.dim() == 3 and image.shape[0] == 1 else image
+        image = _image(ex)
         heat = ex["map"].float().abs()
         top, top_title = topk_panel(heat, int(ex["k_count"]))
         colour = heat.dim() == 3 and heat.shape[0] > 1
@@ -320,6 +318,11 @@ def plot_maps(folder: Path, path: Path, config: Any = None) -> Path | None:
             ax.imshow((data.clamp(0, 1) if data is image else data).tolist(), cmap=cmap)
             ax.set_title(title, fontsize=7)
             ax.axis("off")
+    return _finish(plt, fig, path, config)
+
+
+def _finish(plt: Any, fig: Any, path: Path, config: Any) -> Path:
+    """The run's context as the title, then the figure written (link-safe) and closed."""
     fig.suptitle(wrap_context(run_context(config), 90), fontsize=6)
     fig.tight_layout()
     save_figure(fig, path)
@@ -328,6 +331,7 @@ def plot_maps(folder: Path, path: Path, config: Any = None) -> Path | None:
 
 
 def _image(ex: dict) -> Any:
+    """A saved example's input as an image array (channels last, or 2-d for one channel)."""
     image = ex["input"].float()
     image = image.permute(1, 2, 0) if image.dim() == 3 and image.shape[0] in (3, 4) else image
     return image[0] if image.dim() == 3 and image.shape[0] == 1 else image
@@ -350,11 +354,7 @@ def _plot_setting_maps(plt: Any, examples: list[dict], path: Path, config: Any) 
             ax.set_title(f"smoothed map, sparsity {sparsity}", fontsize=7)
         for ax in row:
             ax.axis("off")
-    fig.suptitle(wrap_context(run_context(config), 90), fontsize=6)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, path, config)
 
 
 def low_certification_hint(summary: dict, config: Any, num_features: int | None = None) -> str:
