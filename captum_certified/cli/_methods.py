@@ -49,7 +49,7 @@ def certify_example(
         )
     predicted = int(logits.argmax(dim=1).item())
     target: object = {"label": label, "predicted": predicted}.get(config.target, "noisy_argmax")
-    sparsity, k = config.sparsities[0], config.k  # int: a count, float: a fraction (validated)
+    sparsity = config.sparsities[0]  # int: a count, float: a fraction (validated)
     radii = torch.tensor(config.radii, dtype=torch.float64)
     common: dict[str, Any] = dict(
         target=target,
@@ -63,13 +63,7 @@ def certify_example(
     if len(config.sparsities) > 1:
         settings = _certify_settings(model, x, config, bound, common, radii)
         return {"predicted": predicted, "settings": settings}
-    cert: Any  # the certificate type depends on the method
-    if not x.is_floating_point():
-        # token ids: noise at the embedding, one top-K score per token (docs/cli.rst)
-        attr, cert = _certify_tokens(model, x, config, bound, common)
-        curve = cert.overlap_curve(k, radii)[0]
-        radius_at_level = cert.certified_radius(k, config.level)
-    elif config.method == "uniform":
+    if x.is_floating_point() and config.method == "uniform":
         attr, cert = UniformSmoothedAttribution(model).attribute(x, **_noise(config), **common)
         curve = [float(cert.cosine_lower_bound(r)[0]) for r in config.radii]
         return {
@@ -81,12 +75,7 @@ def certify_example(
             "k_count": 0,
             "radius_at_level": float(cert.certified_radius(min_cosine=config.level)[0]),
         }
-    elif config.method == "renyi":
-        explainer = RenyiRobustSmooth(model, sparsity=sparsity)
-        attr, cert = explainer.attribute(x, **_noise(config), bound=bound, **common)
-        curve = cert.overlap_curve(k, radii, norm=config.norm)[0]
-        radius_at_level = cert.certified_radius(k, config.level, norm=config.norm)
-    elif config.certificate == "feature":
+    if x.is_floating_point() and config.certificate == "feature":
         from pathlib import Path
 
         from captum_certified.cli._feature_map import certify_features, plot_feature_map
@@ -104,21 +93,32 @@ def certify_example(
         path = Path(config.out) / "feature_maps" / f"example-{index:05d}.png"
         plot_feature_map(x[0], tri, path, title=f"certified at r={config.radii[0]:g}")
         return {"predicted": predicted, **result}
-    else:
-        attr, cert = SparseSmoothGrad(model, sparsity=sparsity).attribute(
-            x, stdevs=config.scale, bound=bound, **common
-        )
-        curve = cert.overlap_curve(k, radii)[0]
-        radius_at_level = cert.certified_radius(k, config.level)
-    k_count = resolve_count(k, cert.num_features, "k")
+    # sparse_smoothgrad, renyi, or token ids (noise at the embedding, per-token top-K)
+    attr, cert = _explainer(model, x, config, sparsity).attribute(
+        x, **_method_noise(config), bound=bound, **common
+    )
+    return {"predicted": predicted, **_topk_result(attr, cert, config, radii)}
+
+
+def _method_noise(config: RunConfig) -> dict[str, Any]:
+    """The noise arguments of the top-K methods: renyi's noise object and scale, else
+    Gaussian ``stdevs``."""
+    return _noise(config) if config.method == "renyi" else {"stdevs": config.scale}
+
+
+def _topk_result(attr: torch.Tensor, cert: Any, config: RunConfig, radii: torch.Tensor) -> dict:
+    """What a top-K certificate answers for the run: the overlap curve at ``radii`` (as a
+    fraction and a count of the top K) and the radius at ``config.level``."""
+    norm = {"norm": config.norm} if config.method == "renyi" else {}
+    curve = cert.overlap_curve(config.k, radii, **norm)[0].tolist()
+    k_count = resolve_count(config.k, cert.num_features, "k")
     return {
         "map": attr.detach(),
-        "predicted": predicted,
         "metric": METRICS[config.method],
-        "certified": curve.tolist(),
-        "certified_count": [round(v * k_count) for v in curve.tolist()],
+        "certified": curve,
+        "certified_count": [round(v * k_count) for v in curve],
         "k_count": k_count,
-        "radius_at_level": float(radius_at_level[0]),
+        "radius_at_level": float(cert.certified_radius(config.k, config.level, **norm)[0]),
     }
 
 
@@ -137,33 +137,19 @@ def _certify_settings(
     ``alpha / m`` (the same generator draws the same noise)."""
     explainers = [_explainer(model, x, config, s) for s in config.sparsities]
     call = {key: v for key, v in common.items() if key not in ("alpha", "return_certificate")}
-    if config.method == "renyi":
-        call.update(_noise(config))
-    else:
-        call["stdevs"] = config.scale
     alpha = config.setting_alpha
     answers = explainers[0].attribute_settings(
-        x, [e.transform for e in explainers], alpha=alpha, bound=bound, **call
+        x,
+        [e.transform for e in explainers],
+        alpha=alpha,
+        bound=bound,
+        **_method_noise(config),
+        **call,
     )
-    norm = {"norm": config.norm} if config.method == "renyi" else {}
-    settings = []
-    for sparsity, (attr, cert) in zip(config.sparsities, answers):
-        curve = cert.overlap_curve(config.k, radii, **norm)[0]
-        radius_at_level = cert.certified_radius(config.k, config.level, **norm)
-        k_count = resolve_count(config.k, cert.num_features, "k")
-        settings.append(
-            {
-                "sparsity": sparsity,
-                "alpha": alpha,
-                "map": attr.detach(),
-                "metric": METRICS[config.method],
-                "certified": curve.tolist(),
-                "certified_count": [round(v * k_count) for v in curve.tolist()],
-                "k_count": k_count,
-                "radius_at_level": float(radius_at_level[0]),
-            }
-        )
-    return settings
+    return [
+        {"sparsity": sparsity, "alpha": alpha, **_topk_result(attr, cert, config, radii)}
+        for sparsity, (attr, cert) in zip(config.sparsities, answers)
+    ]
 
 
 def _explainer(model: nn.Module, x: torch.Tensor, config: RunConfig, sparsity: Any) -> Any:
@@ -190,14 +176,6 @@ def text_noise_layer(model: nn.Module) -> nn.Module:
             f"{len(found)} nn.Embedding modules (give it one, or a get_input_embeddings())"
         )
     return found[0]
-
-
-def _certify_tokens(
-    model: nn.Module, x: torch.Tensor, config: RunConfig, bound: Any, common: dict[str, Any]
-) -> tuple[torch.Tensor, Any]:
-    cw = _token_explainer(model, config, config.sparsity)
-    attr, cert = cw.attribute(x, stdevs=config.scale, bound=bound, **common)
-    return attr, cert
 
 
 def _token_explainer(model: nn.Module, config: RunConfig, sparsity: Any) -> Any:
